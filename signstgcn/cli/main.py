@@ -1,0 +1,42 @@
+"""``signstgcn <command> ...``: one entry point for every tool (each lives in its own module)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# command -> (module with get_args_parser() and main(argv) -> int, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "make-demo-data": ("signstgcn.cli.make_demo_data", "write a synthetic MediaPipe-like dataset in the user format"),
+    "build-splits": ("signstgcn.cli.build_video_splits", "video-level train/val/test splits (= build_video_splits)"),
+    "model-summary": ("signstgcn.cli.model_summary", "build the default model, print shapes, parameters, FLOPs"),
+}
+
+
+def _usage() -> str:
+    width = max(len(c) for c in COMMANDS)
+    lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    return "usage: signstgcn <command> [options]\n\ncommands:\n" + "\n".join(lines) + \
+        "\n\nRun 'signstgcn <command> --help' for a command's options."
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if args[0] == "--version":
+        from signstgcn import __version__
+
+        print(f"signstgcn {__version__}")
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"signstgcn: error: unknown command {name!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""Landmark readers: ``.npz`` files of MediaPipe Holistic / OpenPose keypoints → validated arrays.
+
+A landmark file holds any subset of the parts ``pose`` (T, 33|25|18, C), ``left_hand`` (T, 21, C),
+``right_hand`` (T, 21, C) and ``face`` (T, 478|468|70, C), with C = 2..4 channels (x, y[, z[, vis]]).
+Undetected joints are NaN or all-zero; both become NaN here, so "missing" has one spelling downstream.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from signstgcn.errors import DataError
+from signstgcn.graph import FACE_SUBSETS, POSE_SUBSETS, Layout, LayoutSpec
+
+PART_JOINTS: dict[str, tuple[int, ...]] = {
+    "pose": (33, 25, 18),
+    "left_hand": (21,),
+    "right_hand": (21,),
+    "face": (478, 468, 70),
+}
+POSE_SKELETON = {33: "mediapipe", 25: "body25", 18: "coco18"}
+MIN_CHANNELS, MAX_CHANNELS = 2, 4
+LANDMARK_SUFFIXES = (".npz",)
+_EXPECTED = "pose (T,33,C), left_hand (T,21,C), right_hand (T,21,C) or face (T,478,C) with C in 2..4"
+
+
+@dataclass
+class Landmarks:
+    """One video's landmarks: ``arrays[part]`` is (T, V_part, C) float32, NaN where undetected."""
+
+    path: Path
+    arrays: dict[str, np.ndarray]
+    fps: float | None = None
+    signer: str | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return next(iter(self.arrays.values())).shape[0]
+
+    @property
+    def num_channels(self) -> int:
+        """Channels every part has (the most ``--coords`` can ask for)."""
+        return min(a.shape[2] for a in self.arrays.values())
+
+    @property
+    def skeleton(self) -> str | None:
+        """``mediapipe``, ``body25`` or ``coco18`` from the pose joint count (None without pose)."""
+        pose = self.arrays.get("pose")
+        return None if pose is None else POSE_SKELETON[pose.shape[1]]
+
+    @property
+    def face_points(self) -> int | None:
+        face = self.arrays.get("face")
+        return None if face is None else face.shape[1]
+
+
+@dataclass(frozen=True)
+class PartSelection:
+    """Which parts, subsets and coordinate channels to read (DESIGN §2 ``--include-*``, ``--coords``)."""
+
+    include_pose: bool = True
+    include_hands: bool = True
+    include_face: bool = False
+    pose_subset: str = "upper"
+    face_subset: str = "compact"
+    coords: int = 2
+
+    def __post_init__(self) -> None:
+        if not (self.include_pose or self.include_hands or self.include_face):
+            raise ValueError("select at least one of pose, hands, face")
+        if self.pose_subset not in POSE_SUBSETS:
+            raise ValueError(f"Invalid pose subset {self.pose_subset!r}. Only upper, full are supported")
+        if self.face_subset not in FACE_SUBSETS:
+            raise ValueError(f"Invalid face subset {self.face_subset!r}. Only compact, full are supported")
+        if not MIN_CHANNELS <= self.coords <= MAX_CHANNELS:
+            raise ValueError(f"coords must be {MIN_CHANNELS}..{MAX_CHANNELS} (x, y[, z[, visibility]]), "
+                             f"got {self.coords}")
+
+    def layout_spec(self, skeleton: str = "mediapipe", face_points: int | None = None) -> LayoutSpec:
+        """The graph layout for this selection on data of the given skeleton / face size."""
+        if face_points is None:
+            face_points = 70 if skeleton != "mediapipe" else 478
+        return LayoutSpec(
+            skeleton=skeleton,
+            include_pose=self.include_pose,
+            include_hands=self.include_hands,
+            include_face=self.include_face,
+            pose_subset=self.pose_subset,
+            face_subset=self.face_subset,
+            face_points=face_points,
+        )
+
+
+def _validate_part(path: Path, name: str, value: np.ndarray) -> np.ndarray:
+    allowed = PART_JOINTS[name]
+    if value.ndim != 3 or value.shape[1] not in allowed or not MIN_CHANNELS <= value.shape[2] <= MAX_CHANNELS:
+        joints = "|".join(str(j) for j in allowed)
+        raise DataError(f"{path}: array {name!r} has shape {tuple(value.shape)}, "
+                        f"expected (T, {joints}, C) with C in {MIN_CHANNELS}..{MAX_CHANNELS}")
+    if not np.issubdtype(value.dtype, np.number) or np.issubdtype(value.dtype, np.complexfloating):
+        raise DataError(f"{path}: array {name!r} has dtype {value.dtype}, expected real numbers")
+    arr = value.astype(np.float32, copy=True)  # (T, V, C)
+    xy = arr[..., :2]
+    missing = ~np.isfinite(arr).all(axis=-1) | (xy == 0).all(axis=-1)  # (T, V)
+    arr[missing] = np.nan
+    return arr
+
+
+def _scalar(path: Path, data: np.lib.npyio.NpzFile, key: str) -> np.ndarray | None:
+    if key not in data.files:
+        return None
+    value = data[key]
+    if value.size != 1:
+        raise DataError(f"{path}: {key!r} must be a scalar, got shape {tuple(value.shape)}")
+    return value.reshape(())
+
+
+def load_npz(path: str | Path) -> Landmarks:
+    """Read and validate one ``.npz`` landmark file (see module docstring for the format)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such landmark file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: _validate_part(path, name, data[name]) for name in PART_JOINTS if name in data.files}
+            fps = _scalar(path, data, "fps")
+            signer = _scalar(path, data, "signer")
+            files = list(data.files)
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
+        raise DataError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
+    if not arrays:
+        raise DataError(f"{path}: no landmark arrays (found {files or 'none'}); expected {_EXPECTED}")
+    lengths = {name: a.shape[0] for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError(f"{path}: parts have different frame counts {lengths}; expected one T for all")
+    if next(iter(lengths.values())) == 0:
+        raise DataError(f"{path}: has 0 frames")
+    fps_value = None
+    if fps is not None:
+        try:
+            fps_value = float(fps)
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: 'fps' must be a number, got {fps!r}") from None
+        if not np.isfinite(fps_value) or fps_value <= 0:
+            raise DataError(f"{path}: 'fps' must be positive, got {fps_value}")
+    signer_value = None if signer is None else str(signer.item())
+    return Landmarks(path=path, arrays=arrays, fps=fps_value, signer=signer_value)
+
+
+def load_landmarks(path: str | Path) -> Landmarks:
+    """Read one landmark file of any supported format (by suffix)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        return load_npz(path)
+    raise DataError(f"{path}: unsupported landmark file; expected one of {', '.join(LANDMARK_SUFFIXES)}")
+
+
+def find_landmark_files(data_dir: str | Path, suffixes: Iterable[str] = LANDMARK_SUFFIXES) -> dict[str, Path]:
+    """Map video id (file stem) → path for every landmark file under ``data_dir`` (recursively)."""
+    root = Path(data_dir)
+    if not root.exists():
+        raise DataError(f"{root}: data folder does not exist")
+    if not root.is_dir():
+        raise DataError(f"{root}: expected a folder of landmark files, got a file")
+    wanted = tuple(s.lower() for s in suffixes)
+    found: dict[str, Path] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix.lower() in wanted:
+            if path.stem in found:
+                raise DataError(f"{root}: two files share the video id {path.stem!r}: "
+                                f"{found[path.stem]} and {path}")
+            found[path.stem] = path
+    if not found:
+        raise DataError(f"{root}: no landmark files ({', '.join(wanted)}) found (searched recursively)")
+    return found
+
+
+def select_joints(landmarks: Landmarks, layout: Layout, coords: int) -> np.ndarray:
+    """Gather ``layout``'s nodes from ``landmarks`` → (T, V, coords) float32, NaN for missing joints.
+
+    A part the layout wants but the file lacks is all NaN (undetected), so files may omit parts.
+    """
+    t = landmarks.num_frames
+    out = np.full((t, layout.num_nodes, coords), np.nan, dtype=np.float32)  # (T, V, C)
+    start = 0
+    for part, source in layout.parts:
+        arr = landmarks.arrays.get(part)
+        if arr is not None:
+            if max(source) >= arr.shape[1]:
+                raise DataError(f"{landmarks.path}: {part!r} has {arr.shape[1]} joints but the "
+                                f"{layout.name} layout needs joint {max(source)}")
+            if arr.shape[2] < coords:
+                raise DataError(f"{landmarks.path}: {part!r} has {arr.shape[2]} channels, "
+                                f"coords={coords} needs at least {coords}")
+            out[:, start:start + len(source)] = arr[:, source, :coords]
+        start += len(source)
+    return out
+
+
+def check_skeleton(landmarks: Landmarks, spec: LayoutSpec) -> None:
+    """Raise a DataError when the file's pose format differs from the layout's skeleton."""
+    skeleton = landmarks.skeleton
+    if skeleton is not None and spec.include_pose and skeleton != spec.skeleton:
+        raise DataError(f"{landmarks.path}: pose has {landmarks.arrays['pose'].shape[1]} joints "
+                        f"({skeleton}) but the data set / checkpoint uses the {spec.skeleton} skeleton")

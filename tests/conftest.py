@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny landmark folders written in the user format, and the real data location."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_data(name: str) -> Path:
+    """Path of a real data folder in ../shared/data, skipping the test (with the reason) when absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real data {path} is absent (it ships beside the repo in ../shared/data, not in a clone)")
+    return path
+
+
+def write_video(path: Path, num_frames: int, *, parts=("pose", "left_hand", "right_hand"), channels: int = 3,
+                seed: int = 0, **extra) -> dict[str, np.ndarray]:
+    """Write one npz with plausible random landmarks in [0.2, 0.8]; returns the arrays."""
+    rng = np.random.default_rng(seed)
+    joints = {"pose": 33, "left_hand": 21, "right_hand": 21, "face": 478}
+    arrays = {p: rng.uniform(0.2, 0.8, size=(num_frames, joints[p], channels)).astype(np.float32) for p in parts}
+    np.savez(path, **arrays, **extra)
+    return arrays
+
+
+@pytest.fixture
+def tiny_folder(tmp_path: Path) -> Path:
+    """Three short videos with ground truth and signers: v0 (40 frames), v1 (30), v2 (10)."""
+    for k, t in enumerate((40, 30, 10)):
+        write_video(tmp_path / f"v{k}.npz", t, seed=k, fps=np.float32(25.0))
+    (tmp_path / "groundtruth.txt").write_text(
+        "# video frame label\nv0 0 n\nv0 10 s\nv0 30 n\nv1 0 s\nv1 20 n\n\nv2 0 s\n"
+    )
+    (tmp_path / "signers.txt").write_text("v0 alice\nv1 bob\nv2 alice\n")
+    return tmp_path
