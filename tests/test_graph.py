@@ -46,7 +46,7 @@ def test_default_partitions_match_expected_files(name, spec):
             pytest.fail(f"{path} missing; run SIGNSTGCN_ACCEPT=1 pytest tests/test_graph.py to create it")
         np.save(path, a)
     expected = np.load(path)
-    assert a.shape == expected.shape, f"shape changed; if intended, re-accept with SIGNSTGCN_ACCEPT=1"
+    assert a.shape == expected.shape, "shape changed; if intended, re-accept with SIGNSTGCN_ACCEPT=1"
     np.testing.assert_array_equal(a, expected, err_msg="partition changed; if intended, re-accept with "
                                   "SIGNSTGCN_ACCEPT=1 pytest tests/test_graph.py")
 
