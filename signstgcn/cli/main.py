@@ -7,6 +7,8 @@ import sys
 
 # command -> (module with get_args_parser() and main(argv) -> int, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("signstgcn.cli.demo", "the main job: synthetic data -> detector + sign classifier, in minutes"),
+    "train": ("signstgcn.cli.train", "train on a landmark folder (= python -m train_landmarks)"),
     "make-demo-data": ("signstgcn.cli.make_demo_data", "write a synthetic MediaPipe-like dataset in the user format"),
     "build-splits": ("signstgcn.cli.build_video_splits", "video-level train/val/test splits (= build_video_splits)"),
     "model-summary": ("signstgcn.cli.model_summary", "build the default model, print shapes, parameters, FLOPs"),

@@ -1,0 +1,221 @@
+"""``python -m build_video_splits``: video-level train/val/test splits balanced on positive windows.
+
+Whole videos — or, with ``--group-by signer``, whole signers (real ids, else K-means pseudo-signers) —
+go to one split each, so windows of one video (or one person) never straddle splits. Per-split window
+shares follow ``--train/--val/--test`` and per-split positive-window ratios (``--multiclass``: class
+distributions) follow the global one. Writes a JSON read back by ``train_landmarks --splits-json``
+(format in :mod:`signstgcn.data.splits`) and prints the counts per split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signstgcn import __version__
+from signstgcn.data.corpus import Corpus, load_corpus
+from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS, build_vocab
+from signstgcn.data.landmarks import PartSelection
+from signstgcn.data.splits import (
+    SPLITS,
+    SPLITS_VERSION,
+    VideoCounts,
+    check_fractions,
+    count_windows,
+    split_counts,
+    split_videos,
+    write_splits,
+)
+from signstgcn.data.windows import RULES, SAMPLE_MODES, WindowConfig, build_window_index
+from signstgcn.errors import DataError
+
+PROG = "build_video_splits"
+GROUP_BY = ("video", "signer", "pseudo-signer")
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Video-level train/val/test splits (signer-disjoint with --group-by signer), balanced on "
+                    "the positive-window ratio (or the class distribution with --multiclass).",
+    )
+    p.add_argument("--data", required=True, help="folder of *.npz landmark files and groundtruth.txt")
+    p.add_argument("--gt", default=None, help="ground-truth file (default DATA/groundtruth.txt)")
+    p.add_argument("--window", type=int, default=25, help="frames per window (default 25)")
+    p.add_argument("--stride", type=int, default=1, help="frames between window starts (default 1)")
+    p.add_argument("--sample-mode", choices=SAMPLE_MODES, default="window",
+                   help="window: sliding windows; video: one sample per video (default window)")
+    p.add_argument("--s-label", "--signing-labels", dest="s_label", default=",".join(DEFAULT_SIGNING_LABELS),
+                   help="comma list of labels that count as signing (case-insensitive; default s,sign,signing)")
+    p.add_argument("--rule", choices=RULES, default="majority",
+                   help="when a window is positive: any/all/majority/center frame signing (default majority)")
+    p.add_argument("--multiclass", action="store_true",
+                   help="balance the per-split class distribution instead of the positive ratio")
+    p.add_argument("--train", type=float, default=0.8, help="fraction of windows for training (default 0.8)")
+    p.add_argument("--val", type=float, default=0.1, help="fraction for validation (default 0.1)")
+    p.add_argument("--test", type=float, default=0.1, help="fraction for testing (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same splits")
+    p.add_argument("--group-by", choices=GROUP_BY, default="video",
+                   help="video: split videos; signer: keep each signer's videos together (ids from "
+                        "DATA/signers.txt or the npz 'signer', else pseudo-signers); pseudo-signer: always "
+                        "K-means pseudo-signers (default video)")
+    p.add_argument("--num-pseudo-signers", type=int, default=8,
+                   help="K of the pseudo-signer K-means when no signer ids exist (default 8)")
+    p.add_argument("--out", required=True, help="JSON file to write (refuses to replace one without --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    return p
+
+
+def _signing_labels(text: str) -> tuple[str, ...]:
+    labels = tuple(dict.fromkeys(s.strip().lower() for s in text.split(",") if s.strip()))
+    if not labels:
+        raise ValueError(f"--s-label needs at least one label (comma list), got {text!r}")
+    return labels
+
+
+def _counts(corpus: Corpus, config: WindowConfig, labels: tuple[str, ...], multiclass: bool) -> VideoCounts:
+    assert corpus.gt is not None
+    ids = corpus.video_ids
+    vocab = build_vocab(corpus.gt, ids, binary=not multiclass, signing_labels=labels)
+    frame_labels = [corpus.gt.frame_labels(v, corpus.num_frames(v), vocab) for v in ids]
+    index = build_window_index(frame_labels, config, binary=vocab.binary)
+    if len(index) == 0:
+        raise DataError(f"{corpus.data_dir}: the {len(ids)} videos give no usable window (--window "
+                        f"{config.window}: every window touches unlabeled frames)")
+    return count_windows(ids, index, binary=vocab.binary, class_names=vocab.classes)
+
+
+def _pseudo_signers(corpus: Corpus, k: int, seed: int) -> dict[str, str]:
+    from signstgcn.data.signers import PseudoSigners, video_statistics
+
+    n = len(corpus.video_ids)
+    if not 1 <= k <= n:
+        raise DataError(f"--num-pseudo-signers {k}: expected 1 <= K <= number of videos ({n})")
+    stats = np.stack([video_statistics(corpus.frames[v], corpus.layout) for v in corpus.video_ids])  # (M, S)
+    labels = PseudoSigners().fit(stats, k, seed=seed).labels_
+    assert labels is not None
+    return {v: f"pseudo{int(c):02d}" for v, c in zip(corpus.video_ids, labels)}
+
+
+def _groups(args: argparse.Namespace, corpus: Corpus) -> tuple[dict[str, str] | None, str | None, list[str]]:
+    """``(groups, signer source, notes)``: video → signer for grouping, "real"/"pseudo"/None."""
+    ids = corpus.video_ids
+    real = {v: corpus.signers[v] for v in ids if v in corpus.signers}
+    if args.group_by == "video":
+        return None, ("real" if real else None), []
+    if args.group_by == "signer" and real:
+        missing = [v for v in ids if v not in real]
+        if missing:
+            raise DataError(f"{corpus.data_dir}: {len(missing)} of {len(ids)} videos have no signer id in "
+                            f"signers.txt or their npz 'signer' (e.g. {', '.join(missing[:5])}); add them, or "
+                            f"use --group-by pseudo-signer")
+        return real, "real", [f"grouping by {len(set(real.values()))} real signers"]
+    why = "" if args.group_by == "pseudo-signer" else " (no signer ids in signers.txt or the npz files)"
+    pseudo = _pseudo_signers(corpus, args.num_pseudo_signers, args.seed)
+    note = (f"grouping by {len(set(pseudo.values()))} pseudo-signers{why}: K-means (K={args.num_pseudo_signers}) "
+            f"on per-video pose statistics")
+    return pseudo, "pseudo", [note]
+
+
+def _table(counts: dict[str, dict[str, Any]], multiclass: bool, grouped: bool) -> str:
+    total = counts["total"]
+    tw = max(total["windows"], 1)
+    head = f"{'split':<6} {'videos':>7} {'signers':>7} {'windows':>9} {'share':>6}"
+    classes = list(total.get("class_windows", {}))
+    if multiclass:
+        head += f" {'class TV':>8}" + ("".join(f" {c[:8]:>8}" for c in classes) if len(classes) <= 6 else "")
+    else:
+        head += f" {'positive':>9} {'ratio':>6}"
+    lines = [head]
+    for name, row in counts.items():
+        signers = str(row["signers"]) if "signers" in row else "-"
+        line = f"{name:<6} {row['videos']:>7} {signers:>7} {row['windows']:>9} {row['windows'] / tw:>6.1%}"
+        if multiclass:
+            w = max(row["windows"], 1)
+            share = {c: row["class_windows"].get(c, 0) / w for c in classes}
+            ref = {c: total["class_windows"][c] / tw for c in classes}
+            tv = 0.5 * sum(abs(share[c] - ref[c]) for c in classes)  # total variation to the global distribution
+            line += f" {tv:>8.3f}" + ("".join(f" {share[c]:>8.1%}" for c in classes) if len(classes) <= 6 else "")
+        else:
+            line += f" {row['positive_windows']:>9} {row['positive_ratio']:>6.3f}"
+        lines.append(line)
+    if grouped:
+        lines.append("(signers: distinct groups per split; no signer is in two splits)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Build the splits and write ``args.out``; returns the JSON payload."""
+    fractions = check_fractions((args.train, args.val, args.test))
+    labels = _signing_labels(args.s_label)
+    config = WindowConfig(window=args.window, stride=args.stride, rule=args.rule, sample_mode=args.sample_mode)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"{out}: already exists; pass --overwrite to replace it")
+    if args.num_pseudo_signers < 1:
+        raise ValueError(f"--num-pseudo-signers must be >= 1, got {args.num_pseudo_signers}")
+
+    # Counts do not depend on the parts: load the smallest selection (pose + hands, x and y).
+    corpus = load_corpus(args.data, selection=PartSelection(coords=2), gt_path=args.gt,
+                         progress=sys.stderr.isatty())
+    counts = _counts(corpus, config, labels, args.multiclass)
+    groups, signer_source, notes = _groups(args, corpus)
+    signers = groups if groups is not None else (corpus.signers if signer_source == "real" else None)
+    unit = "pseudo-signer" if signer_source == "pseudo" else "signer"
+    try:
+        splits = split_videos(corpus.video_ids, groups=groups, window_counts=counts.windows,
+                              positive_counts=counts.positives, class_counts=counts.classes,
+                              fractions=fractions, seed=args.seed, group_name=unit)
+    except DataError as err:
+        if signer_source == "pseudo":
+            raise DataError(f"{err}; raise --num-pseudo-signers") from None
+        raise
+    kw: dict[str, Any] = dict(window_counts=counts.windows, positive_counts=counts.positives,
+                              class_counts=counts.classes, signers=signers)
+    per_split = split_counts(splits, **kw)
+    total = split_counts({"total": corpus.video_ids}, **kw)["total"]
+
+    settings: dict[str, Any] = {
+        "data": str(args.data), "gt": None if args.gt is None else str(args.gt),
+        "window": args.window, "stride": args.stride, "sample_mode": args.sample_mode, "rule": args.rule,
+        "s_labels": list(labels), "multiclass": bool(args.multiclass),
+        "train": fractions[0], "val": fractions[1], "test": fractions[2], "seed": args.seed,
+        "group_by": args.group_by, "signer_source": signer_source,
+    }
+    if signer_source == "pseudo":
+        settings["num_pseudo_signers"] = args.num_pseudo_signers
+    payload: dict[str, Any] = {
+        "version": SPLITS_VERSION, "tool": f"signstgcn {__version__} {PROG}", "settings": settings,
+        "splits": splits, "counts": per_split, "total": total,
+    }
+    if groups is not None:
+        payload["groups"] = {name: sorted({groups[v] for v in splits[name]}) for name in SPLITS}
+        payload["signer_of"] = {v: groups[v] for v in corpus.video_ids}
+    write_splits(out, payload, overwrite=args.overwrite)
+
+    for note in notes:
+        print(note)
+    print(_table({**per_split, "total": total}, args.multiclass, grouped=groups is not None))
+    print(f"wrote {out}")
+    return payload
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
+    try:
+        run(args)
+    except (ValueError, OSError) as err:  # DataError is a ValueError
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

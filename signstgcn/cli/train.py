@@ -1,0 +1,443 @@
+"""``python -m train_landmarks`` / ``signstgcn train``: train a SignSTGCN model on a landmark folder.
+
+Writes ``OUT/last.pt`` every epoch, ``OUT/best.pt`` with ``--save-best``, ``OUT/metrics.csv`` (and
+``OUT/curves.png``) with ``--log-csv`` and the resolved settings in ``OUT/config.json``. Runs unchanged
+under ``torchrun --nproc_per_node=K`` (DDP: gloo on CPU, nccl on GPU; only rank 0 writes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, WeightedRandomSampler
+
+from signstgcn.checkpoint import read_checkpoint, save_checkpoint
+from signstgcn.data.corpus import Corpus, load_corpus
+from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS, LabelVocab, build_vocab, parse_signing_labels
+from signstgcn.data.landmarks import PartSelection
+from signstgcn.data.pipeline import DataConfig, fit_signers, make_dataset
+from signstgcn.data.splits import check_split_videos, count_windows, load_splits, validation_split
+from signstgcn.data.windows import RULES, SAMPLE_MODES, WindowConfig, build_window_index
+from signstgcn.distributed import DistInfo, barrier, cleanup_distributed, init_distributed
+from signstgcn.errors import SignSTGCNError
+from signstgcn.losses import auto_pos_weight
+from signstgcn.metrics import scalar_metrics
+from signstgcn.model.config import add_model_args, model_config_from_args
+from signstgcn.model.model import SignSTGCNModel
+from signstgcn.training import (
+    BEST_METRICS,
+    LossSetup,
+    best_metric_key,
+    evaluate,
+    grl_lambda,
+    resolve_precision,
+    train_one_epoch,
+)
+
+PROG = "train_landmarks"
+RUN_FILES = ("last.pt", "best.pt", "metrics.csv", "config.json", "curves.png")
+log = logging.getLogger("signstgcn.train")
+
+
+def _int_or_auto(text: str) -> int | None:
+    return None if text == "auto" else int(text)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Train SignSTGCN on a folder of landmark .npz files.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d = p.add_argument_group("data")
+    d.add_argument("--data", required=True, help="folder of .npz landmark files (searched recursively)")
+    d.add_argument("--gt", default=None, help="ground-truth file (default DATA/groundtruth.txt)")
+    d.add_argument("--window", type=int, default=25, help="frames per window")
+    d.add_argument("--stride", type=int, default=1, help="frames between window starts")
+    d.add_argument("--rule", choices=RULES, default="majority", help="binary window label rule")
+    d.add_argument("--sample-mode", choices=SAMPLE_MODES, default="window",
+                   help="window: sliding windows; video: one sample per video resampled to --window frames")
+    d.add_argument("--coords", type=int, default=2, help="coordinate channels to use (2 = x,y; 3 adds z)")
+    d.add_argument("--include-pose", action="store_true", help="use the pose (none of --include-* = pose+hands)")
+    d.add_argument("--include-hands", action="store_true", help="use both hands")
+    d.add_argument("--include-face", action="store_true", help="use the face (compact contour subset)")
+    d.add_argument("--pose-subset", choices=("upper", "full"), default="upper")
+    d.add_argument("--face-subset", choices=("compact", "full"), default="compact")
+    d.add_argument("--hands-relative", action="store_true", help="hand joints relative to their wrist")
+    d.add_argument("--binary", action="store_true", help="signing-vs-not detection (default: multi-class)")
+    d.add_argument("--signing-labels", default=",".join(DEFAULT_SIGNING_LABELS),
+                   help="labels counted as signing in --binary mode (comma list, case-insensitive)")
+    d.add_argument("--num-classes", type=int, default=None, help="keep the N most frequent labels (multi-class)")
+    d.add_argument("--splits-json", default=None, help="splits from build_video_splits (uses train and val)")
+    d.add_argument("--val-fraction", type=float, default=0.2, help="share of videos for validation "
+                   "(without --splits-json; signer-disjoint when signer ids are known)")
+    s = p.add_argument_group("signer bias")
+    s.add_argument("--signer-loss-weight", type=float, default=0.5,
+                   help="weight of the adversarial signer loss (0 = no signer head)")
+    s.add_argument("--use-pseudo-signers", action="store_true",
+                   help="K-means pseudo-signers (fit on train videos) instead of real signer ids")
+    s.add_argument("--num-pseudo-signers", type=int, default=8)
+    s.add_argument("--grl-schedule", choices=("constant", "dann"), default="constant",
+                   help="GRL strength: constant --lambda-grl, or the DANN ramp from 0 to it")
+    s.add_argument("--use-supcon", action="store_true", help="add the supervised contrastive loss")
+    s.add_argument("--supcon-weight", type=float, default=0.1)
+    s.add_argument("--supcon-temp", type=float, default=0.07)
+    add_model_args(p)
+    o = p.add_argument_group("optimization")
+    o.add_argument("--batch", type=int, default=32)
+    o.add_argument("--epochs", type=int, default=50)
+    o.add_argument("--lr", type=float, default=1e-3)
+    o.add_argument("--weight-decay", type=float, default=1e-4)
+    o.add_argument("--scheduler", choices=("cosine", "step", "none"), default="cosine")
+    o.add_argument("--label-smoothing", type=float, default=0.0, help="multi-class cross-entropy smoothing")
+    o.add_argument("--pos-weight", default="none", help="binary positive-class weight: none, auto or a number")
+    o.add_argument("--weighted-sampler", action="store_true", help="sample training windows class-balanced")
+    o.add_argument("--patience", type=int, default=0, help="stop after N epochs without improvement (0 = off)")
+    o.add_argument("--best-metric", choices=BEST_METRICS, default="acc", help="what --save-best keeps")
+    r = p.add_argument_group("run")
+    r.add_argument("--out", default="runs/train", help="output folder")
+    r.add_argument("--save-best", action="store_true", help="also keep OUT/best.pt (by --best-metric)")
+    r.add_argument("--log-csv", action="store_true", help="write OUT/metrics.csv and OUT/curves.png")
+    r.add_argument("--resume", action="store_true", help="continue the run in OUT from OUT/last.pt")
+    r.add_argument("--overwrite", action="store_true", help="replace a previous run in OUT")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    r.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
+    r.add_argument("--amp", action="store_true", help="mixed precision: bf16 autocast (fp16 on old GPUs)")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+# ----------------------------------------------------------------------------------------------- setup
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"Invalid --device {name!r}. Use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)")
+    return device
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    for name in ("batch", "epochs", "window", "stride"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if not args.lr > 0:
+        raise ValueError(f"--lr must be positive, got {args.lr}")
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it; pass only one")
+    if args.binary and args.num_classes is not None:
+        raise ValueError("--num-classes is for multi-class training; drop it with --binary")
+    best_metric_key(args.best_metric, args.binary)
+    if args.pos_weight not in ("none", "auto"):
+        try:
+            if float(args.pos_weight) <= 0:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"--pos-weight must be none, auto or a positive number, got {args.pos_weight!r}") from None
+        if not args.binary:
+            raise ValueError("--pos-weight applies to --binary training only")
+
+
+def _selection(args: argparse.Namespace) -> PartSelection:
+    chosen = args.include_pose or args.include_hands or args.include_face
+    return PartSelection(
+        include_pose=args.include_pose or not chosen,
+        include_hands=args.include_hands or not chosen,
+        include_face=args.include_face,
+        pose_subset=args.pose_subset,
+        face_subset=args.face_subset,
+        coords=args.coords,
+    )
+
+
+def _check_out_dir(out: Path, args: argparse.Namespace) -> None:
+    previous = [name for name in RUN_FILES if (out / name).exists()]
+    if args.resume:
+        if not (out / "last.pt").is_file():
+            raise ValueError(f"--resume: {out / 'last.pt'} not found; nothing to continue")
+        return
+    if previous and not args.overwrite:
+        raise ValueError(f"{out} holds a previous run ({', '.join(previous)}); pass --resume to continue it "
+                         f"or --overwrite to replace it")
+
+
+def _split(corpus: Corpus, args: argparse.Namespace, vocab_all: LabelVocab) -> tuple[list[str], list[str], str]:
+    if args.splits_json:
+        splits = load_splits(args.splits_json)
+        check_split_videos(splits, corpus.video_ids, args.splits_json)
+        train, val = list(splits.get("train", [])), list(splits.get("val", []))
+        if not train or not val:
+            raise ValueError(f"{args.splits_json}: training needs non-empty 'train' and 'val' splits "
+                             f"(got {len(train)} and {len(val)} videos)")
+        return train, val, "splits-json"
+    window = WindowConfig(args.window, args.stride, args.rule, args.sample_mode)
+    assert corpus.gt is not None
+    labels = [corpus.gt.frame_labels(v, corpus.num_frames(v), vocab_all) for v in corpus.video_ids]
+    counts = count_windows(corpus.video_ids, build_window_index(labels, window, binary=args.binary),
+                           binary=args.binary, class_names=vocab_all.classes)
+    split = validation_split(corpus.video_ids, val_fraction=args.val_fraction, window_counts=counts.windows,
+                             positive_counts=counts.positives, class_counts=counts.classes,
+                             signers=corpus.signers, seed=args.seed)
+    if not split.train or not split.val:
+        raise ValueError(f"{args.data}: {len(corpus.video_ids)} videos cannot be split into train and validation "
+                         f"with --val-fraction {args.val_fraction}")
+    return list(split.train), list(split.val), f"val-fraction ({split.grouped_by}-disjoint)"
+
+
+def _video_signers(corpus: Corpus, ids: list[str], cfg: DataConfig, signer_ids: np.ndarray) -> list[str]:
+    """Signer name per video for the bias metrics: real ids, else the pseudo-signer cluster."""
+    if all(v in corpus.signers for v in ids):
+        return [corpus.signers[v] for v in ids]
+    if cfg.signer_source == "pseudo":
+        return [f"pseudo{int(s)}" for s in signer_ids]
+    return [corpus.signers.get(v, "unknown") for v in ids]
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+class CsvLog:
+    """``metrics.csv``: one row per epoch; appends on --resume (header written once)."""
+
+    def __init__(self, path: Path, resume: bool, start_epoch: int) -> None:
+        self.path = path
+        self.fields: list[str] | None = None
+        if resume and path.is_file():  # drop rows of epochs that will be re-run after the checkpoint
+            with path.open(newline="") as f:
+                rows = list(csv.DictReader(f))
+            if rows:
+                self.fields = list(rows[0].keys())
+                kept = [r for r in rows if int(r["epoch"]) < start_epoch]
+                self._rewrite(kept)
+        elif path.exists():
+            path.unlink()
+
+    def _rewrite(self, rows: list[dict[str, Any]]) -> None:
+        assert self.fields is not None
+        with self.path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def write(self, row: dict[str, Any]) -> None:
+        new = self.fields is None
+        if new:
+            self.fields = list(row.keys())
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+def _make_loader(ds, args, epoch: int, dist: DistInfo, labels: np.ndarray) -> DataLoader:
+    g = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
+    if dist.enabled:
+        sampler = DistributedSampler(ds, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=args.seed)
+        sampler.set_epoch(epoch)
+    elif args.weighted_sampler:
+        classes, counts = np.unique(labels, return_counts=True)
+        freq = dict(zip(classes.tolist(), counts.tolist()))
+        weights = torch.tensor([1.0 / freq[int(y)] for y in labels], dtype=torch.double)
+        sampler = WeightedRandomSampler(weights, num_samples=len(labels), replacement=True, generator=g)
+    else:
+        sampler = RandomSampler(ds, generator=g)
+    per_rank = math.ceil(len(ds) / dist.world_size)
+    return DataLoader(ds, batch_size=args.batch, sampler=sampler, num_workers=args.workers,
+                      drop_last=per_rank > args.batch, persistent_workers=False,
+                      generator=g if args.workers else None)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, args: argparse.Namespace):
+    if args.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    if args.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, args.epochs // 3), gamma=0.1)
+    return None
+
+
+def _fmt(value: Any) -> Any:
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+# ----------------------------------------------------------------------------------------------- main
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train as the flags say; returns the best validation metrics (rank 0's view)."""
+    _check_args(args)
+    device = resolve_device(args.device)
+    dist = init_distributed(device)
+    if device.type == "cuda" and dist.enabled:
+        device = torch.device("cuda", dist.local_rank)
+    progress = dist.is_main and not args.quiet and sys.stderr.isatty()
+    out = Path(args.out)
+    _check_out_dir(out, args)
+    torch.manual_seed(args.seed)  # model init and dropout; data order and augmentation have their own seeds
+
+    resume_ckpt = read_checkpoint(out / "last.pt") if args.resume else None
+    selection = _selection(args)
+    if resume_ckpt is not None:
+        stored = DataConfig.from_dict(resume_ckpt["data"])
+        selection = stored.selection
+    corpus = load_corpus(args.data, selection=selection, gt_path=args.gt, progress=progress,
+                         layout_spec=None if resume_ckpt is None else stored.layout)
+    assert corpus.gt is not None
+    signing = parse_signing_labels(args.signing_labels)
+    if resume_ckpt is not None:
+        train_ids, val_ids = resume_ckpt["data"]["splits"]["train"], resume_ckpt["data"]["splits"]["val"]
+        split_source = "resumed"
+        data_cfg = stored
+    else:
+        vocab_all = build_vocab(corpus.gt, corpus.video_ids, binary=args.binary, signing_labels=signing)
+        train_ids, val_ids, split_source = _split(corpus, args, vocab_all)
+        vocab = build_vocab(corpus.gt, train_ids, binary=args.binary, signing_labels=signing,
+                            num_classes=args.num_classes)
+        source, names, pseudo = fit_signers(corpus, train_ids, use_pseudo=args.use_pseudo_signers,
+                                            num_pseudo=args.num_pseudo_signers, seed=args.seed)
+        data_cfg = DataConfig(selection, corpus.layout_spec,
+                              WindowConfig(args.window, args.stride, args.rule, args.sample_mode), vocab,
+                              hands_relative=args.hands_relative, signer_source=source, signers=names,
+                              pseudo_signers=pseudo)
+    train_ds = make_dataset(corpus, train_ids, data_cfg, train=True, seed=args.seed)
+    val_ds = make_dataset(corpus, val_ids, data_cfg, train=False, seed=args.seed)
+    val_signers = _video_signers(corpus, val_ids, data_cfg, val_ds.signer_ids)
+
+    adversarial = args.signer_loss_weight > 0 and data_cfg.num_signers >= 2
+    pos_weight = None
+    if args.binary and args.pos_weight == "auto":
+        pos_weight = auto_pos_weight(train_ds.labels)
+    elif args.binary and args.pos_weight != "none":
+        pos_weight = float(args.pos_weight)
+    setup = LossSetup(binary=args.binary, pos_weight=pos_weight, label_smoothing=args.label_smoothing,
+                      signer_weight=args.signer_loss_weight if adversarial else 0.0,
+                      supcon_weight=args.supcon_weight if args.use_supcon else 0.0, supcon_temp=args.supcon_temp)
+    model_cfg = model_config_from_args(
+        args, layout=data_cfg.layout, in_channels=selection.coords, num_classes=data_cfg.vocab.num_classes,
+        num_signers=data_cfg.num_signers if adversarial else 0, supcon_dim=128 if args.use_supcon else 0)
+    model = SignSTGCNModel(model_cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = _scheduler(optimizer, args)
+    precision = resolve_precision(args.amp, device)
+    scaler = torch.amp.GradScaler("cuda") if precision.dtype == torch.float16 else None
+    metric_key, higher = best_metric_key(args.best_metric, args.binary)
+
+    start_epoch, best, stale = 0, None, 0
+    if resume_ckpt is not None:
+        model.load_state_dict(resume_ckpt["model"])
+        optimizer.load_state_dict(resume_ckpt["optimizer"])
+        if scheduler is not None and resume_ckpt["scheduler"] is not None:
+            scheduler.load_state_dict(resume_ckpt["scheduler"])
+        state = resume_ckpt.get("train_state") or {}
+        start_epoch = int(resume_ckpt["epoch"]) + 1
+        best, stale = state.get("best"), int(state.get("stale", 0))
+        if "torch_rng" in state:
+            torch.set_rng_state(torch.as_tensor(state["torch_rng"], dtype=torch.uint8))
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if dist.enabled else model
+
+    data_record = {**data_cfg.to_dict(), "splits": {"train": train_ids, "val": val_ids}, "data_dir": str(args.data)}
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        if args.overwrite:
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
+        _write_json(out / "config.json", {"args": vars(args), "model": model_cfg.to_dict(),
+                                          "data": {k: v for k, v in data_record.items() if k != "pseudo_signers"},
+                                          "split_source": split_source, "world_size": dist.world_size})
+        print(f"{PROG}: {len(train_ids)} train / {len(val_ids)} val videos ({split_source}), "
+              f"{len(train_ds)} / {len(val_ds)} samples, layout {corpus.layout.name} (V={corpus.layout.num_nodes}), "
+              f"{'binary' if args.binary else f'{data_cfg.vocab.num_classes} classes'}, signers: "
+              f"{data_cfg.signer_source} ({data_cfg.num_signers}), adversarial head: {'on' if adversarial else 'off'}, "
+              f"{model.num_parameters():,} parameters, device {device}"
+              f"{f', {dist.world_size} ranks' if dist.enabled else ''}", flush=True)
+    csv_log = CsvLog(out / "metrics.csv", args.resume, start_epoch) if (args.log_csv and dist.is_main) else None
+    barrier(dist)
+
+    best_metrics: dict[str, Any] = dict(resume_ckpt["metrics"]) if resume_ckpt is not None else {}
+    for epoch in range(start_epoch, args.epochs):
+        tic = time.perf_counter()
+        train_ds.set_epoch(epoch)
+        loader = _make_loader(train_ds, args, epoch, dist, train_ds.labels)
+        lam = grl_lambda(args.lambda_grl, args.grl_schedule, epoch / max(1, args.epochs - 1))
+        lr = optimizer.param_groups[0]["lr"]
+        train_stats = train_one_epoch(net, loader, optimizer, setup, device=device, precision=precision,
+                                      scaler=scaler, lambda_grl=lam, dist=dist, epoch=epoch, progress=progress)
+        if scheduler is not None:
+            scheduler.step()
+        metrics, _ = evaluate(model, val_ds, setup, device=device, precision=precision, video_signers=val_signers,
+                              batch_size=max(args.batch, 64), workers=args.workers, dist=dist, progress=progress)
+        value = metrics[metric_key]
+        improved = best is None or (math.isfinite(value) and (value > best if higher else value < best))
+        if improved:
+            best, stale, best_metrics = value, 0, dict(metrics, epoch=epoch)
+        else:
+            stale += 1
+        seconds = time.perf_counter() - tic
+        if dist.is_main:
+            state = {"best": best, "stale": stale, "torch_rng": torch.get_rng_state(), "metric_key": metric_key}
+            common = dict(data=data_record, epoch=epoch, optimizer=optimizer, scheduler=scheduler, args=args,
+                          val_acc=metrics.get("accuracy", metrics.get("top1")))
+            row = {"epoch": epoch, "lr": lr, "grl_lambda": lam if adversarial else 0.0, "seconds": seconds,
+                   **{f"train_{k}": v for k, v in train_stats.items()},
+                   **{f"val_{k}": v for k, v in scalar_metrics(metrics).items() if k != "seconds"}}
+            if csv_log is not None:
+                csv_log.write({k: _fmt(v) for k, v in row.items()})  # before last.pt: resume drops rows >= its epoch
+            save_checkpoint(out / "last.pt", model, metrics=scalar_metrics(metrics), train_state=state, **common)
+            if improved and args.save_best:
+                save_checkpoint(out / "best.pt", model, metrics=scalar_metrics(metrics), train_state=state, **common)
+            shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in
+                              (("accuracy", "f1", "pr_auc") if args.binary else ("top1", "macro_f1"))
+                              + ("worst_signer_acc",) if isinstance(metrics.get(k), float))
+            print(f"epoch {epoch + 1}/{args.epochs}  train loss {train_stats['loss']:.4f}  val loss "
+                  f"{metrics['loss']:.4f}  {shown}  ({seconds:.1f}s){'  *' if improved else ''}", flush=True)
+        if args.patience and stale >= args.patience:
+            if dist.is_main:
+                print(f"early stop: no better {metric_key} for {args.patience} epochs", flush=True)
+            break
+    barrier(dist)
+    if dist.is_main and csv_log is not None:
+        from signstgcn.plots import plot_metrics
+
+        plot_metrics(out / "metrics.csv", out / "curves.png")
+    if dist.is_main:
+        print(f"best {metric_key} {best:.4f} (epoch {best_metrics.get('epoch', '?')}); wrote {out}", flush=True)
+    cleanup_distributed(dist)
+    return best_metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
+    try:
+        run(args)
+    except (SignSTGCNError, ValueError, FileNotFoundError, FloatingPointError) as err:
+        if os.environ.get("SIGNSTGCN_DEBUG"):
+            raise
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

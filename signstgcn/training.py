@@ -1,0 +1,251 @@
+"""Training and evaluation loops (torchvision-references shape: ``train_one_epoch``, ``evaluate``).
+
+Metrics are computed once over the whole split from gathered outputs, never averaged per batch; under
+DDP each rank scores a disjoint shard and the outputs are gathered before the metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
+
+from signstgcn.distributed import DistInfo, all_reduce_sum, gather_objects
+from signstgcn.losses import SupConLoss, classification_loss, signer_adversarial_loss
+from signstgcn.metrics import compute_metrics
+
+BEST_METRICS = ("acc", "loss", "pr_auc", "f1")
+
+
+@dataclass(frozen=True)
+class LossSetup:
+    """Which losses train the model and how they are weighted (DESIGN §4)."""
+
+    binary: bool
+    pos_weight: float | None = None
+    label_smoothing: float = 0.0
+    signer_weight: float = 0.0
+    supcon_weight: float = 0.0
+    supcon_temp: float = 0.07
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Autocast settings: ``dtype`` None = full fp32."""
+
+    device_type: str
+    dtype: torch.dtype | None = None
+
+    def autocast(self):
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+
+def resolve_precision(amp: bool, device: torch.device) -> Precision:
+    """``--amp``: bf16 autocast on CPU and on CUDA GPUs that support it, fp16 on older GPUs."""
+    if not amp:
+        return Precision(device.type)
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return Precision("cuda", torch.float16)
+    return Precision(device.type, torch.bfloat16)
+
+
+def grl_lambda(base: float, schedule: str, progress: float) -> float:
+    """GRL strength: constant, or the DANN ramp ``base * (2 / (1 + exp(-10 p)) - 1)`` over training."""
+    if schedule == "constant":
+        return base
+    if schedule == "dann":
+        return base * (2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0)
+    raise ValueError(f"Invalid GRL schedule {schedule!r}. Only constant, dann are supported")
+
+
+def best_metric_key(name: str, binary: bool) -> tuple[str, bool]:
+    """``--best-metric`` → (metrics key, higher is better)."""
+    if name not in BEST_METRICS:
+        raise ValueError(f"Invalid --best-metric {name!r}. Only {', '.join(BEST_METRICS)} are supported")
+    if name == "loss":
+        return "loss", False
+    if name == "pr_auc":
+        if not binary:
+            raise ValueError("--best-metric pr_auc needs --binary (multi-class models have no PR-AUC)")
+        return "pr_auc", True
+    if name == "f1":
+        return ("f1" if binary else "macro_f1"), True
+    return ("accuracy" if binary else "top1"), True
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _losses(out, batch: dict[str, torch.Tensor], setup: LossSetup, supcon: SupConLoss | None):
+    pos_weight = None if setup.pos_weight is None else torch.tensor(setup.pos_weight, device=out.logits.device)
+    cls = classification_loss(out.logits.float(), batch["label"], binary=setup.binary, pos_weight=pos_weight,
+                              label_smoothing=setup.label_smoothing)
+    total = cls
+    signer = supcon_loss = None
+    if out.signer_logits is not None and setup.signer_weight > 0:
+        signer = signer_adversarial_loss(out.signer_logits.float(), batch["signer"])
+        total = total + setup.signer_weight * signer
+    if supcon is not None and out.projection is not None and setup.supcon_weight > 0:
+        supcon_loss = supcon(out.projection.float(), batch["label"])
+        total = total + setup.supcon_weight * supcon_loss
+    return total, cls, signer, supcon_loss
+
+
+def _correct(logits: torch.Tensor, labels: torch.Tensor, binary: bool) -> torch.Tensor:
+    pred = (logits.reshape(-1) > 0).long() if binary else logits.argmax(dim=1)
+    return (pred == labels).sum()
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    setup: LossSetup,
+    *,
+    device: torch.device,
+    precision: Precision,
+    scaler: torch.amp.GradScaler | None,
+    lambda_grl: float,
+    dist: DistInfo,
+    epoch: int,
+    progress: bool = False,
+    clip_grad: float | None = 5.0,
+) -> dict[str, float]:
+    """One pass over ``loader``; returns the epoch's mean losses (by part) and training accuracy."""
+    model.train()
+    supcon = SupConLoss(setup.supcon_temp) if setup.supcon_weight > 0 else None
+    sums = torch.zeros(6, dtype=torch.float64)  # total, cls, signer, supcon, correct, samples
+    bar = tqdm(loader, desc=f"epoch {epoch} train", unit="batch", disable=not progress, leave=False)
+    for batch in bar:
+        batch = _to(batch, device)
+        with precision.autocast():
+            out = model(batch["x"], batch["mask"], batch["stats"], grl_lambda=lambda_grl)
+        total, cls, signer, sc = _losses(out, batch, setup, supcon)
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"epoch {epoch}: training loss became {total.item()}; lower --lr or drop --amp")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(total).backward()
+            scaler.unscale_(optimizer)
+        else:
+            total.backward()
+        if clip_grad:
+            nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        n = batch["label"].shape[0]
+        sums += torch.tensor([
+            total.item() * n, cls.item() * n, 0.0 if signer is None else signer.item() * n,
+            0.0 if sc is None else sc.item() * n, _correct(out.logits.float(), batch["label"], setup.binary).item(), n,
+        ], dtype=torch.float64)
+        bar.set_postfix(loss=f"{sums[0].item() / max(sums[5].item(), 1):.4f}")
+    sums = all_reduce_sum(sums.to(device), dist).cpu()
+    count = max(sums[5].item(), 1.0)
+    return {
+        "loss": sums[0].item() / count,
+        "cls_loss": sums[1].item() / count,
+        "signer_loss": sums[2].item() / count,
+        "supcon_loss": sums[3].item() / count,
+        "acc": sums[4].item() / count,
+    }
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    device: torch.device,
+    precision: Precision,
+    batch_size: int = 64,
+    workers: int = 0,
+    dist: DistInfo | None = None,
+    progress: bool = False,
+    desc: str = "predict",
+) -> dict[str, np.ndarray]:
+    """Model outputs for every sample of ``dataset`` in order (sharded across ranks, then gathered).
+
+    Returns arrays ``logits (N, K)``, ``embeddings (N, E)``, ``signer_embeddings (N, D_s)``,
+    ``labels``, ``signers`` (head targets), ``videos``, ``starts`` (all (N,)).
+    """
+    dist = dist or DistInfo()
+    model.eval()
+    indices = np.arange(len(dataset))[dist.rank::dist.world_size]
+    loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=False,
+                        num_workers=workers)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in
+                                          ("logits", "embeddings", "signer_embeddings", "labels", "signers",
+                                           "videos", "starts")}
+    for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
+        batch = _to(batch, device)
+        with precision.autocast():
+            out = model(batch["x"], batch["mask"], batch["stats"])
+        parts["logits"].append(out.logits.float().cpu().numpy())
+        parts["embeddings"].append(out.embedding.float().cpu().numpy())
+        parts["signer_embeddings"].append(out.signer_embedding.float().cpu().numpy())
+        for key, src in (("labels", "label"), ("signers", "signer"), ("videos", "video"), ("starts", "start")):
+            parts[key].append(batch[src].cpu().numpy())
+    local = {k: (np.concatenate(v) if v else np.zeros((0,))) for k, v in parts.items()}
+    local["index"] = indices
+    shards = gather_objects(local, dist)
+    order = np.argsort(np.concatenate([s["index"] for s in shards]), kind="stable")
+    return {k: np.concatenate([s[k] for s in shards if len(s[k])])[order] if len(order) else local[k]
+            for k in local if k != "index"}
+
+
+def split_loss(outputs: dict[str, np.ndarray], setup: LossSetup) -> float:
+    """Mean classification loss over the whole split (no augmentation, no adversary)."""
+    if len(outputs["labels"]) == 0:
+        return float("nan")
+    logits = torch.from_numpy(outputs["logits"])
+    labels = torch.from_numpy(outputs["labels"])
+    pos_weight = None if setup.pos_weight is None else torch.tensor(setup.pos_weight)
+    return float(classification_loss(logits, labels, binary=setup.binary, pos_weight=pos_weight,
+                                     label_smoothing=setup.label_smoothing))
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    setup: LossSetup,
+    *,
+    device: torch.device,
+    precision: Precision,
+    video_signers: Sequence[str] | None = None,
+    batch_size: int = 64,
+    workers: int = 0,
+    dist: DistInfo | None = None,
+    progress: bool = False,
+    probe: bool = True,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every metric of DESIGN §4 over ``dataset`` plus its loss; also returns the raw outputs.
+
+    ``video_signers[v]`` names the signer of video ``v`` for the per-signer metrics and the probe.
+    """
+    start = time.perf_counter()
+    outputs = predict(model, dataset, device=device, precision=precision, batch_size=batch_size,
+                      workers=workers, dist=dist, progress=progress, desc="evaluate")
+    metric_inputs = {"logits": outputs["logits"], "labels": outputs["labels"], "groups": outputs["videos"]}
+    if video_signers is not None:
+        names = np.asarray(list(video_signers), dtype=object)
+        metric_inputs["signers"] = names[outputs["videos"]] if len(outputs["videos"]) else names[:0]
+        metric_inputs["embeddings"] = outputs["embeddings"]
+    metrics = compute_metrics(metric_inputs, binary=setup.binary, probe=probe)
+    metrics["loss"] = split_loss(outputs, setup)
+    metrics["seconds"] = time.perf_counter() - start
+    return metrics, outputs

@@ -1,0 +1,225 @@
+"""``python -m train_landmarks``: the DESIGN §5 commands end to end on small synthetic data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from signstgcn.checkpoint import CHECKPOINT_KEYS, load_checkpoint, read_checkpoint
+from signstgcn.cli.train import main
+from signstgcn.data.synthetic import generate_dataset
+from tests.conftest import REPO
+
+TINY_MODEL = ["--stgcn-channels", "8,16", "--stgcn-dilations", "1,2", "--temporal-hidden", "8",
+              "--signer-emb-dim", "8", "--attn-heads", "2"]
+
+
+@pytest.fixture(scope="module")
+def detection_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("det") / "data"
+    generate_dataset(out, task="detection", num_signers=4, videos_per_signer=2, seed=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def recognition_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("rec") / "data"
+    generate_dataset(out, task="recognition", num_signers=4, videos_per_signer=6, num_classes=3, seed=1)
+    return out
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _train(data: Path, out: Path, *extra: str) -> int:
+    return main(["--data", str(data), "--out", str(out), "--epochs", "1", "--batch", "16", "--quiet",
+                 *TINY_MODEL, *extra])
+
+
+def test_binary_command_of_the_design(detection_data, tmp_path):
+    out = tmp_path / "run"
+    rc = _train(detection_data, out, "--binary", "--signing-labels", "s,sign", "--window", "25", "--stride", "8",
+                "--coords", "2", "--include-pose", "--include-hands", "--best-metric", "pr_auc",
+                "--signer-loss-weight", "0.5", "--lambda-grl", "0.5", "--dropout", "0.1", "--save-best",
+                "--log-csv", "--epochs", "2", "--lr", "1e-3")
+    assert rc == 0
+    for name in ("last.pt", "best.pt", "metrics.csv", "config.json", "curves.png"):
+        assert (out / name).is_file(), name
+    ckpt = read_checkpoint(out / "last.pt")
+    assert set(CHECKPOINT_KEYS) <= set(ckpt)
+    assert ckpt["epoch"] == 1 and ckpt["config"]["num_classes"] == 1 and ckpt["config"]["num_signers"] == 3
+    assert ckpt["data"]["vocab"]["binary"] and ckpt["data"]["signer_source"] == "real"
+    assert set(ckpt["data"]["splits"]["train"]).isdisjoint(ckpt["data"]["splits"]["val"])
+    rows = _rows(out / "metrics.csv")
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    for col in ("lr", "seconds", "train_loss", "train_cls_loss", "train_signer_loss", "val_loss", "val_accuracy",
+                "val_precision", "val_recall", "val_f1", "val_pr_auc", "val_roc_auc", "val_worst_signer_acc",
+                "val_signer_gap", "val_signer_probe"):
+        assert col in rows[0], col
+    assert float(rows[0]["train_signer_loss"]) > 0
+    loaded = load_checkpoint(out / "best.pt")
+    assert loaded.data["layout"]["include_face"] is False and loaded.model.config.in_channels == 2
+    config = json.loads((out / "config.json").read_text())
+    assert config["args"]["binary"] is True and config["model"]["stgcn_channels"] == [8, 16]
+
+
+def test_multiclass_with_pseudo_signers_supcon_and_face(recognition_data, tmp_path):
+    out = tmp_path / "run"
+    rc = _train(recognition_data, out, "--sample-mode", "video", "--window", "16", "--num-classes", "3",
+                "--include-pose", "--include-hands", "--include-face", "--coords", "3", "--use-pseudo-signers",
+                "--num-pseudo-signers", "3", "--signer-loss-weight", "0.3", "--use-supcon", "--supcon-weight",
+                "0.1", "--supcon-temp", "0.07", "--best-metric", "f1", "--save-best", "--log-csv")
+    assert rc == 0
+    ckpt = read_checkpoint(out / "best.pt")
+    assert ckpt["config"]["num_classes"] == 3 and ckpt["config"]["num_signers"] == 3
+    assert ckpt["config"]["supcon_dim"] > 0 and ckpt["config"]["in_channels"] == 3
+    assert ckpt["data"]["signer_source"] == "pseudo" and len(ckpt["data"]["pseudo_signers"]["centroids"]) == 3
+    assert ckpt["data"]["vocab"]["classes"] == ["sign00", "sign01", "sign02"]
+    rows = _rows(out / "metrics.csv")
+    assert {"val_top1", "val_top5", "val_macro_f1", "train_supcon_loss"} <= set(rows[0])
+    assert float(rows[0]["train_supcon_loss"]) > 0
+
+
+def test_splits_json_is_used(detection_data, tmp_path):
+    splits = tmp_path / "splits.json"
+    subprocess.run([sys.executable, "-m", "build_video_splits", "--data", str(detection_data), "--window", "25",
+                    "--stride", "8", "--s-label", "s", "--rule", "any", "--train", "0.5", "--val", "0.25",
+                    "--test", "0.25", "--group-by", "signer", "--out", str(splits)], cwd=REPO, check=True,
+                   capture_output=True)
+    expected = json.loads(splits.read_text())["splits"]
+    assert _train(detection_data, tmp_path / "run", "--binary", "--signing-labels", "s", "--stride", "8",
+                  "--splits-json", str(splits)) == 0
+    ckpt = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["data"]["splits"]["train"] == expected["train"] and ckpt["data"]["splits"]["val"] == expected["val"]
+
+
+def test_same_seed_same_run(detection_data, tmp_path):
+    args = ("--binary", "--signing-labels", "s", "--stride", "10", "--epochs", "2", "--seed", "7", "--log-csv")
+    assert _train(detection_data, tmp_path / "a", *args) == 0
+    assert _train(detection_data, tmp_path / "b", *args) == 0
+    a, b = read_checkpoint(tmp_path / "a" / "last.pt"), read_checkpoint(tmp_path / "b" / "last.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in _rows(tmp_path / "a" / "metrics.csv")]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in _rows(tmp_path / "b" / "metrics.csv")]
+
+
+def test_resume_gives_the_uninterrupted_result(detection_data, tmp_path, monkeypatch):
+    args = ("--binary", "--signing-labels", "s", "--stride", "10", "--seed", "3", "--log-csv", "--save-best",
+            "--epochs", "3")
+    assert _train(detection_data, tmp_path / "full", *args) == 0
+
+    import signstgcn.cli.train as train_cli
+
+    real_save = train_cli.save_checkpoint
+
+    def save_then_crash(path, model, **kw):  # the process dies right after epoch 1's last.pt
+        real_save(path, model, **kw)
+        if Path(path).name == "last.pt" and kw["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        _train(detection_data, tmp_path / "part", *args)
+    monkeypatch.setattr(train_cli, "save_checkpoint", real_save)
+    assert read_checkpoint(tmp_path / "part" / "last.pt")["epoch"] == 1
+    assert _train(detection_data, tmp_path / "part", *args, "--resume") == 0
+    full, part = read_checkpoint(tmp_path / "full" / "last.pt"), read_checkpoint(tmp_path / "part" / "last.pt")
+    assert part["epoch"] == 2
+    for key in full["model"]:
+        torch.testing.assert_close(part["model"][key], full["model"][key], rtol=0, atol=0, msg=key)
+    rows_full, rows_part = _rows(tmp_path / "full" / "metrics.csv"), _rows(tmp_path / "part" / "metrics.csv")
+    assert [r["epoch"] for r in rows_part] == ["0", "1", "2"]
+    assert [r["val_loss"] for r in rows_part] == [r["val_loss"] for r in rows_full]
+
+
+def test_torchrun_two_processes(detection_data, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+           "train_landmarks", "--data", str(detection_data), "--binary", "--signing-labels", "s", "--stride", "10",
+           "--epochs", "1", "--batch", "8", "--out", str(out), "--log-csv", "--save-best", "--quiet", *TINY_MODEL]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("epoch 1/1") == 1  # only rank 0 prints and writes
+    loaded = load_checkpoint(out / "last.pt")
+    assert loaded.epoch == 0 and all(torch.isfinite(p).all() for p in loaded.model.parameters())
+    assert not any(k.startswith("module.") for k in read_checkpoint(out / "last.pt")["model"])
+    rows = _rows(out / "metrics.csv")
+    assert len(rows) == 1
+    single = read_checkpoint(out / "last.pt")["data"]["splits"]["val"]
+    assert int(rows[0]["val_num_samples"]) > 0 and single
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--data", "{tmp}/nope"], "nope: data folder does not exist"),
+    (["--data", "{tmp}/empty"], "no landmark files"),
+    (["--data", "{rec}", "--sample-mode", "video", "--window", "16", "--num-classes", "9"],
+     "--num-classes 9 asked but the training videos have only 3 labels"),
+    (["--data", "{det}", "--best-metric", "pr_auc"], "--best-metric pr_auc needs --binary"),
+    (["--data", "{det}", "--binary", "--signing-labels", "zzz"], "no label matches the signing labels zzz"),
+    (["--data", "{det}", "--binary", "--device", "cuda:3"], "CUDA is not available"),
+    (["--data", "{det}", "--binary", "--resume"], "nothing to continue"),
+])
+def test_bad_input_gives_one_clear_line(argv, message, detection_data, recognition_data, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    argv = [a.format(tmp=tmp_path, det=detection_data, rec=recognition_data) for a in argv]
+    if "cuda" in " ".join(argv) and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    rc = main([*argv, "--out", str(tmp_path / "out"), "--quiet", "--epochs", "1", *TINY_MODEL])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and err.startswith("train_landmarks: error:") and "\n" not in err
+
+
+def test_unknown_best_metric_is_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--data", "x", "--best-metric", "auc"])
+    assert exc.value.code == 2 and "invalid choice: 'auc'" in capsys.readouterr().err
+
+
+def test_previous_run_is_not_overwritten(detection_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ("--binary", "--signing-labels", "s", "--stride", "12", "--log-csv")
+    assert _train(detection_data, out, *args) == 0
+    before = (out / "last.pt").read_bytes()
+    assert _train(detection_data, out, *args) == 2
+    assert "holds a previous run" in capsys.readouterr().err
+    assert (out / "last.pt").read_bytes() == before
+    assert _train(detection_data, out, *args, "--overwrite", "--seed", "5") == 0
+    assert (out / "last.pt").read_bytes() != before
+
+
+@pytest.mark.slow
+def test_synthetic_accuracy_on_unseen_signers(tmp_path):
+    """Binary PR-AUC >= 0.95 and multi-class top-1 >= 0.9 on held-out videos of unseen signers."""
+    det = generate_dataset(tmp_path / "det", task="detection", seed=0)
+    rec = generate_dataset(tmp_path / "rec", task="recognition", seed=0)
+    model = ["--stgcn-channels", "32,64,64", "--temporal-hidden", "64", "--signer-emb-dim", "32"]
+    from signstgcn.cli import train as train_cli
+
+    args = train_cli.get_args_parser().parse_args([
+        "--data", str(det.out_dir), "--binary", "--signing-labels", "s", "--window", "25", "--stride", "4",
+        "--epochs", "4", "--lr", "2e-3", "--best-metric", "pr_auc", "--val-fraction", "0.34",
+        "--out", str(tmp_path / "bin"), "--quiet", *model])
+    best = train_cli.run(args)
+    assert best["pr_auc"] >= 0.95, best
+    args = train_cli.get_args_parser().parse_args([
+        "--data", str(rec.out_dir), "--sample-mode", "video", "--window", "32", "--epochs", "12", "--batch", "16",
+        "--lr", "2e-3", "--val-fraction", "0.34", "--out", str(tmp_path / "mc"), "--quiet", *model])
+    best = train_cli.run(args)
+    assert best["top1"] >= 0.9, best
+    ckpt = read_checkpoint(tmp_path / "mc" / "last.pt")
+    val_signers = {v.split("_")[0] for v in ckpt["data"]["splits"]["val"]}
+    train_signers = {v.split("_")[0] for v in ckpt["data"]["splits"]["train"]}
+    assert val_signers.isdisjoint(train_signers)  # the figures are on unseen signers
+    assert np.isfinite(best["worst_signer_acc"])
