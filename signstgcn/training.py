@@ -180,8 +180,8 @@ def predict(
 ) -> dict[str, np.ndarray]:
     """Model outputs for every sample of ``dataset`` in order (sharded across ranks, then gathered).
 
-    Returns arrays ``logits (N, K)``, ``embeddings (N, E)``, ``signer_embeddings (N, D_s)``,
-    ``labels``, ``signers`` (head targets), ``videos``, ``starts`` (all (N,)).
+    Returns arrays ``logits (N, K)``, ``embeddings (N, E)``, ``signer_embeddings (N, D_s)`` (empty
+    without a signer encoder), ``labels``, ``signers`` (head targets), ``videos``, ``starts`` (all (N,)).
     """
     dist = dist or DistInfo()
     model.eval()
@@ -197,15 +197,21 @@ def predict(
             out = model(batch["x"], batch["mask"], batch["stats"])
         parts["logits"].append(out.logits.float().cpu().numpy())
         parts["embeddings"].append(out.embedding.float().cpu().numpy())
-        parts["signer_embeddings"].append(out.signer_embedding.float().cpu().numpy())
+        if out.signer_embedding is not None:  # None without a signer encoder (plain / no attention)
+            parts["signer_embeddings"].append(out.signer_embedding.float().cpu().numpy())
         for key, src in (("labels", "label"), ("signers", "signer"), ("videos", "video"), ("starts", "start")):
             parts[key].append(batch[src].cpu().numpy())
     local = {k: (np.concatenate(v) if v else np.zeros((0,))) for k, v in parts.items()}
     local["index"] = indices
     shards = gather_objects(local, dist)
     order = np.argsort(np.concatenate([s["index"] for s in shards]), kind="stable")
-    return {k: np.concatenate([s[k] for s in shards if len(s[k])])[order] if len(order) else local[k]
-            for k in local if k != "index"}
+    merged = {}
+    for key in local:
+        if key == "index":
+            continue
+        pieces = [s[key] for s in shards if len(s[key])]
+        merged[key] = np.concatenate(pieces)[order] if pieces and len(pieces[0]) else local[key]
+    return merged
 
 
 def split_loss(outputs: dict[str, np.ndarray], setup: LossSetup) -> float:

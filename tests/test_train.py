@@ -90,6 +90,14 @@ def test_multiclass_with_pseudo_signers_supcon_and_face(recognition_data, tmp_pa
     assert float(rows[0]["train_supcon_loss"]) > 0
 
 
+@pytest.mark.parametrize("ablation", [["--attention", "none", "--temporal", "pool"], ["--no-signer-attention"]])
+def test_ablations_without_signer_encoder_train(recognition_data, tmp_path, ablation):
+    rc = _train(recognition_data, tmp_path / "run", "--sample-mode", "video", "--window", "16", *ablation)
+    assert rc == 0
+    config = read_checkpoint(tmp_path / "run" / "last.pt")["config"]
+    assert config["signer_encoder"] is False and config["attention"] == ("none" if "none" in ablation else "plain")
+
+
 def test_splits_json_is_used(detection_data, tmp_path):
     splits = tmp_path / "splits.json"
     subprocess.run([sys.executable, "-m", "build_video_splits", "--data", str(detection_data), "--window", "25",

@@ -11,6 +11,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("signstgcn.cli.train", "train on a landmark folder (= python -m train_landmarks)"),
     "make-demo-data": ("signstgcn.cli.make_demo_data", "write a synthetic MediaPipe-like dataset in the user format"),
     "build-splits": ("signstgcn.cli.build_video_splits", "video-level train/val/test splits (= build_video_splits)"),
+    "evaluate": ("signstgcn.cli.evaluate", "metrics, per-signer bias report and plots for a checkpoint on a folder"),
+    "visualize": ("signstgcn.cli.visualize", "t-SNE/PCA plot of signer and classifier embeddings"),
+    "plot-metrics": ("signstgcn.cli.plot_metrics", "training curves PNG from a metrics.csv"),
     "model-summary": ("signstgcn.cli.model_summary", "build the default model, print shapes, parameters, FLOPs"),
 }
 

@@ -61,7 +61,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d = p.add_argument_group("data")
     d.add_argument("--data", required=True, help="folder of .npz landmark files (searched recursively)")
-    d.add_argument("--gt", default=None, help="ground-truth file (default DATA/groundtruth.txt)")
+    d.add_argument("--gt", default=None, help="ground-truth file; None = DATA/groundtruth.txt")
     d.add_argument("--window", type=int, default=25, help="frames per window")
     d.add_argument("--stride", type=int, default=1, help="frames between window starts")
     d.add_argument("--rule", choices=RULES, default="majority", help="binary window label rule")
@@ -74,7 +74,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     d.add_argument("--pose-subset", choices=("upper", "full"), default="upper")
     d.add_argument("--face-subset", choices=("compact", "full"), default="compact")
     d.add_argument("--hands-relative", action="store_true", help="hand joints relative to their wrist")
-    d.add_argument("--binary", action="store_true", help="signing-vs-not detection (default: multi-class)")
+    d.add_argument("--binary", action="store_true", help="signing-vs-not detection (else multi-class)")
     d.add_argument("--signing-labels", default=",".join(DEFAULT_SIGNING_LABELS),
                    help="labels counted as signing in --binary mode (comma list, case-insensitive)")
     d.add_argument("--num-classes", type=int, default=None, help="keep the N most frequent labels (multi-class)")

@@ -1,0 +1,53 @@
+"""``signstgcn plot-metrics OUT/metrics.csv``: training curves (loss, accuracy, ranking, signer bias) as a PNG.
+
+Writes ``curves.png`` next to the CSV unless ``--out`` names another file; the same figure
+``train_landmarks --log-csv`` draws at the end of a run, useful while a run is going or after ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from signstgcn.errors import SignSTGCNError
+
+PROG = "signstgcn plot-metrics"
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Draw training curves from a metrics.csv.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("csv", help="metrics.csv written by train_landmarks --log-csv")
+    p.add_argument("--out", default=None, help="PNG path (None: curves.png next to the CSV)")
+    p.add_argument("--title", default=None, help="figure title (None: the run folder's name)")
+    return p
+
+
+def run(args: argparse.Namespace) -> Path:
+    from signstgcn.plots import plot_metrics
+
+    csv_path = Path(args.csv)
+    out = Path(args.out) if args.out else csv_path.parent / "curves.png"
+    if out.is_dir():
+        raise ValueError(f"--out {out}: is a folder; expected a .png file path")
+    png = plot_metrics(csv_path, out, title=args.title)
+    print(f"{PROG}: wrote {png}", flush=True)
+    return png
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        run(args)
+    except (SignSTGCNError, ValueError, FileNotFoundError) as err:
+        if os.environ.get("SIGNSTGCN_DEBUG"):
+            raise
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

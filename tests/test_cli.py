@@ -1,0 +1,58 @@
+"""The ``signstgcn`` console entry point and the one-command demo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import matplotlib.image as mpimg
+import pytest
+
+from signstgcn.checkpoint import read_checkpoint
+from signstgcn.cli import demo
+from signstgcn.cli.main import COMMANDS, main
+from tests.conftest import REPO
+
+
+def test_help_lists_every_command(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)
+
+
+def test_unknown_command(capsys):
+    assert main(["frobnicate"]) == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+
+
+def test_every_command_has_help(capsys):
+    for name in COMMANDS:
+        with pytest.raises(SystemExit) as exc:
+            main([name, "--help"])
+        assert exc.value.code == 0, name
+        assert "usage:" in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_points():
+    for module in ("signstgcn", "train_landmarks", "build_video_splits", "signGCN"):
+        result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO.parent, capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0 and "usage" in result.stdout.lower(), (module, result.stderr[-500:])
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_writes_every_artifact(tmp_path, capsys):
+    out = tmp_path / "demo"
+    results = demo.run(demo.get_args_parser().parse_args(
+        ["--out", str(out), "--detection-epochs", "1", "--recognition-epochs", "2", "--quiet"]))
+    assert set(results) == {"detection", "recognition"}
+    for task in ("detection", "recognition"):
+        for name in ("last.pt", "best.pt", "metrics.csv", "curves.png", "config.json"):
+            assert (out / task / name).is_file(), (task, name)
+        image = mpimg.imread(out / task / "curves.png")
+        assert image.shape[:2] == (400, 1600)
+        ckpt = read_checkpoint(out / task / "best.pt")
+        assert ckpt["config"]["num_signers"] > 1  # the adversarial signer head is on
+    assert read_checkpoint(out / "detection" / "best.pt")["config"]["num_classes"] == 1
+    assert "PR-AUC" in capsys.readouterr().out
+    assert demo.main(["--out", str(out), "--quiet"]) == 2  # a previous demo is not overwritten
