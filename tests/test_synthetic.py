@@ -109,6 +109,14 @@ def test_face_mesh_written_on_request(tmp_path: Path):
     assert face_template().shape == (NUM_FACE, 3) and np.isfinite(face_template()).all()
 
 
+def test_signer_scalar_only_on_request(tmp_path: Path, det: SyntheticInfo):
+    assert "signer" not in load(det, det.video_ids[0])
+    info = generate_dataset(tmp_path, task="recognition", num_signers=2, videos_per_signer=1, num_classes=1,
+                            write_signer_scalar=True)
+    for vid in info.video_ids:
+        assert str(load(info, vid)["signer"]) == info.signer_of[vid]
+
+
 def test_hand_model_topology():
     shape = np.zeros((1, 7))  # open flat hand, fingers up, palm to the camera
     pts = hand_landmarks(shape, np.zeros(1), np.zeros(1))[0]  # (21, 3)

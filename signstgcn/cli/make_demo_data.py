@@ -30,7 +30,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "(OUT/detection and OUT/recognition; default)")
     parser.add_argument("--signers", type=int, default=6, help="number of signers (default 6)")
     parser.add_argument("--videos-per-signer", type=int, default=None,
-                        help="videos per signer (default: 3 for detection, 5 per class for recognition)")
+                        help="videos per signer (default: 3 for detection, 6 per class for recognition)")
     parser.add_argument("--classes", type=int, default=5, help="number of sign classes for recognition (default 5)")
     parser.add_argument("--signer-class-bias", type=float, default=0.0,
                         help="0..1: how strongly each signer's style and class mix go together (default 0)")

@@ -1,4 +1,8 @@
-"""Landmark readers: ``.npz`` files of MediaPipe Holistic / OpenPose keypoints → validated arrays.
+"""Landmark readers: MediaPipe Holistic / OpenPose keypoints → validated arrays.
+
+Formats (:func:`load_landmarks` dispatches): ``.npz`` (the user format below), ``.pose`` files of the
+pose-format library (:mod:`signstgcn.data.pose_format`) and folders of OpenPose ``*_keypoints.json``
+frames (:mod:`signstgcn.data.openpose`; one folder = one video, id = folder name).
 
 A landmark file holds any subset of the parts ``pose`` (T, 33|25|18, C), ``left_hand`` (T, 21, C),
 ``right_hand`` (T, 21, C) and ``face`` (T, 478|468|70, C), with C = 2..4 channels (x, y[, z[, vis]]).
@@ -7,6 +11,7 @@ Undetected joints are NaN or all-zero; both become NaN here, so "missing" has on
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +30,8 @@ PART_JOINTS: dict[str, tuple[int, ...]] = {
 }
 POSE_SKELETON = {33: "mediapipe", 25: "body25", 18: "coco18"}
 MIN_CHANNELS, MAX_CHANNELS = 2, 4
-LANDMARK_SUFFIXES = (".npz",)
+LANDMARK_SUFFIXES = (".npz", ".pose")
+OPENPOSE_FOLDER = "OpenPose *_keypoints.json folders"
 _EXPECTED = "pose (T,33,C), left_hand (T,21,C), right_hand (T,21,C) or face (T,478,C) with C in 2..4"
 
 
@@ -155,15 +161,34 @@ def load_npz(path: str | Path) -> Landmarks:
 
 
 def load_landmarks(path: str | Path) -> Landmarks:
-    """Read one landmark file of any supported format (by suffix)."""
+    """Read one landmark file of any supported format: ``.npz``, ``.pose`` or an OpenPose JSON folder."""
     path = Path(path)
-    if path.suffix.lower() == ".npz":
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
         return load_npz(path)
-    raise DataError(f"{path}: unsupported landmark file; expected one of {', '.join(LANDMARK_SUFFIXES)}")
+    if suffix == ".pose":
+        from signstgcn.data.pose_format import load_pose
+
+        return load_pose(path)
+    if path.is_dir():
+        from signstgcn.data.openpose import load_openpose_dir
+
+        return load_openpose_dir(path)
+    if not path.exists() and suffix not in LANDMARK_SUFFIXES:
+        raise DataError(f"{path}: no such landmark file or folder")
+    raise DataError(f"{path}: unsupported landmark file; expected one of {', '.join(LANDMARK_SUFFIXES)} "
+                    f"or a folder of OpenPose *_keypoints.json frames")
 
 
-def find_landmark_files(data_dir: str | Path, suffixes: Iterable[str] = LANDMARK_SUFFIXES) -> dict[str, Path]:
-    """Map video id (file stem) → path for every landmark file under ``data_dir`` (recursively)."""
+def find_landmark_files(data_dir: str | Path, suffixes: Iterable[str] = LANDMARK_SUFFIXES,
+                        openpose_folders: bool = True) -> dict[str, Path]:
+    """Map video id → path for every landmark file under ``data_dir`` (recursively).
+
+    The id is the file stem; with ``openpose_folders`` a folder holding ``*_keypoints.json`` frames is one
+    video whose id is the folder name (its own subfolders are not searched).
+    """
+    from signstgcn.data.openpose import KEYPOINT_SUFFIX
+
     root = Path(data_dir)
     if not root.exists():
         raise DataError(f"{root}: data folder does not exist")
@@ -171,15 +196,28 @@ def find_landmark_files(data_dir: str | Path, suffixes: Iterable[str] = LANDMARK
         raise DataError(f"{root}: expected a folder of landmark files, got a file")
     wanted = tuple(s.lower() for s in suffixes)
     found: dict[str, Path] = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix.lower() in wanted:
-            if path.stem in found:
-                raise DataError(f"{root}: two files share the video id {path.stem!r}: "
-                                f"{found[path.stem]} and {path}")
-            found[path.stem] = path
+
+    def add(vid: str, path: Path) -> None:
+        if vid in found:
+            raise DataError(f"{root}: two files share the video id {vid!r}: {found[vid]} and {path}")
+        found[vid] = path
+
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        here = Path(folder)
+        if openpose_folders and any(f.endswith(KEYPOINT_SUFFIX) for f in files):
+            add(here.name, here)
+            dirs.clear()
+        for name in sorted(files):
+            path = here / name
+            if path.suffix.lower() in wanted:
+                add(path.stem, path)
     if not found:
-        raise DataError(f"{root}: no landmark files ({', '.join(wanted)}) found (searched recursively)")
-    return found
+        others = [*wanted[1:], *([OPENPOSE_FOLDER] if openpose_folders else [])]
+        also = f"; also read: {', '.join(others)}" if others else ""
+        raise DataError(f"{root}: no landmark files ({wanted[0] if wanted else 'none'}) found "
+                        f"(searched recursively{also})")
+    return dict(sorted(found.items()))
 
 
 def select_joints(landmarks: Landmarks, layout: Layout, coords: int) -> np.ndarray:

@@ -60,10 +60,10 @@ REST_LABEL = "n"
 SIGN_LABEL = "s"
 NUM_POSE, NUM_HAND, NUM_FACE = 33, 21, 478
 DEFAULT_FRAMES = {"detection": (300, 450), "recognition": (30, 60)}
-DEFAULT_VIDEOS_PER_SIGNER = 3  # detection; recognition default: 5 clips per class and signer
-_CLIPS_PER_CLASS = 5
+DEFAULT_VIDEOS_PER_SIGNER = 3  # detection; recognition default: 6 clips per class and signer
+_CLIPS_PER_CLASS = 6
 
-_STATE_DIM = 12  # per hand: x, y, depth, roll, yaw, flexion (thumb, index, middle, ring, pinky), spread, opp
+# Hand state (D = 12 per hand): x, y, depth, roll, yaw, flexion (thumb, index, middle, ring, pinky), spread, opp.
 _POS = slice(0, 3)
 _ROLL, _YAW = 3, 4
 _SHAPE = slice(5, 12)
@@ -306,13 +306,13 @@ _SIGNER_RANGES: dict[str, tuple[float, float]] = {
     "upper_arm": (0.72, 1.1),
     "forearm": (0.64, 1.04),
     "hand": (0.2, 0.3),
-    "head": (0.42, 0.64),
+    "head": (0.45, 0.62),
     "eye": (0.16, 0.26),
     "torso": (1.25, 1.6),
     "hip_width": (0.55, 0.8),
-    "speed": (0.8, 1.3),
+    "speed": (0.85, 1.2),
     "amplitude": (0.85, 1.15),
-    "rest_detect": (0.0, 0.3),
+    "rest_detect": (0.0, 0.25),
     "idle_raise": (0.0, 0.7),
     "jitter": (0.003, 0.007),
 }
@@ -614,7 +614,7 @@ def _resting(start: np.ndarray, rest: np.ndarray, length: int, signer: SignerSty
     """(length, 2, D): hands drift to `rest`; sometimes one hand fidgets (touches the face/chest)."""
     states = _transition(start, rest, length)
     n_move = _move_frames(0.5, signer, fps, rng)
-    n_hold = max(3, round(rng.uniform(0.4, 1.2) * fps))
+    n_hold = max(3, round(rng.uniform(0.3, 0.9) * fps))
     if length < 2 * n_move + n_hold + 6 or rng.random() >= fidget_prob:
         return states
     hand = int(rng.integers(2))
@@ -719,11 +719,9 @@ def _detected(raised: np.ndarray, in_frame: np.ndarray, signer: SignerStyle,
     return u < p
 
 
-def _render(states: np.ndarray, signer: SignerStyle, cam: _Camera, include_face: bool,
-            rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Hand-state track (T, 2, D) -> MediaPipe-like arrays (pose, left_hand, right_hand[, face])."""
-    T = states.shape[0]
-    sway = _smooth_noise(rng, T, 3, 0.02, 25)  # (T, 3) whole upper body
+def _upper_body(signer: SignerStyle, sway: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Pose (T, 33, 3) with shoulders and face points filled in, and the face mesh (T, 478, 3), body frame."""
+    T = sway.shape[0]
     body = np.zeros((T, NUM_POSE, 3))
     body[:, 11] = np.array([0.5, 0.0, 0.0]) + sway + _smooth_noise(rng, T, 3, 0.008, 15)
     body[:, 12] = np.array([-0.5, 0.0, 0.0]) + sway + _smooth_noise(rng, T, 3, 0.008, 15)
@@ -731,45 +729,69 @@ def _render(states: np.ndarray, signer: SignerStyle, cam: _Camera, include_face:
     for j, i in _POSE_FROM_FACE.items():
         body[:, j] = face[:, i]
     body[:, 7], body[:, 8] = ears[:, 0], ears[:, 1]
-    hands: dict[str, np.ndarray] = {}
-    raised: dict[str, np.ndarray] = {}
-    for slot in range(2):
+    return body, face
+
+
+def _arm_and_hand(body: np.ndarray, state: np.ndarray, side: str, signer: SignerStyle, sway: np.ndarray,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Pose the `side` arm in `body` (in place) from a hand-state track (T, D).
+
+    Returns the hand landmarks (T, 21, 3) in the body frame and how raised the hand is (T,) in [0, 1].
+    """
+    T = state.shape[0]
+    mx = 1.0 if side == "right" else -1.0  # ipsilateral -> body frame
+    target = state[:, _POS] * (mx, 1.0, 1.0) + sway
+    elbow, wrist = _two_link_ik(body[:, 12 if side == "right" else 11], target, signer.upper_arm,
+                                signer.forearm, np.array([-0.55 * mx, 0.75, 0.35]))
+    local = hand_landmarks(state[:, _SHAPE], state[:, _ROLL], state[:, _YAW]) * signer.hand * (mx, 1.0, 1.0)
+    offset = _smooth_noise(rng, T, 3, 0.03, 30)  # holistic hand vs pose wrist disagreement
+    hand = wrist[:, None] + offset[:, None] + local  # (T, 21, 3)
+    hand += rng.normal(0.0, 0.6 * signer.jitter, hand.shape)
+    hand[:, 1:, 2] += rng.normal(0.0, 0.02 * signer.hand, (T, NUM_HAND - 1))
+    base = 13 if side == "left" else 14  # elbow; +2 wrist, +4 pinky, +6 index, +8 thumb
+    body[:, base], body[:, base + 2] = elbow, wrist
+    body[:, base + 4], body[:, base + 6], body[:, base + 8] = hand[:, 17], hand[:, 5], hand[:, 2]
+    y_hi, y_lo = 0.75 * signer.torso, 0.95 * signer.torso  # below y_lo: on the lap / hanging
+    return hand, np.clip((y_lo - state[:, 1]) / (y_lo - y_hi), 0.0, 1.0)
+
+
+def _legs(signer: SignerStyle, sway: np.ndarray) -> np.ndarray:
+    """Pose points 23-32 (hips, knees, ankles, heels, toes) of a standing person (T, 10, 3), body frame."""
+    y = np.array([0.0, 0.0, 1.2, 1.2, 2.4, 2.4, 2.48, 2.48, 2.52, 2.52]) + signer.torso
+    d = np.array([0.25, 0.25, 0.2, 0.2, 0.25, 0.25, 0.35, 0.35, 0.05, 0.05])
+    x = np.tile([1.0, -1.0], 5) * (signer.hip_width / 2 + np.array([0, 0, 0.05, 0.05, 0, 0, 0, 0, 0.03, 0.03]))
+    return np.stack([x, y, d], axis=-1)[None] + 0.3 * sway[:, None]
+
+
+def _hand_image(hand: np.ndarray, raised: np.ndarray, signer: SignerStyle, cam: _Camera,
+                rng: np.random.Generator) -> np.ndarray:
+    """Hand (T, 21, 3) body frame -> MediaPipe hand array, NaN where the detector misses it."""
+    img = _to_image(hand, cam)
+    img[..., 2] = (hand[..., 2] - hand[:, :1, 2]) * cam.scale  # hand z: relative to the wrist
+    palm = img[:, [0, 5, 9, 17], :2]  # (T, 4, 2) the palm must be in the picture to be detected
+    in_frame = ((palm > 0.02) & (palm < 0.98)).all(axis=(1, 2))
+    img[~_detected(raised, in_frame, signer, rng)] = np.nan
+    return img
+
+
+def _render(states: np.ndarray, signer: SignerStyle, cam: _Camera, include_face: bool,
+            rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Hand-state track (T, 2, D) -> MediaPipe-like float32 arrays (pose, left_hand, right_hand[, face])."""
+    T = states.shape[0]
+    sway = _smooth_noise(rng, T, 3, 0.02, 25)  # (T, 3) whole upper body
+    body, face = _upper_body(signer, sway, rng)
+    hands: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for slot in range(2):  # slot 0 = dominant hand
         side = "right" if (slot == 0) == signer.right_handed else "left"
-        mx = 1.0 if side == "right" else -1.0
-        st = states[:, slot]
-        target = st[:, _POS] * (mx, 1.0, 1.0) + sway
-        sh = 12 if side == "right" else 11
-        elbow, wrist = _two_link_ik(body[:, sh], target, signer.upper_arm, signer.forearm,
-                                    np.array([-0.55 * mx, 0.75, 0.35]))
-        local = hand_landmarks(st[:, _SHAPE], st[:, _ROLL], st[:, _YAW]) * signer.hand * (mx, 1.0, 1.0)
-        offset = _smooth_noise(rng, T, 3, 0.03, 30)  # holistic hand vs pose wrist disagreement
-        hand = wrist[:, None] + offset[:, None] + local  # (T, 21, 3)
-        hand += rng.normal(0.0, 0.6 * signer.jitter, hand.shape)
-        hand[:, 1:, 2] += rng.normal(0.0, 0.02 * signer.hand, (T, NUM_HAND - 1))
-        hands[side] = hand
-        base = 13 if side == "left" else 14
-        body[:, base], body[:, base + 2] = elbow, wrist
-        body[:, base + 4], body[:, base + 6], body[:, base + 8] = hand[:, 17], hand[:, 5], hand[:, 2]
-        y_hi, y_lo = 0.75 * signer.torso, 0.95 * signer.torso  # below y_lo: on the lap / hanging
-        raised[side] = np.clip((y_lo - st[:, 1]) / (y_lo - y_hi), 0.0, 1.0)
-    legs_y = np.array([0.0, 0.0, 1.2, 1.2, 2.4, 2.4, 2.48, 2.48, 2.52, 2.52]) + signer.torso
-    legs_d = np.array([0.25, 0.25, 0.2, 0.2, 0.25, 0.25, 0.35, 0.35, 0.05, 0.05])
-    legs_x = np.tile([1.0, -1.0], 5) * (signer.hip_width / 2 + np.array([0, 0, 0.05, 0.05, 0, 0, 0, 0, 0.03, 0.03]))
-    body[:, 23:] = np.stack([legs_x, legs_y, legs_d], axis=-1)[None] + 0.3 * sway[:, None]
+        hands[side] = _arm_and_hand(body, states[:, slot], side, signer, sway, rng)
+    body[:, 23:] = _legs(signer, sway)
     noise = np.full(NUM_POSE, signer.jitter)
     noise[23:25], noise[25:] = 2 * signer.jitter, 5 * signer.jitter
     body += rng.normal(0.0, 1.0, body.shape) * noise[None, :, None]
     img = _to_image(body, cam)  # (T, 33, 3)
-    pose = np.concatenate([img, _visibility(img[..., 1], img[..., 0], rng)[..., None]], axis=-1)
-    out = {"pose": pose}
-    for side, hand in hands.items():
-        himg = _to_image(hand, cam)
-        himg[..., 2] = (hand[..., 2] - hand[:, :1, 2]) * cam.scale  # hand z: relative to the wrist
-        palm = himg[:, [0, 5, 9, 17], :2]  # (T, 4, 2) the palm must be in the picture to be detected
-        in_frame = ((palm > 0.02) & (palm < 0.98)).all(axis=(1, 2))
-        keep = _detected(raised[side], in_frame, signer, rng)
-        himg[~keep] = np.nan
-        out[f"{side}_hand"] = himg
+    out = {"pose": np.concatenate([img, _visibility(img[..., 1], img[..., 0], rng)[..., None]], axis=-1)}
+    for side, (hand, raised) in hands.items():
+        out[f"{side}_hand"] = _hand_image(hand, raised, signer, cam, rng)
     if include_face:
         fimg = _to_image(face + rng.normal(0.0, 0.3 * signer.jitter, face.shape), cam)
         fimg[..., 2] = (face[..., 2] - face[:, 1:2, 2]) * cam.scale
@@ -820,7 +842,7 @@ def _detection_video(signer: SignerStyle, total: int, fps: float, seconds: tuple
         if label == SIGN_LABEL:
             part = _signing(current, rest, length, signer, protos, fps, rng)
         else:
-            part = _resting(current, rest, length, signer, fps, rng, fidget_prob=0.35)
+            part = _resting(current, rest, length, signer, fps, rng, fidget_prob=0.2)
         parts.append(part)
         current = part[-1]
     return np.concatenate(parts), [(s, lab) for s, lab, _ in segs]
@@ -932,13 +954,15 @@ def generate_dataset(
 
     task "detection": `videos_per_signer` (default 3) long videos of `frames` (default 300-450) frames
     alternating resting ("n") and signing ("s") segments of `segment_seconds`; groundtruth has a line at
-    each segment start. task "recognition": `videos_per_signer` (default 5 per class) clips of `frames`
+    each segment start. task "recognition": `videos_per_signer` (default 6 per class) clips of `frames`
     (default 30-60) frames, one sign of `num_classes` classes ("sign00", ...) each, labelled at frame 0.
     `signer_class_bias` in [0, 1] ties classes (signing share in detection) and a style cue to signers.
     The same seed gives the same signers for both tasks and identical arrays. Raises DataError for a
     non-empty `out_dir` unless `overwrite` (which only replaces files this generator writes).
     """
-    frames = tuple(frames) if frames is not None else DEFAULT_FRAMES[task] if task in TASKS else (0, 0)
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    frames = tuple(frames) if frames is not None else DEFAULT_FRAMES[task]
     _check_args(task, num_signers, videos_per_signer, num_classes, signer_class_bias, fps, frames,
                 tuple(segment_seconds))
     out = Path(out_dir)

@@ -4,12 +4,56 @@ Blocks take the spatial partition ``A`` as a ``(K, V, V)`` tensor (ST-GCN conven
 the weight with which joint ``v`` feeds joint ``w`` in partition ``k``), so they do not depend on how the
 layout was built. The backbone registers ``A`` as a buffer and owns one learnable edge-importance mask
 per block. There is no temporal stride: ``T`` is kept, so a window of one frame works.
+
+Memory layout (speed only, the maths is ST-GCN's): inside the backbone activations are stored
+joint-major, ``(V, N, T, C)`` contiguous. Then the graph aggregation is a plain ``(W, V) @ (V, N*T*C)``
+matrix product per partition, every 1x1 convolution is a ``(V*N*T, C)`` matrix product, and the same
+memory read as ``(V, C, N, T)`` is a channels-last image for the temporal convolution and the
+BatchNorms, so no block ever copies an activation into another order. The ``forward`` methods still take
+and return ``(N, C, T, V)`` tensors (a block's output is an ``(N, C, T, V)`` view of joint-major memory,
+which the next block reads without a copy); ``forward_joint_major`` is the layout-explicit entry point.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+def to_joint_major(x: Tensor) -> Tensor:
+    """``(N, C, T, V)`` -> ``(V, N, T, C)`` contiguous: free for a block's output, one copy otherwise."""
+    return x.permute(3, 0, 2, 1).contiguous()  # (V, N, T, C)
+
+
+def from_joint_major(x: Tensor) -> Tensor:
+    """``(V, N, T, C)`` -> the ``(N, C, T, V)`` view of the same memory."""
+    return x.permute(1, 3, 2, 0)  # (N, C, T, V)
+
+
+def _mask_joint_major(mask: Tensor, N: int, T: int, V: int, dtype: torch.dtype) -> Tensor:
+    """Block ``mask (N, 1, T, V)`` (or broadcastable to it) -> ``(V, N, T, 1)`` contiguous in ``dtype``."""
+    return to_joint_major(mask.expand(N, 1, T, V)).to(dtype)  # (V, N, T, 1)
+
+
+def _masked_relu_(x: Tensor, mask: Tensor | None) -> Tensor:
+    """``relu(x) * mask`` in place on ``x`` (an activation no backward pass needs), as ``relu(x * mask)``: the
+    same for a mask >= 0, and in this order autograd accepts both steps in place."""
+    return x.relu_() if mask is None else x.mul_(mask.to(x.dtype)).relu_()
+
+
+def frozen_bn_affine(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor] | None:
+    """``(scale, shift)`` such that ``bn(x) == x * scale + shift`` per channel when ``bn`` normalizes with its
+    running statistics (eval mode), so it can be folded into the preceding product; else None."""
+    if bn.training or bn.running_mean is None or bn.running_var is None:
+        return None
+    scale = torch.rsqrt(bn.running_var + bn.eps)  # (C,)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale  # (C,)
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    return scale, shift
 
 
 class SpatialGraphConv(nn.Module):
@@ -17,6 +61,10 @@ class SpatialGraphConv(nn.Module):
 
     With ``mask (N, 1, T, V)`` the conv output (bias included) of absent joints is zeroed before the
     aggregation, so an absent joint sends nothing to its neighbours.
+
+    Computed aggregation first (same result, fewer FLOPs since ``C_in < K * C_out``): with ``W_k, b_k``
+    the ``k``-th ``C_out`` rows of ``conv``, ``out[w] = sum_k W_k (sum_v A[k, v, w] m[v] x[v])
+    + sum_k b_k (sum_v A[k, v, w] m[v])`` (``m = 1`` without a mask).
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_partitions: int) -> None:
@@ -27,13 +75,52 @@ class SpatialGraphConv(nn.Module):
 
     def forward(self, x: Tensor, A: Tensor, mask: Tensor | None = None) -> Tensor:
         N, _, T, V = x.shape
+        mv = None if mask is None else _mask_joint_major(mask, N, T, V, x.dtype)  # (V, N, T, 1)
+        return from_joint_major(self.forward_joint_major(to_joint_major(x), A, mv))  # (N, C_out, T, V)
+
+    def forward_joint_major(
+        self,
+        x: Tensor,
+        A: Tensor,
+        mask: Tensor | None = None,
+        masked: bool = False,
+        diagonal: tuple[int, ...] = (),
+        affine: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """``x (V, N, T, C_in)``, ``mask (V, N, T, 1)`` float or None -> ``(V, N, T, C_out)``.
+
+        ``masked=True`` promises ``x`` is already zero where ``mask`` is (the backbone's invariant), so ``x``
+        is not masked again. ``diagonal`` lists partitions whose
+        ``A[k]`` is known to be diagonal (self-loops): those are a row scaling, not a ``(V, V)`` product.
+        ``affine = (scale, shift)`` (``(C_out,)`` each) returns ``out * scale + shift`` at no extra cost.
+        """
+        V, N, T, C_in = x.shape
         K, C = self.num_partitions, self.out_channels
         assert A.shape == (K, V, V), f"A: expected {(K, V, V)}, got {tuple(A.shape)}"
-        x = self.conv(x)  # (N, K*C, T, V)
-        if mask is not None:
+        if mask is not None and not masked:
             x = x * mask.to(x.dtype)
-        x = x.view(N, K, C, T, V)  # (N, K, C, T, V)
-        return torch.einsum("nkctv,kvw->nctw", x, A.to(x.dtype))  # (N, C, T, V)
+        x = x.reshape(V, N * T * C_in)  # (V, N*T*C_in)
+        At = A.to(x.dtype).transpose(1, 2)  # (K, W, V)
+        present = x.new_ones(V, N * T) if mask is None else mask.reshape(V, N * T).to(x.dtype)  # (V, N*T)
+        # Bias: partition k's bias reaches joint w from every present neighbour v, weighted by A[k, v, w].
+        reach = torch.mm(At.reshape(K * V, V), present)  # (K*W, N*T)
+        reach = reach.view(K, V * N * T).t().contiguous()  # (W*N*T, K)
+        weight, bias = self.conv.weight.view(K, C, C_in), self.conv.bias.view(K, C)  # (K, C_out, C_in), (K, C_out)
+        if affine is None:
+            out = torch.mm(reach, bias.to(reach.dtype))  # (W*N*T, C_out)
+        else:
+            scale, shift = affine
+            weight, bias = weight * scale.unsqueeze(1), bias * scale
+            out = torch.addmm(shift.to(reach.dtype), reach, bias.to(reach.dtype))  # (W*N*T, C_out)
+        x = x.to(out.dtype)
+        weight = weight.to(out.dtype)
+        for k in range(K):
+            if k in diagonal:
+                agg = x * torch.diagonal(At[k]).to(out.dtype).unsqueeze(1)  # (W, N*T*C_in)
+            else:
+                agg = torch.mm(At[k], x).to(out.dtype)  # (W, N*T*C_in): x aggregated over partition k
+            out.addmm_(agg.view(V * N * T, C_in), weight[k].t())  # (W*N*T, C_out)
+        return out.view(V, N, T, C)  # (V, N, T, C_out)
 
 
 class TemporalConv(nn.Module):
@@ -52,7 +139,25 @@ class TemporalConv(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.bn(self.conv(x))  # (N, C_out, T, V)
+        return from_joint_major(self.forward_joint_major(to_joint_major(x)))  # (N, C_out, T, V)
+
+    def forward_joint_major(self, x: Tensor) -> Tensor:
+        """``x (V, N, T, C_in)`` -> ``(V, N, T, C_out)``."""
+        return self.forward_image(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (V, N, T, C_out)
+
+    def forward_image(self, x: Tensor) -> Tensor:
+        """``x (V, C_in, N, T)`` channels-last (joint-major memory) -> ``(V, C_out, N, T)`` channels-last.
+
+        The ``(k, 1)`` kernel over ``(T, V)`` runs as ``(1, k)`` over ``(N, T)``: time is the last axis here.
+        """
+        conv, affine = self.conv, frozen_bn_affine(self.bn)
+        weight, bias = conv.weight, conv.bias
+        if affine is not None:  # eval mode: the BatchNorm folded into the conv
+            scale, shift = affine
+            weight, bias = weight * scale.view(-1, 1, 1, 1), shift if bias is None else bias * scale + shift
+        weight = weight.transpose(2, 3)  # (C_out, C_in, 1, k)
+        x = F.conv2d(x, weight, bias, padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
+        return x if affine is not None else self.bn(x)  # (V, C_out, N, T)
 
 
 class STGCNBlock(nn.Module):
@@ -91,14 +196,43 @@ class STGCNBlock(nn.Module):
         With a mask, absent joints send nothing through the graph conv and are zeroed before the temporal
         conv and on output, so padded frames look exactly like the conv's zero padding.
         """
-        y = torch.relu(self.bn(self.gcn(x, A, mask)))  # (N, C_out, T, V)
-        if mask is not None:
-            y = y * mask.to(y.dtype)
-        y = self.tcn(y)  # (N, C_out, T, V)
-        if self.residual is not None:
-            y = y + self.residual(x)
-        y = torch.relu(y)
-        return y if mask is None else y * mask.to(y.dtype)
+        N, _, T, V = x.shape
+        mv = None if mask is None else _mask_joint_major(mask, N, T, V, x.dtype)  # (V, N, T, 1)
+        return from_joint_major(self.forward_joint_major(to_joint_major(x), A, mv))  # (N, C_out, T, V)
+
+    def forward_joint_major(
+        self,
+        x: Tensor,
+        A: Tensor,
+        mask: Tensor | None = None,
+        masked: bool = False,
+        diagonal: tuple[int, ...] = (),
+    ) -> Tensor:
+        """``x (V, N, T, C_in)``, ``mask (V, N, T, 1)`` float or None -> ``(V, N, T, C_out)``.
+
+        ``masked`` and ``diagonal``: see :meth:`SpatialGraphConv.forward_joint_major`. Work happens on the
+        channels-last ``(V, C, N, T)`` image of the activations. In training, BatchNorm returns a fresh
+        image its backward does not need, so the masking, residual and ReLU steps after it run in place; in
+        eval mode each BatchNorm is folded into the product before it (:func:`frozen_bn_affine`).
+        """
+        affine = frozen_bn_affine(self.bn)  # eval mode: BatchNorms are folded into the products before them
+        y = self.gcn.forward_joint_major(x, A, mask, masked, diagonal, affine)  # (V, N, T, C_out)
+        y = y.permute(0, 3, 1, 2)  # (V, C_out, N, T)
+        if affine is None:
+            y = self.bn(y)
+        m = None if mask is None else mask.permute(0, 3, 1, 2)  # (V, 1, N, T)
+        y = self.tcn.forward_image(_masked_relu_(y, m))  # (V, C_out, N, T)
+        if isinstance(self.residual, nn.Sequential):
+            conv, bn = self.residual
+            weight, bias, res_affine = conv.weight.flatten(1), conv.bias, frozen_bn_affine(bn)
+            if res_affine is not None:
+                scale, shift = res_affine
+                weight, bias = weight * scale.unsqueeze(1), shift if bias is None else bias * scale + shift
+            res = F.linear(x, weight, bias).permute(0, 3, 1, 2)  # (V, C_out, N, T): the 1x1 conv as a product
+            y.add_(res if res_affine is not None else bn(res))
+        elif self.residual is not None:
+            y.add_(self.residual(x).permute(0, 3, 1, 2))
+        return _masked_relu_(y, m).permute(0, 2, 3, 1)  # (V, N, T, C_out)
 
 
 class STGCNBackbone(nn.Module):
@@ -143,6 +277,10 @@ class STGCNBackbone(nn.Module):
             self.edge_importance = nn.ParameterList([nn.Parameter(torch.ones(K, V, V)) for _ in blocks])
         else:
             self.edge_importance = None
+        # Partitions holding only self-loops (ST-GCN's subset 0) stay diagonal under edge importance; the
+        # blocks aggregate them with a row scaling. (A is fixed: the model rebuilds it from the layout.)
+        off_diagonal = A * (1 - torch.eye(V, dtype=A.dtype, device=A.device))
+        self.diagonal_partitions = tuple(k for k in range(K) if not off_diagonal[k].any())
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         N, C, T, V = x.shape
@@ -150,12 +288,11 @@ class STGCNBackbone(nn.Module):
         x = torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device))  # NaN-safe zeroing
         x = x.permute(0, 3, 1, 2).reshape(N, V * C, T)  # (N, V*C, T)
         x = self.data_bn(x)
-        x = x.view(N, V, C, T).permute(0, 2, 3, 1)  # (N, C, T, V)
-        mf = m.to(x.dtype)  # (N, 1, T, V)
-        x = x * mf
+        x = x.view(N, V, C, T).permute(1, 0, 3, 2).contiguous()  # (V, N, T, C)
+        mv = mask.permute(2, 0, 1).unsqueeze(-1).to(x.dtype, memory_format=torch.contiguous_format)  # (V, N, T, 1)
+        x = x * mv
         for i, block in enumerate(self.blocks):
             A = self.A if self.edge_importance is None else self.A * self.edge_importance[i]
-            x = block(x, A, mf)  # (N, C_i, T, V)
-        count = mf.sum(dim=3).clamp(min=1.0)  # (N, 1, T)
-        x = x.sum(dim=3) / count.to(x.dtype)  # (N, D, T)
-        return x.transpose(1, 2)  # (N, T, D)
+            x = block.forward_joint_major(x, A, mv, masked=True, diagonal=self.diagonal_partitions)  # (V, N, T, C_i)
+        count = mv.sum(dim=0).clamp(min=1.0)  # (N, T, 1)
+        return x.sum(dim=0) / count.to(x.dtype)  # (N, T, D)

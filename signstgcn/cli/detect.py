@@ -1,0 +1,411 @@
+"""``signstgcn detect --ckpt best.pt INPUT... --out DIR``: run a trained checkpoint on recordings.
+
+INPUT: landmark files (``.npz``, ``.pose``), OpenPose JSON folders, video files (landmarks extracted on
+the fly with MediaPipe, the ``mediapipe`` extra), or folders holding any of these (searched recursively).
+
+Binary checkpoint (signing detection), per input ``ID`` (file stem / folder name):
+
+- ``OUT/ID.frames.csv``: ``frame, time, probability`` (smoothed, thresholded), ``raw_probability`` (mean of
+  the covering windows), ``signing`` (0/1 after the duration rules);
+- ``OUT/ID.segments.json``: the signing segments (frames end-exclusive, seconds) and every setting used;
+- ``OUT/ID.eaf``: an ELAN file with one tier ``SIGNING``.
+
+Multi-class checkpoint (sign recognition): ``OUT/ID.topk.json`` (top-k labels with probabilities for the
+whole video and, for sliding-window checkpoints, per window) and ``OUT/ID.topk.csv`` (one row per window,
+or one row for the video).
+
+Outputs that already exist are refused before any work unless ``--overwrite``. An input that cannot be
+processed is reported on stderr and skipped; the exit status is then 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from signstgcn.data.landmarks import LANDMARK_SUFFIXES, Landmarks, find_landmark_files, load_landmarks
+from signstgcn.data.openpose import is_openpose_folder
+from signstgcn.elan import DEFAULT_TIER, write_eaf
+from signstgcn.errors import CheckpointError, DataError, SignSTGCNError
+from signstgcn.extraction import VIDEO_SUFFIXES, extract_video, require_mediapipe, save_npz
+from signstgcn.inference import (
+    SMOOTHING_METHODS,
+    WEIGHTINGS,
+    Detection,
+    Predictor,
+    Recognition,
+    detect,
+    recognize,
+    segment_mask,
+)
+
+PROG = "signstgcn detect"
+MODES = ("auto", "segments", "topk")
+DEFAULT_FPS = 25.0
+SEGMENT_FILES = (".frames.csv", ".segments.json", ".eaf")
+TOPK_FILES = (".topk.json", ".topk.csv")
+log = logging.getLogger("signstgcn.detect")
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Run a trained checkpoint on recordings: signing "
+                                "segments (binary checkpoints) or top-k signs (multi-class).")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="landmark files (.npz, .pose), OpenPose JSON folders, videos, or folders of them")
+    p.add_argument("--ckpt", required=True, help="trained checkpoint (best.pt / last.pt)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--mode", choices=MODES, default="auto",
+                   help="segments (binary checkpoints), topk (multi-class), auto (default): by the checkpoint")
+    w = p.add_argument_group("windows")
+    w.add_argument("--stride", type=int, default=None,
+                   help="frames between window starts (default: window // 5, at least 1)")
+    w.add_argument("--batch", type=int, default=256, help="windows per model call (default 256)")
+    w.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    s = p.add_argument_group("segments (binary checkpoints)")
+    s.add_argument("--threshold", type=float, default=None,
+                   help="signing probability threshold (default: the checkpoint's best-F1 threshold)")
+    s.add_argument("--frame-weighting", choices=WEIGHTINGS, default=None,
+                   help="how covering windows are averaged per frame: center (Gaussian around each window's "
+                   "centre) or uniform (plain mean); default center")
+    s.add_argument("--smooth", type=int, default=None, help="smoothing width in frames, odd; 1 = off (default 5)")
+    s.add_argument("--smooth-method", choices=SMOOTHING_METHODS, default=None, help="moving median (default) or mean")
+    s.add_argument("--min-duration", type=float, default=None, help="drop segments shorter than this (s; default 0.2)")
+    s.add_argument("--min-gap", type=float, default=None, help="merge segments closer than this (s; default 0.2)")
+    s.add_argument("--fps", type=float, default=None,
+                   help=f"frame rate of inputs that store none (default {DEFAULT_FPS:g}); also for times in topk")
+    s.add_argument("--tier", default=DEFAULT_TIER, help=f"ELAN tier id (default {DEFAULT_TIER})")
+    k = p.add_argument_group("top-k (multi-class checkpoints)")
+    k.add_argument("--top-k", type=int, default=None, help="labels per window / video (default 5)")
+    v = p.add_argument_group("videos")
+    v.add_argument("--face", choices=("auto", "refine", "none"), default="auto",
+                   help="face mesh for on-the-fly extraction (auto, the default: only when the checkpoint "
+                   "uses the face)")
+    v.add_argument("--save-landmarks", action="store_true", help="also write OUT/ID.npz for video inputs")
+    r = p.add_argument_group("run")
+    r.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    r.add_argument("--quiet", action="store_true", help="no progress bar, no per-input summary")
+    return p
+
+
+# ----------------------------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class Source:
+    """One recording to process: ``kind`` is ``landmarks`` or ``video``."""
+
+    id: str
+    path: Path
+    kind: str
+
+
+def collect_inputs(items: list[str]) -> list[Source]:
+    """Expand INPUT arguments into recordings; unknown suffixes, missing paths and id clashes are errors."""
+    sources: list[Source] = []
+    for item in items:
+        path = Path(item)
+        if path.is_file():
+            suffix = path.suffix.lower()
+            if suffix in LANDMARK_SUFFIXES:
+                sources.append(Source(path.stem, path, "landmarks"))
+            elif suffix in VIDEO_SUFFIXES:
+                sources.append(Source(path.stem, path, "video"))
+            else:
+                raise DataError(f"{path}: unsupported input; expected {', '.join(LANDMARK_SUFFIXES)}, a video "
+                                f"({', '.join(VIDEO_SUFFIXES)}) or a folder")
+        elif path.is_dir():
+            if is_openpose_folder(path):
+                sources.append(Source(path.name, path, "landmarks"))
+                continue
+            try:
+                found = find_landmark_files(path)
+            except DataError:
+                found = {}
+            videos = sorted(q for q in path.rglob("*") if q.is_file() and q.suffix.lower() in VIDEO_SUFFIXES)
+            if not found and not videos:
+                raise DataError(f"{path}: no landmark files, OpenPose folders or videos found (searched recursively)")
+            sources += [Source(vid, q, "landmarks") for vid, q in found.items()]
+            sources += [Source(q.stem, q, "video") for q in videos]
+        else:
+            raise DataError(f"{path}: no such file or folder")
+    seen: dict[str, Path] = {}
+    unique = []
+    for src in sources:
+        if src.id in seen:
+            if seen[src.id] == src.path:
+                continue
+            raise DataError(f"two inputs share the id {src.id!r} ({seen[src.id]} and {src.path}); "
+                            "their outputs would collide")
+        seen[src.id] = src.path
+        unique.append(src)
+    return unique
+
+
+# ----------------------------------------------------------------------------------------------- settings
+
+
+def _resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    return name
+
+
+def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
+    """Resolve ``--mode`` and the defaults; refuse flags that do not fit the checkpoint's kind."""
+    mode = args.mode
+    if mode == "auto":
+        mode = "segments" if predictor.binary else "topk"
+    ckpt = f"checkpoint {args.ckpt}"
+    if mode == "segments":
+        if not predictor.binary:
+            raise CheckpointError(f"--mode segments needs a binary (signing vs not) checkpoint, but {ckpt} is a "
+                                  f"{predictor.kind}; use --mode topk")
+        if predictor.video_mode:
+            raise CheckpointError(f"{ckpt} was trained on whole clips (--sample-mode video); per-frame "
+                                  "segments need a sliding-window checkpoint")
+        if args.top_k is not None:
+            raise ValueError("--top-k is for multi-class checkpoints (--mode topk)")
+    else:
+        if predictor.binary:
+            raise CheckpointError(f"--mode topk needs a multi-class checkpoint, but {ckpt} is a binary signing "
+                                  "detector; use --mode segments")
+        given = [f for f, v in (("--threshold", args.threshold), ("--frame-weighting", args.frame_weighting),
+                                ("--smooth", args.smooth),
+                                ("--smooth-method", args.smooth_method), ("--min-duration", args.min_duration),
+                                ("--min-gap", args.min_gap)) if v is not None]
+        if given:
+            raise CheckpointError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to signing segments, "
+                                  f"but {ckpt} is a {predictor.kind} (top-k recognition)")
+    window = predictor.window
+    stride = args.stride if args.stride is not None else max(1, window // 5)
+    if not 1 <= stride <= window:
+        raise ValueError(f"--stride must be in 1..{window} (the checkpoint's window), got {stride}")
+    if args.batch < 1:
+        raise ValueError(f"--batch must be at least 1, got {args.batch}")
+    threshold = args.threshold
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"--threshold must be a probability in [0, 1], got {threshold}")
+    smooth = 5 if args.smooth is None else args.smooth
+    if smooth < 1 or smooth % 2 == 0:
+        raise ValueError(f"--smooth must be an odd number of frames >= 1, got {smooth}")
+    for name in ("min_duration", "min_gap"):
+        value = getattr(args, name)
+        if value is not None and (value < 0 or not math.isfinite(value)):
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0 seconds, got {value}")
+    if args.fps is not None and not (args.fps > 0 and math.isfinite(args.fps)):
+        raise ValueError(f"--fps must be positive, got {args.fps}")
+    top_k = 5 if args.top_k is None else args.top_k
+    if top_k < 1:
+        raise ValueError(f"--top-k must be at least 1, got {top_k}")
+    face = args.face if args.face != "auto" else ("refine" if predictor.data.layout.include_face else "none")
+    return {
+        "mode": mode, "stride": stride, "threshold": threshold, "smooth": smooth,
+        "smooth_method": args.smooth_method or "median", "weighting": args.frame_weighting or "center",
+        "min_duration": 0.2 if args.min_duration is None else args.min_duration,
+        "min_gap": 0.2 if args.min_gap is None else args.min_gap,
+        "top_k": min(top_k, len(predictor.classes)) if mode == "topk" else top_k, "face": face,
+    }
+
+
+def output_files(out: Path, src: Source, mode: str, save_landmarks: bool) -> list[Path]:
+    names = SEGMENT_FILES if mode == "segments" else TOPK_FILES
+    files = [out / f"{src.id}{suffix}" for suffix in names]
+    if save_landmarks and src.kind == "video":
+        files.append(out / f"{src.id}.npz")
+    return files
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv(rows: list[list[Any]], header: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _r(value: float, digits: int = 6) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), digits)
+
+
+def write_segments(out: Path, src: Source, det: Detection, info: dict[str, Any], tier: str) -> list[Path]:
+    fps = det.fps
+    signing = segment_mask(det.segments, det.num_frames)
+    rows = [[t, f"{t / fps:.4f}", f"{det.probability[t]:.6f}", f"{det.raw[t]:.6f}", int(signing[t])]
+            for t in range(det.num_frames)]
+    frames_csv = out / f"{src.id}.frames.csv"
+    _write_text(frames_csv, _csv(rows, ["frame", "time", "probability", "raw_probability", "signing"]))
+    segments = []
+    for s, e in det.segments:
+        part = det.probability[s:e]
+        segments.append({"start_frame": int(s), "end_frame": int(e), "start_time": _r(s / fps, 4),
+                         "end_time": _r(e / fps, 4), "duration": _r((e - s) / fps, 4),
+                         "mean_probability": _r(float(part.mean())), "max_probability": _r(float(part.max()))})
+    payload = {**info, "threshold": det.threshold, "num_segments": len(segments),
+               "signing_fraction": _r(float(signing.mean()) if det.num_frames else 0.0), "segments": segments}
+    seg_json = out / f"{src.id}.segments.json"
+    _write_text(seg_json, json.dumps(payload, indent=2) + "\n")
+    eaf = write_eaf(out / f"{src.id}.eaf", [(s / fps, e / fps, "signing") for s, e in det.segments], tier=tier,
+                    media=src.path if src.kind == "video" else None)
+    return [frames_csv, seg_json, eaf]
+
+
+def write_topk(out: Path, src: Source, rec: Recognition, info: dict[str, Any], k: int, window: int,
+               fps: float) -> list[Path]:
+    video_top = [{"label": c, "probability": _r(p)} for c, p in rec.top_k(rec.video_probs, k)]
+    windows = []
+    header = ["start_frame", "end_frame", "start_time", "end_time"]
+    header += [f"{name}_{i}" for i in range(1, k + 1) for name in ("label", "probability")]
+    rows = []
+    if rec.starts is not None and rec.window_probs is not None:
+        T = info["num_frames"]
+        for start, probs in zip(rec.starts.tolist(), rec.window_probs):
+            end = min(start + window, T)
+            top = rec.top_k(probs, k)
+            windows.append({"start_frame": start, "end_frame": end, "start_time": _r(start / fps, 4),
+                            "end_time": _r(end / fps, 4),
+                            "top_k": [{"label": c, "probability": _r(p)} for c, p in top]})
+            rows.append([start, end, f"{start / fps:.4f}", f"{end / fps:.4f}"]
+                        + [v for c, p in top for v in (c, f"{p:.6f}")])
+    else:
+        T = info["num_frames"]
+        rows.append([0, T, "0.0000", f"{T / fps:.4f}"]
+                    + [v for c, p in rec.top_k(rec.video_probs, k) for v in (c, f"{p:.6f}")])
+    payload = {**info, "top_k": video_top, "windows": windows}
+    topk_json = out / f"{src.id}.topk.json"
+    _write_text(topk_json, json.dumps(payload, indent=2) + "\n")
+    topk_csv = out / f"{src.id}.topk.csv"
+    _write_text(topk_csv, _csv(rows, header))
+    return [topk_json, topk_csv]
+
+
+# ----------------------------------------------------------------------------------------------- main
+
+
+def _load(src: Source, face: str, progress: bool) -> Landmarks:
+    if src.kind == "video":
+        return extract_video(src.path, face=face, progress=progress)
+    return load_landmarks(src.path)
+
+
+def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: argparse.Namespace,
+            out: Path, progress: bool) -> tuple[list[Path], str]:
+    """Run one recording and write its outputs; returns (files, one-line summary)."""
+    lm = _load(src, settings["face"], progress)
+    frames = predictor.frames(lm)  # (T, V, C)
+    if lm.fps is not None:
+        fps, fps_source = lm.fps, "file"
+    elif args.fps is not None:
+        fps, fps_source = float(args.fps), "--fps"
+    else:
+        fps, fps_source = DEFAULT_FPS, "default"
+    info = {"video": src.id, "input": str(src.path), "checkpoint": str(args.ckpt), "task": predictor.kind,
+            "num_frames": int(len(frames)), "fps": fps, "fps_source": fps_source, "window": predictor.window,
+            "stride": settings["stride"], "layout": predictor.layout.name}
+    written = []
+    if settings["mode"] == "segments":
+        min_duration = round(settings["min_duration"] * fps)
+        min_gap = round(settings["min_gap"] * fps)
+        det = detect(predictor, frames, fps=fps, stride=settings["stride"], batch_size=args.batch,
+                     threshold=settings["threshold"], smooth=settings["smooth"],
+                     smooth_method=settings["smooth_method"], min_duration=min_duration, min_gap=min_gap,
+                     weighting=settings["weighting"])
+        info.update({"threshold_source": "checkpoint best-F1" if settings["threshold"] is None
+                     and "best_threshold" in predictor.metrics else
+                     ("--threshold" if settings["threshold"] is not None else "default"),
+                     "frame_weighting": settings["weighting"],
+                     "smoothing": {"method": settings["smooth_method"], "width_frames": settings["smooth"]},
+                     "min_duration_frames": min_duration, "min_gap_frames": min_gap})
+        if src.kind == "video" and args.save_landmarks:
+            written.append(save_npz(lm, out / f"{src.id}.npz"))
+        written += write_segments(out, src, det, info, args.tier)
+        share = segment_mask(det.segments, det.num_frames).mean() if det.num_frames else 0.0
+        summary = (f"{src.id}: {det.num_frames} frames, {len(det.segments)} signing segments "
+                   f"({100 * share:.1f}% of frames), threshold {det.threshold:.3f}")
+    else:
+        rec = recognize(predictor, frames, stride=settings["stride"], batch_size=args.batch)
+        if src.kind == "video" and args.save_landmarks:
+            written.append(save_npz(lm, out / f"{src.id}.npz"))
+        written += write_topk(out, src, rec, info, settings["top_k"], predictor.window, fps)
+        label, prob = rec.top_k(rec.video_probs, 1)[0]
+        summary = f"{src.id}: {len(frames)} frames, top-1 {label} ({prob:.3f})"
+    return written, summary
+
+
+def run(args: argparse.Namespace) -> int:
+    device = _resolve_device(args.device)
+    predictor = Predictor.from_checkpoint(args.ckpt, device=device)
+    settings = _settings(args, predictor)
+    sources = collect_inputs(args.inputs)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    planned = [f for src in sources for f in output_files(out, src, settings["mode"], args.save_landmarks)]
+    existing = [f for f in planned if f.exists()]
+    if existing and not args.overwrite:
+        raise ValueError(f"{len(existing)} output files already exist (e.g. {existing[0]}); pass --overwrite to "
+                         "replace them")
+    if any(src.kind == "video" for src in sources):
+        require_mediapipe()  # fail before any work, with the install hint
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.quiet and sys.stderr.isatty()
+    failed = 0
+    for src in tqdm(sources, desc="detect", unit="input", disable=not progress):
+        try:
+            _, summary = process(src, predictor, settings, args, out, progress)
+        except (SignSTGCNError, ValueError) as err:
+            failed += 1
+            print(f"{PROG}: error: {err}", file=sys.stderr)
+            continue
+        if not args.quiet:
+            print(summary, flush=True)
+    if failed:
+        print(f"{PROG}: error: {failed} of {len(sources)} inputs failed (see above); the others were written "
+              f"to {out}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
+    try:
+        return run(args)
+    except (SignSTGCNError, ValueError, FileNotFoundError, OSError) as err:
+        if os.environ.get("SIGNSTGCN_DEBUG"):
+            raise
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

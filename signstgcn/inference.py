@@ -1,0 +1,594 @@
+"""Inference with a trained checkpoint: sliding windows, per-frame signing probability, segments, top-k,
+and a streaming detector fed one frame at a time.
+
+Offline detection (``signstgcn detect``) of a video with ``T`` frames and a binary checkpoint:
+
+1. :func:`prepare_frames` gathers the checkpoint's joints (raw coordinates, NaN = missing).
+2. :func:`sliding_window_scores` scores the windows starting at :func:`covering_starts` (``0, stride,
+   2*stride, ...`` as in training, plus one *tail* window ending at the last frame when the grid misses
+   the last frames; a video shorter than the window gives one window, padded with a mask), each
+   normalized exactly as in training (per window), in batches.
+3. :func:`frame_probabilities`: a frame's probability is the average of the probabilities of every grid
+   window that covers it (a centred, non-causal estimate), weighted by the frame's place in each window
+   (``weighting="center"``: a Gaussian of sigma ``window / 6`` around the window centre, because a
+   window's majority label speaks most about its central frames; ``"uniform"``: the plain mean). The
+   tail window only fills the frames no grid window covers, so a frame's value never depends on where
+   the recording ends.
+4. :func:`smooth_probabilities` (moving mean or median of odd width) and
+   :func:`segments_from_probabilities` (threshold, then close gaps shorter than ``min_gap`` frames and
+   drop segments shorter than ``min_duration`` frames).
+
+The threshold defaults to the checkpoint's best-F1 validation threshold (``metrics['best_threshold']``).
+
+Streaming (:class:`StreamingDetector`) keeps a ring buffer of the last ``window`` raw frames and runs the
+model every ``stride`` frames on the window that just ended. Normalization (centre and scale) and the
+signer statistics are computed per window and the temporal model (BiGRU + attention) sees the whole
+window, so no activations can be reused from one window to the next without changing the result: a full
+rerun per hop is the exact method, and the work per frame is ``1/stride`` of one window. Guarantees:
+
+- *window probabilities*: the streaming windows are exactly the offline windows (same starts; the tail
+  window and short streams are completed by :meth:`StreamingDetector.flush`), and their probabilities
+  equal the offline ones up to float round-off (tested to 1e-5);
+- *final frame probabilities*: a frame's offline probability (mean of its covering windows) is emitted
+  as soon as no later grid window can cover it, i.e. at most ``window - 1`` frames after the frame (the
+  last frames at :meth:`~StreamingDetector.flush`); they equal :func:`frame_probabilities` to 1e-5
+  (smoothing and segments, being centred, run offline on them);
+- *current probability* (low latency): after every push, the probability of the most recent window,
+  which ends at most ``stride - 1`` frames before the pushed frame. It is causal, so it differs by
+  design from the centred offline frame probability (it reacts ``~window/2`` frames later to a change).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from signstgcn.checkpoint import load_checkpoint
+from signstgcn.data.landmarks import PART_JOINTS, Landmarks, check_skeleton, select_joints
+from signstgcn.data.pipeline import DataConfig
+from signstgcn.data.signers import signer_statistics
+from signstgcn.data.transforms import default_eval_transforms
+from signstgcn.data.windows import present_mask, resample_time, window_starts
+from signstgcn.errors import CheckpointError, DataError
+from signstgcn.graph import Layout
+from signstgcn.model.model import SignSTGCNModel
+
+SMOOTHING_METHODS = ("mean", "median")
+WEIGHTINGS = ("center", "uniform")
+DEFAULT_THRESHOLD = 0.5
+
+
+# ------------------------------------------------------------------------------------------ the model
+
+
+@dataclass
+class Predictor:
+    """A frozen model with the data pipeline it was trained with (from a checkpoint)."""
+
+    model: SignSTGCNModel
+    data: DataConfig
+    metrics: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.model.eval()
+        self.layout: Layout = self.data.layout.build()
+        self.transform = default_eval_transforms(self.layout, hands_relative=self.data.hands_relative)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | PathLike[str], device: str | torch.device = "cpu") -> Predictor:
+        ckpt = load_checkpoint(path, map_location=device)
+        try:
+            data = DataConfig.from_dict(ckpt.data)
+        except (DataError, ValueError) as err:
+            raise CheckpointError(f"checkpoint {path}: {err}") from None
+        return cls(ckpt.model, data, dict(ckpt.metrics), Path(path))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def binary(self) -> bool:
+        return self.data.vocab.binary
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.data.vocab.classes
+
+    @property
+    def window(self) -> int:
+        return self.data.window.window
+
+    @property
+    def video_mode(self) -> bool:
+        """True when the checkpoint was trained on whole clips resampled to ``window`` frames."""
+        return self.data.window.sample_mode == "video"
+
+    @property
+    def kind(self) -> str:
+        """One-line description of the task, for messages."""
+        if self.binary:
+            return "binary signing detector"
+        return f"{len(self.classes)}-class sign classifier"
+
+    @property
+    def best_threshold(self) -> float:
+        """The best-F1 validation threshold stored in the checkpoint, else 0.5."""
+        value = self.metrics.get("best_threshold")
+        if isinstance(value, (int, float)) and math.isfinite(value) and 0.0 < value < 1.0:
+            return float(value)
+        return DEFAULT_THRESHOLD
+
+    def frames(self, landmarks: Landmarks) -> np.ndarray:
+        """(T, V, C) raw frames of the checkpoint's joints; see :func:`prepare_frames`."""
+        return prepare_frames(landmarks, self.data, self.layout)
+
+
+def required_parts(data: DataConfig) -> list[tuple[str, tuple[str, ...]]]:
+    """``(name, acceptable npz parts)`` the checkpoint's layout reads: a file must hold one of each."""
+    need = []
+    if data.layout.include_pose:
+        need.append(("pose", ("pose",)))
+    if data.layout.include_hands:
+        need.append(("hands", ("left_hand", "right_hand")))
+    if data.layout.include_face:
+        need.append(("face", ("face",)))
+    return need
+
+
+def prepare_frames(landmarks: Landmarks, data: DataConfig, layout: Layout | None = None) -> np.ndarray:
+    """Gather the checkpoint's joints from ``landmarks`` → (T, V, coords) float32 raw, NaN = missing.
+
+    Raises DataError when the file lacks a part the checkpoint reads (pose, both hands, face), has
+    another pose skeleton or face size, or too few coordinate channels.
+    """
+    layout = layout or data.layout.build()
+    present = sorted(landmarks.arrays)
+    for name, options in required_parts(data):
+        if not any(p in landmarks.arrays for p in options):
+            raise DataError(f"{landmarks.path}: has no {name} landmarks (parts present: {', '.join(present)}) but "
+                            f"the checkpoint's layout {layout.name} needs {' or '.join(options)}")
+    check_skeleton(landmarks, data.layout)
+    face = landmarks.arrays.get("face")
+    if data.layout.include_face and face is not None:
+        want = data.layout.face_points
+        if face.shape[1] != want and not (data.layout.face_subset == "compact" and face.shape[1] in (468, 478)
+                                          and want in (468, 478)):
+            raise DataError(f"{landmarks.path}: face has {face.shape[1]} points but the checkpoint expects {want}")
+    return select_joints(landmarks, layout, data.selection.coords)
+
+
+# ------------------------------------------------------------------------------------------ windows
+
+
+def covering_starts(num_frames: int, window: int, stride: int) -> np.ndarray:
+    """Window starts that cover every frame: ``0, stride, ...`` (training's) plus ``T - window`` if missed."""
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be >= 1, got window={window}, stride={stride}")
+    if stride > window:
+        raise ValueError(f"stride {stride} > window {window} would leave frames uncovered")
+    starts = window_starts(num_frames, window, stride)
+    last = num_frames - window
+    if last > 0 and starts[-1] != last:
+        starts = np.append(starts, np.int64(last))
+    return starts
+
+
+def raw_window(frames: np.ndarray, start: int, window: int) -> np.ndarray:
+    """(window, V, C) slice of ``frames`` starting at ``start``, NaN-padded past the end."""
+    win = frames[start:start + window]
+    if win.shape[0] < window:
+        pad = np.full((window - win.shape[0], *win.shape[1:]), np.nan, dtype=np.float32)
+        win = np.concatenate([win, pad])
+    return win
+
+
+def prepare_window(raw: np.ndarray, layout: Layout, transform: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One raw window (T, V, C) → model inputs ``x (C, T, V)``, ``mask (T, V)``, ``stats (S,)`` as in training."""
+    stats = signer_statistics(raw, layout)  # (S,)
+    frames, mask = transform(raw, present_mask(raw), np.random.default_rng(0))
+    x = np.ascontiguousarray(frames.transpose(2, 0, 1), dtype=np.float32)  # (C, T, V)
+    return x, np.ascontiguousarray(mask, dtype=bool), np.asarray(stats, dtype=np.float32)
+
+
+@torch.inference_mode()
+def run_model(model: SignSTGCNModel, x: np.ndarray, mask: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """Logits (N, K) of a batch ``x (N, C, T, V)``, ``mask (N, T, V)``, ``stats (N, S)``."""
+    device = next(model.parameters()).device
+    out = model(torch.from_numpy(x).to(device), torch.from_numpy(mask).to(device),
+                torch.from_numpy(stats).to(device))
+    return out.logits.float().cpu().numpy()
+
+
+class WindowScores(NamedTuple):
+    starts: np.ndarray  # (W,) int64 first frame of each window
+    logits: np.ndarray  # (W, K) float32
+
+
+def sliding_window_scores(
+    model: SignSTGCNModel | Predictor,
+    frames: np.ndarray,
+    data: DataConfig | None = None,
+    *,
+    window: int | None = None,
+    stride: int = 1,
+    batch_size: int = 256,
+    starts: np.ndarray | None = None,
+) -> WindowScores:
+    """Logits of the windows of one video's raw ``frames (T, V, C)`` (see the module docstring).
+
+    ``model`` is a :class:`Predictor` or a model plus its ``data`` config. ``window`` defaults to the
+    checkpoint's. ``starts`` overrides :func:`covering_starts`. Windows are prepared and scored
+    ``batch_size`` at a time, so memory stays bounded on long videos.
+    """
+    predictor = model if isinstance(model, Predictor) else Predictor(model, _need(data))
+    window = window or predictor.window
+    if frames.ndim != 3 or frames.shape[1] != predictor.layout.num_nodes:
+        raise ValueError(f"frames: expected (T, V, C) with V={predictor.layout.num_nodes}, got {tuple(frames.shape)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    starts = covering_starts(len(frames), window, stride) if starts is None else np.asarray(starts, dtype=np.int64)
+    logits = []
+    for b in range(0, len(starts), batch_size):
+        items = [prepare_window(raw_window(frames, int(s), window), predictor.layout, predictor.transform)
+                 for s in starts[b:b + batch_size]]
+        x, mask, stats = (np.stack(z) for z in zip(*items))  # (N, C, T, V), (N, T, V), (N, S)
+        logits.append(run_model(predictor.model, x, mask, stats))
+    return WindowScores(starts, np.concatenate(logits).astype(np.float32))
+
+
+def _need(data: DataConfig | None) -> DataConfig:
+    if data is None:
+        raise ValueError("data: a DataConfig is required with a bare model (or pass a Predictor)")
+    return data
+
+
+def clip_scores(predictor: Predictor, frames: np.ndarray) -> np.ndarray:
+    """Logits (1, K) of the whole clip resampled to ``window`` frames (``--sample-mode video`` checkpoints)."""
+    raw = resample_time(frames, predictor.window)  # (window, V, C)
+    x, mask, stats = prepare_window(raw, predictor.layout, predictor.transform)
+    return run_model(predictor.model, x[None], mask[None], stats[None])
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))).astype(np.float32)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = np.asarray(x, dtype=np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------ frames
+
+
+def window_weights(window: int, weighting: str = "center") -> np.ndarray:
+    """(window,) weight of each position of a window in :func:`frame_probabilities` (all > 0)."""
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"Invalid weighting {weighting!r}. Only {', '.join(WEIGHTINGS)} are supported")
+    if weighting == "uniform":
+        return np.ones(window)
+    pos = np.arange(window) - (window - 1) / 2.0
+    return np.exp(-0.5 * (pos / (window / 6.0)) ** 2)
+
+
+def frame_probabilities(window_probs: np.ndarray, starts: np.ndarray, window: int, num_frames: int,
+                        *, tail: bool = False, weighting: str = "center") -> np.ndarray:
+    """(T,) weighted average probability of the windows covering each frame; NaN where none does.
+
+    ``weighting``: see :func:`window_weights` and the module docstring. ``tail``: the last window is the
+    extra one :func:`covering_starts` adds at ``T - window``; it only fills the frames no other window
+    covers (so a frame's value never depends on where the video ends, which is what lets
+    :class:`StreamingDetector` finalize frames early).
+    """
+    probs = np.asarray(window_probs, dtype=np.float64).reshape(-1)
+    starts = np.asarray(starts, dtype=np.int64)
+    if probs.shape != starts.shape:
+        raise ValueError(f"window_probs {probs.shape} and starts {starts.shape} must have the same length")
+    weights = window_weights(window, weighting)  # (W,)
+    last = None
+    if tail and len(probs):
+        last, probs, starts = float(probs[-1]), probs[:-1], starts[:-1]
+    total = np.zeros(num_frames)
+    count = np.zeros(num_frames)
+    if len(starts):
+        index = starts[:, None] + np.arange(window)[None]  # (n, W) frame of each window position
+        inside = index < num_frames  # a short video's padded window
+        w = np.broadcast_to(weights, index.shape)[inside]
+        np.add.at(total, index[inside], (w * np.broadcast_to(probs[:, None], index.shape)[inside]))
+        np.add.at(count, index[inside], w)
+    out = np.full(num_frames, np.nan)
+    covered = count > 0
+    out[covered] = total[covered] / count[covered]
+    if last is not None:
+        out[~covered] = last
+    return out.astype(np.float32)
+
+
+def has_tail_window(starts: np.ndarray, num_frames: int, window: int, stride: int) -> bool:
+    """True when ``starts`` (from :func:`covering_starts`) ends with the extra window at ``T - window``."""
+    return len(starts) > len(window_starts(num_frames, window, stride))
+
+
+def smooth_probabilities(prob: np.ndarray, width: int, method: str = "mean") -> np.ndarray:
+    """Centred moving ``mean`` or ``median`` of odd ``width`` frames (1 = unchanged); edges use what exists."""
+    if method not in SMOOTHING_METHODS:
+        raise ValueError(f"Invalid smoothing method {method!r}. Only {', '.join(SMOOTHING_METHODS)} are supported")
+    if width < 1 or width % 2 == 0:
+        raise ValueError(f"smoothing width must be an odd number of frames >= 1, got {width}")
+    p = np.asarray(prob, dtype=np.float64)
+    if width == 1 or p.size == 0:
+        return p.astype(np.float32)
+    half = width // 2
+    padded = np.concatenate([np.full(half, np.nan), p, np.full(half, np.nan)])
+    view = np.lib.stride_tricks.sliding_window_view(padded, width)  # (T, width)
+    with np.errstate(invalid="ignore"):
+        if method == "median":
+            out = np.nanmedian(view, axis=1) if np.isnan(view).any() else np.median(view, axis=1)
+        else:
+            valid = ~np.isnan(view)
+            out = np.where(valid, view, 0.0).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
+    return out.astype(np.float32)
+
+
+class Segment(NamedTuple):
+    start: int  # first frame
+    end: int  # one past the last frame
+
+
+def segments_from_probabilities(
+    prob: np.ndarray, threshold: float, min_duration: int = 1, min_gap: int = 0
+) -> list[Segment]:
+    """Runs of frames with ``prob >= threshold``; gaps shorter than ``min_gap`` frames are closed first,
+    then segments shorter than ``min_duration`` frames are dropped. NaN counts as below threshold."""
+    if min_duration < 0 or min_gap < 0:
+        raise ValueError(f"min_duration and min_gap must be >= 0 frames, got {min_duration} and {min_gap}")
+    on = np.nan_to_num(np.asarray(prob, dtype=np.float64), nan=-np.inf) >= threshold
+    edges = np.diff(np.concatenate([[0], on.astype(np.int8), [0]]))
+    runs = list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+    merged: list[list[int]] = []
+    for start, end in runs:
+        if merged and start - merged[-1][1] < min_gap:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return [Segment(s, e) for s, e in merged if e - s >= max(min_duration, 1)]
+
+
+def segment_mask(segments: Sequence[Segment], num_frames: int) -> np.ndarray:
+    """(T,) bool: True inside any segment."""
+    out = np.zeros(num_frames, dtype=bool)
+    for s, e in segments:
+        out[s:e] = True
+    return out
+
+
+# ------------------------------------------------------------------------------------------ detection
+
+
+@dataclass
+class Detection:
+    """Per-frame signing detection of one video."""
+
+    num_frames: int
+    fps: float
+    starts: np.ndarray  # (W,) window starts
+    window_probs: np.ndarray  # (W,)
+    raw: np.ndarray  # (T,) mean of covering windows
+    probability: np.ndarray  # (T,) smoothed: what is thresholded
+    threshold: float
+    segments: list[Segment]
+
+
+def detect(
+    predictor: Predictor,
+    frames: np.ndarray,
+    *,
+    fps: float,
+    stride: int = 1,
+    batch_size: int = 256,
+    threshold: float | None = None,
+    smooth: int = 1,
+    smooth_method: str = "median",
+    min_duration: int = 1,
+    min_gap: int = 0,
+    weighting: str = "center",
+) -> Detection:
+    """Signing probability per frame and signing segments of one video's raw ``frames (T, V, C)``."""
+    require_binary(predictor, "per-frame signing detection")
+    scores = sliding_window_scores(predictor, frames, stride=stride, batch_size=batch_size)
+    probs = sigmoid(scores.logits[:, 0])  # (W,)
+    tail = has_tail_window(scores.starts, len(frames), predictor.window, stride)
+    raw = frame_probabilities(probs, scores.starts, predictor.window, len(frames), tail=tail, weighting=weighting)
+    smoothed = smooth_probabilities(raw, smooth, smooth_method)
+    thr = predictor.best_threshold if threshold is None else float(threshold)
+    segments = segments_from_probabilities(smoothed, thr, min_duration, min_gap)
+    return Detection(len(frames), fps, scores.starts, probs, raw, smoothed, thr, segments)
+
+
+def require_binary(predictor: Predictor, what: str) -> None:
+    if not predictor.binary:
+        where = f"checkpoint {predictor.path}" if predictor.path else "the model"
+        raise CheckpointError(f"{what} needs a binary (signing vs not) checkpoint, but {where} is a "
+                              f"{predictor.kind} ({', '.join(predictor.classes[:5])}"
+                              f"{', ...' if len(predictor.classes) > 5 else ''}); use top-k recognition instead")
+
+
+@dataclass
+class Recognition:
+    """Top-k sign labels of one video: per window (window-mode checkpoints) and for the whole video."""
+
+    classes: tuple[str, ...]
+    video_probs: np.ndarray  # (K,) whole clip (video mode) or mean over windows
+    starts: np.ndarray | None  # (W,) window starts; None for video-mode checkpoints
+    window_probs: np.ndarray | None  # (W, K)
+
+    def top_k(self, probs: np.ndarray, k: int) -> list[tuple[str, float]]:
+        order = np.argsort(-probs, kind="stable")[:k]
+        return [(self.classes[i], float(probs[i])) for i in order]
+
+
+def recognize(predictor: Predictor, frames: np.ndarray, *, stride: int = 1, batch_size: int = 256) -> Recognition:
+    """Class probabilities of one video's raw ``frames (T, V, C)`` with a multi-class checkpoint."""
+    if predictor.binary:
+        raise CheckpointError(f"top-k recognition needs a multi-class checkpoint, but checkpoint {predictor.path} "
+                              "is a binary signing detector; use segment detection instead")
+    if predictor.video_mode:
+        probs = softmax(clip_scores(predictor, frames))[0]
+        return Recognition(predictor.classes, probs, None, None)
+    scores = sliding_window_scores(predictor, frames, stride=stride, batch_size=batch_size)
+    probs = softmax(scores.logits)  # (W, K)
+    return Recognition(predictor.classes, probs.mean(axis=0), scores.starts, probs)
+
+
+# ------------------------------------------------------------------------------------------ streaming
+
+
+class StreamStep(NamedTuple):
+    """What :meth:`StreamingDetector.push` (or ``flush``) returns."""
+
+    frame: int  # index of the frame just pushed (-1 for flush on an empty stream)
+    probability: float | None  # current (causal) signing probability: the latest window's; None before any
+    window: tuple[int, float] | None  # (start, probability) of the full window this call completed, if any
+    final_start: int  # first frame of ``final``
+    final: np.ndarray  # offline-equal frame probabilities of frames [final_start, final_start + len(final))
+
+
+class StreamingDetector:
+    """Signing probability from landmarks arriving one frame at a time (see the module docstring).
+
+    ``push(frame)`` takes one frame: a ``(V, C)`` array in the checkpoint's node order (raw coordinates,
+    NaN or all-zero = missing) or a mapping ``part -> (V_part, C)`` like one row of
+    :attr:`Landmarks.arrays`. Every ``stride`` frames the window of the last ``window`` frames is scored
+    (before the buffer is full, the padded partial window, for an early estimate only). Latency: the
+    current probability after pushing frame ``t`` comes from a window ending at ``t - (stride - 1)`` or
+    later, i.e. a result covering frame ``t`` is available at most ``stride - 1`` frames later.
+    """
+
+    def __init__(self, model: SignSTGCNModel | Predictor, data: DataConfig | None = None, *, stride: int = 1,
+                 threshold: float | None = None, early: bool = True, weighting: str = "center") -> None:
+        self.predictor = model if isinstance(model, Predictor) else Predictor(model, _need(data))
+        require_binary(self.predictor, "streaming detection")
+        if self.predictor.video_mode:
+            raise CheckpointError("streaming detection needs a sliding-window checkpoint, not --sample-mode video")
+        self.window = self.predictor.window
+        if not 1 <= stride <= self.window:
+            raise ValueError(f"stride must be in 1..window={self.window}, got {stride}")
+        self.stride = stride
+        self.threshold = self.predictor.best_threshold if threshold is None else float(threshold)
+        self.early = early
+        layout = self.predictor.layout
+        self._V, self._C = layout.num_nodes, self.predictor.data.selection.coords
+        self._span = self.window + stride  # ring length for pending frame sums (pending frames <= window)
+        self._weights = window_weights(self.window, weighting)  # (W,) as in frame_probabilities
+        self.reset()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | PathLike[str], *, stride: int = 1, threshold: float | None = None,
+                        device: str | torch.device = "cpu", early: bool = True,
+                        weighting: str = "center") -> StreamingDetector:
+        return cls(Predictor.from_checkpoint(path, device), stride=stride, threshold=threshold, early=early,
+                   weighting=weighting)
+
+    @property
+    def latency_frames(self) -> int:
+        """Frames between a frame's arrival and the first window result that covers it, at most."""
+        return self.stride - 1
+
+    def reset(self) -> None:
+        """Start a new stream."""
+        self._buffer = np.full((self.window, self._V, self._C), np.nan, dtype=np.float32)  # (W, V, C) ring
+        self._count = 0  # frames pushed
+        self._frontier = 0  # frames before it have their final probability
+        self._sum = np.zeros(self._span)
+        self._cnt = np.zeros(self._span)
+        self._current: float | None = None
+        self._last_full_start = -1
+
+    def _frame_array(self, frame: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
+        if isinstance(frame, Mapping):
+            arrays = {}
+            for part, value in frame.items():
+                if part not in PART_JOINTS:
+                    raise ValueError(f"frame: unknown part {part!r}; expected some of {', '.join(PART_JOINTS)}")
+                arrays[part] = np.asarray(value, dtype=np.float32)[None]  # (1, V_part, C)
+            lm = Landmarks(path=Path("<stream>"), arrays=arrays)
+            arr = select_joints(lm, self.predictor.layout, self._C)[0]  # (V, C)
+        else:
+            arr = np.asarray(frame, dtype=np.float32)
+            if arr.ndim != 2 or arr.shape[0] != self._V or arr.shape[1] < self._C:
+                raise ValueError(f"frame: expected (V, C) with V={self._V}, C>={self._C}, got {tuple(arr.shape)}")
+            arr = arr[:, :self._C]
+        missing = ~np.isfinite(arr).all(axis=-1) | (arr[:, :2] == 0).all(axis=-1)  # (V,) the npz reader's rule
+        return np.where(missing[:, None], np.float32(np.nan), arr)
+
+    def _window_frames(self, start: int, length: int) -> np.ndarray:
+        """Raw (window, V, C) of frames [start, start + length), NaN-padded to the window."""
+        idx = np.arange(start, start + length) % self.window
+        return raw_window(self._buffer[idx], 0, self.window)
+
+    def _score(self, raw: np.ndarray) -> float:
+        p = self.predictor
+        x, mask, stats = prepare_window(raw, p.layout, p.transform)
+        return float(sigmoid(run_model(p.model, x[None], mask[None], stats[None]))[0, 0])
+
+    def _accumulate(self, start: int, length: int, prob: float, weights: np.ndarray) -> None:
+        idx = np.arange(start, start + length) % self._span
+        self._sum[idx] += weights * prob
+        self._cnt[idx] += weights
+
+    def _finalize(self, upto: int) -> tuple[int, np.ndarray]:
+        first = self._frontier
+        if upto <= first:
+            return first, np.zeros(0, dtype=np.float32)
+        idx = np.arange(first, upto) % self._span
+        cnt = self._cnt[idx]
+        out = np.where(cnt > 0, self._sum[idx] / np.where(cnt > 0, cnt, 1.0), np.nan).astype(np.float32)
+        self._sum[idx], self._cnt[idx] = 0.0, 0.0
+        self._frontier = upto
+        return first, out
+
+    def push(self, frame: np.ndarray | Mapping[str, np.ndarray]) -> StreamStep:
+        """Add one frame; returns the current probability and any window / final frames it produced."""
+        arr = self._frame_array(frame)
+        t = self._count
+        self._buffer[t % self.window] = arr
+        self._count += 1
+        n, w, s = self._count, self.window, self.stride
+        new_window = None
+        final_start, final = self._frontier, np.zeros(0, dtype=np.float32)
+        if n >= w and (n - w) % s == 0:  # the window [n - w, n) is one of the offline windows
+            start = n - w
+            prob = self._score(self._window_frames(start, w))
+            self._accumulate(start, w, prob, self._weights)
+            self._current, self._last_full_start = prob, start
+            new_window = (start, prob)
+            final_start, final = self._finalize(start + s)  # later windows start at >= start + s
+        elif n < w and self.early and n % s == 0:
+            self._current = self._score(self._window_frames(0, n))  # padded partial window: estimate only
+        return StreamStep(t, self._current, new_window, final_start, final)
+
+    def flush(self) -> StreamStep:
+        """End of stream: score the offline tail window (or the padded short video), finalize every frame."""
+        n, w = self._count, self.window
+        if n == 0:
+            return StreamStep(-1, None, None, 0, np.zeros(0, dtype=np.float32))
+        new_window = None
+        start = max(n - w, 0)
+        if start != self._last_full_start:  # offline adds a last window ending at the last frame
+            prob = self._score(self._window_frames(start, min(n, w)))
+            uncovered = self._last_full_start + w if self._last_full_start >= 0 else 0
+            self._accumulate(uncovered, n - uncovered, prob, np.ones(n - uncovered))  # only uncovered frames
+            self._current, self._last_full_start = prob, start
+            new_window = (start, prob)
+        final_start, final = self._finalize(n)
+        return StreamStep(n - 1, self._current, new_window, final_start, final)
