@@ -297,7 +297,7 @@ def test_refuses_non_empty_folder_and_overwrites_only_its_own_files(tmp_path: Pa
     assert (out / "keep.md").read_text() == "notes"
 
     (out / "my_recording.npz").write_bytes(b"user data")
-    with pytest.raises(DataError, match="not written by the synthetic generator"):
+    with pytest.raises(DataError, match="other landmark files"):
         generate_dataset(out, task="recognition", num_signers=1, videos_per_signer=1, num_classes=1,
                          overwrite=True)
     assert (out / "my_recording.npz").read_bytes() == b"user data"

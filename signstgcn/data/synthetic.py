@@ -580,8 +580,12 @@ def _move_frames(seconds: float, signer: SignerStyle, fps: float, rng: np.random
 
 
 def _signing(start: np.ndarray, rest: np.ndarray, length: int, signer: SignerStyle,
-             protos: list[SignPrototype], fps: float, rng: np.random.Generator) -> np.ndarray:
-    """(length, 2, D): raise the hands, sign a sequence of signs with pauses, lower the hands."""
+             protos: list[SignPrototype], fps: float, rng: np.random.Generator
+             ) -> tuple[np.ndarray, int, int]:
+    """(length, 2, D): raise the hands, sign a sequence of signs with pauses, lower the hands.
+
+    Also returns the frames spent raising and lowering (the annotation changes halfway through them).
+    """
     n_up, n_down = _move_frames(0.4, signer, fps, rng), _move_frames(0.4, signer, fps, rng)
     keep = max(1, length - n_down)
     first = _sign_states(protos[rng.integers(len(protos))], signer, rest, fps, rng)
@@ -598,7 +602,7 @@ def _signing(start: np.ndarray, rest: np.ndarray, length: int, signer: SignerSty
         count += len(parts[-2]) + len(sign)
     body = np.concatenate(parts)[:keep]
     down = _transition(body[-1], rest, length - keep) if length > keep else body[:0]
-    return np.concatenate([body, down])[:length]
+    return np.concatenate([body, down])[:length], n_up, length - keep
 
 
 _FIDGETS: dict[str, tuple[str, tuple[float, float, float], float, float]] = {
@@ -833,19 +837,27 @@ def _segments(total: int, share: float, seconds: tuple[float, float], fps: float
 def _detection_video(signer: SignerStyle, total: int, fps: float, seconds: tuple[float, float],
                      protos: list[SignPrototype], rng: np.random.Generator
                      ) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Hand-state track (T, 2, D) of a long video and its (start frame, label) annotations."""
+    """Hand-state track (T, 2, D) of a long video and its (start frame, label) annotations.
+
+    Signing segments hold the raise and the lowering of the hands; like a human annotator, the label
+    changes halfway through those movements (a video's first annotation stays at frame 0).
+    """
     segs = _segments(total, signer.signing_share, seconds, fps, rng)
     current = _rest_state(signer, rng)
-    parts = []
-    for _, label, length in segs:
+    parts, starts = [], [start for start, _, _ in segs]
+    for i, (start, label, length) in enumerate(segs):
         rest = _rest_state(signer, rng)
         if label == SIGN_LABEL:
-            part = _signing(current, rest, length, signer, protos, fps, rng)
+            part, n_up, n_down = _signing(current, rest, length, signer, protos, fps, rng)
+            if i > 0:
+                starts[i] = start + n_up // 2
+            if i + 1 < len(segs):
+                starts[i + 1] = start + length - n_down // 2
         else:
             part = _resting(current, rest, length, signer, fps, rng, fidget_prob=0.2)
         parts.append(part)
         current = part[-1]
-    return np.concatenate(parts), [(s, lab) for s, lab, _ in segs]
+    return np.concatenate(parts), [(s, lab) for s, (_, lab, _) in zip(starts, segs)]
 
 
 def _recognition_clip(proto: SignPrototype, signer: SignerStyle, frames: tuple[int, int], fps: float,
@@ -895,8 +907,8 @@ def check_out_dir(out_dir: str | Path, overwrite: bool = False) -> None:
                         "(--overwrite)")
     foreign = [p for p in out_dir.rglob("*.npz") if p.parent != out_dir or not _VIDEO_FILE.fullmatch(p.name)]
     if foreign:
-        raise DataError(f"{out_dir}: holds landmark files not written by the synthetic generator "
-                        f"(e.g. {foreign[0].relative_to(out_dir)}); refusing to mix them, use an empty folder")
+        raise DataError(f"{out_dir}: holds other landmark files (e.g. {foreign[0].relative_to(out_dir)}) that "
+                        "overwriting would mix with the new dataset; use an empty folder")
 
 
 def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
