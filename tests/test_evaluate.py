@@ -7,7 +7,6 @@ import os
 import shutil
 from pathlib import Path
 
-import matplotlib.image as mpimg
 import numpy as np
 import pytest
 import torch
@@ -17,22 +16,14 @@ from signstgcn.cli import plot_metrics as plot_metrics_cli
 from signstgcn.cli.train import main as train_main
 from signstgcn.data.synthetic import generate_dataset
 from signstgcn.evaluation import PLOT_FILES, REPORT_NAME, json_safe
+from tests.conftest import TINY_MODEL, one_error_line, png_shape
 
-TINY_MODEL = ["--stgcn-channels", "8,16", "--stgcn-dilations", "1,2", "--temporal-hidden", "8",
-              "--signer-emb-dim", "8", "--attn-heads", "2", "--quiet"]
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 REPORT_KEYS = {"version", "signstgcn", "created", "checkpoint", "data", "settings", "counts", "signers", "threshold",
                "metrics", "per_signer_acc", "per_signer_windows", "signer_probe", "plots", "warnings"}
 SIGNER_METRICS = {"mean_signer_acc", "worst_signer_acc", "best_signer_acc", "signer_gap", "num_signers",
                   "signer_probe", "signer_probe_chance"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two OpenMP threads on 2 busy cores make these tiny models ~20x slower; one thread is plenty."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +34,7 @@ def runs(tmp_path_factory, one_thread) -> dict[str, Path]:
     generate_dataset(rec, task="recognition", num_signers=4, videos_per_signer=6, num_classes=3, seed=1)
     generate_dataset(det, task="detection", num_signers=4, videos_per_signer=1, frames=(90, 120),
                      segment_seconds=(0.8, 1.6), seed=1)
-    common = ["--epochs", "1", "--batch", "16", "--log-csv", *TINY_MODEL]
+    common = ["--epochs", "1", "--batch", "16", "--log-csv", *TINY_MODEL, "--quiet"]
     rec_args = ["--data", str(rec), "--sample-mode", "video", "--window", "16", *common]
     assert train_main([*rec_args, "--out", str(root / "rec_run")]) == 0
     assert train_main([*rec_args, "--use-pseudo-signers", "--num-pseudo-signers", "2",
@@ -63,21 +54,6 @@ def _report(out: Path) -> dict:
         raise AssertionError(f"report.json holds {token}: NaN must be written as null")
 
     return json.loads((out / REPORT_NAME).read_text(), parse_constant=no_nan)
-
-
-def _shape(png: Path) -> tuple[int, ...]:
-    assert png.is_file() and png.stat().st_size > 1000, png
-    img = mpimg.imread(png)
-    assert img.std() > 0, f"{png} is blank"
-    return img.shape
-
-
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -114,8 +90,8 @@ def test_multiclass_report_and_plots(runs, tmp_path):
     assert np.trace(cm) / 24 == pytest.approx(m["top1"])
     assert r["threshold"] is None
     assert r["plots"] == ["confusion.png", "per_signer.png"]
-    assert _shape(out / "confusion.png")[:2] == (700, 800)
-    assert _shape(out / "per_signer.png")[:2] == (450, 800)
+    assert png_shape(out / "confusion.png")[:2] == (700, 800)
+    assert png_shape(out / "per_signer.png")[:2] == (450, 800)
     assert not (out / "pr_curve.png").exists() and not (out / "roc_curve.png").exists()
     rows = (out / "predictions.csv").read_text().splitlines()
     assert rows[0] == "video_id,window_start,signer,label,pred,score" and len(rows) == 25
@@ -136,7 +112,7 @@ def test_binary_report_pr_and_roc_curves(runs, tmp_path):
     assert r["metrics_at_best_threshold"]["f1"] >= m["f1"] - 1e-9
     assert set(r["plots"]) == {"pr_curve.png", "roc_curve.png", "per_signer.png"}
     for name in ("pr_curve.png", "roc_curve.png"):
-        assert _shape(out / name)[:2] == (500, 600)
+        assert png_shape(out / name)[:2] == (500, 600)
     assert not (out / "confusion.png").exists()
 
 
@@ -150,7 +126,7 @@ def test_split_from_splits_json_and_from_the_checkpoint(runs, tmp_path, capsys):
     assert r["data"]["split"] == "val" and r["counts"]["videos"] == 6 and r["counts"]["windows"] == 6
     assert _evaluate(runs["rec_ckpt"], runs["rec"], tmp_path / "test", "--splits-json", str(splits),
                      "--split", "test") == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert line.startswith("signstgcn evaluate: error:") and "split 'test' is empty or absent" in line
     assert not (tmp_path / "test" / REPORT_NAME).exists()
     # --split val without --splits-json: the checkpoint's own validation videos
@@ -166,7 +142,7 @@ def test_existing_report_needs_overwrite(runs, tmp_path, capsys):
     first = _report(out)
     assert first["plots"] == [] and first["signer_probe"]["accuracy"] is None
     assert _evaluate(runs["rec_ckpt"], runs["rec"], out) == 2
-    assert "--overwrite" in _one_error_line(capsys)
+    assert "--overwrite" in one_error_line(capsys)
     assert _report(out)["created"] == first["created"] and not (out / "confusion.png").exists()
     assert _evaluate(runs["rec_ckpt"], runs["rec"], out, "--overwrite") == 0
     assert (out / "confusion.png").is_file() and _report(out)["plots"]
@@ -174,13 +150,13 @@ def test_existing_report_needs_overwrite(runs, tmp_path, capsys):
 
 def test_bad_inputs_are_one_line_errors(runs, tmp_path, capsys):
     assert _evaluate(tmp_path / "missing.pt", runs["rec"], tmp_path / "a") == 2
-    assert "missing.pt" in _one_error_line(capsys)
+    assert "missing.pt" in one_error_line(capsys)
     not_ckpt = tmp_path / "bad.pt"
     not_ckpt.write_text("not a checkpoint")
     assert _evaluate(not_ckpt, runs["rec"], tmp_path / "b") == 2
-    assert "bad.pt" in _one_error_line(capsys)
+    assert "bad.pt" in one_error_line(capsys)
     assert _evaluate(runs["rec_ckpt"], tmp_path / "nowhere", tmp_path / "c") == 2
-    assert "nowhere" in _one_error_line(capsys)
+    assert "nowhere" in one_error_line(capsys)
     # the model reads pose + hands: data whose files have no hands at all is refused
     no_hands = tmp_path / "no_hands"
     no_hands.mkdir()
@@ -190,7 +166,7 @@ def test_bad_inputs_are_one_line_errors(runs, tmp_path, capsys):
     for name in ("groundtruth.txt", "signers.txt"):
         shutil.copy(runs["rec"] / name, no_hands / name)
     assert _evaluate(runs["rec_ckpt"], no_hands, tmp_path / "d") == 2
-    assert "no video has hands landmarks" in _one_error_line(capsys)
+    assert "no video has hands landmarks" in one_error_line(capsys)
     assert not (tmp_path / "d" / REPORT_NAME).exists()
 
 
@@ -208,7 +184,7 @@ def test_labels_outside_the_vocabulary(runs, tmp_path, capsys):
     assert any("outside the checkpoint's vocabulary" in w for w in r["warnings"])
     gt.write_text("\n".join(f"{line.rsplit(' ', 1)[0]} other{k % 2}" for k, line in enumerate(lines)) + "\n")
     assert _evaluate(runs["rec_ckpt"], data, tmp_path / "none") == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert "none of the checkpoint's 3 classes" in line and "other0" in line
 
 
@@ -232,11 +208,11 @@ def test_plot_metrics_cli(runs, tmp_path, capsys):
     csv_path = runs["root"] / "rec_run" / "metrics.csv"
     (csv_path.parent / "curves.png").unlink(missing_ok=True)
     assert plot_metrics_cli.main([str(csv_path)]) == 0
-    assert _shape(csv_path.parent / "curves.png")[:2] == (400, 1600)
+    assert png_shape(csv_path.parent / "curves.png")[:2] == (400, 1600)
     assert plot_metrics_cli.main([str(csv_path), "--out", str(tmp_path / "c.png"), "--title", "run"]) == 0
-    assert _shape(tmp_path / "c.png")[:2] == (400, 1600)
+    assert png_shape(tmp_path / "c.png")[:2] == (400, 1600)
     assert plot_metrics_cli.main([str(tmp_path / "nope.csv")]) == 2
-    assert "nope.csv" in _one_error_line(capsys)
+    assert "nope.csv" in one_error_line(capsys)
 
 
 def test_json_safe_and_plot_files():

@@ -20,14 +20,8 @@ from signstgcn.inference import Predictor, covering_starts, prepare_window, raw_
 from signstgcn.model.temporal import BiGRUAggregator, valid_lengths
 from tests.test_inference import make_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest, and two threads on a shared 2-core machine can be 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 @pytest.fixture(scope="module")
 def ckpts(tmp_path_factory):

@@ -42,12 +42,13 @@ from signstgcn.inference import (
 )
 from signstgcn.model.config import ModelConfig
 from signstgcn.model.model import SignSTGCNModel
-from tests.conftest import write_video
+from tests.conftest import TINY_MODEL, write_video
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = dict(stgcn_channels=(8, 16), stgcn_dilations=(1, 2), temporal_hidden=8, signer_emb_dim=8, attn_heads=2,
             supcon_dim=0)
-TINY_ARGS = ["--stgcn-channels", "8,16", "--stgcn-dilations", "1,2", "--temporal-hidden", "8", "--signer-emb-dim",
-             "8", "--attn-heads", "2", "--quiet"]
+TINY_ARGS = [*TINY_MODEL, "--quiet"]
 
 
 def make_checkpoint(path: Path, *, classes: tuple[str, ...] | None = None, window: int = 25, face: bool = False,
@@ -70,15 +71,6 @@ def make_checkpoint(path: Path, *, classes: tuple[str, ...] | None = None, windo
     record = {**data.to_dict(), "splits": {"train": [], "val": []}, "data_dir": "none"}
     return save_checkpoint(path, model, data=record, epoch=0, metrics=metrics)
 
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest, and two threads on a shared 2-core machine can be 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 @pytest.fixture(scope="module")
 def random_ckpts(tmp_path_factory) -> dict[str, Path]:

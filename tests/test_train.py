@@ -16,10 +16,7 @@ import torch
 from signstgcn.checkpoint import CHECKPOINT_KEYS, load_checkpoint, read_checkpoint
 from signstgcn.cli.train import main
 from signstgcn.data.synthetic import generate_dataset
-from tests.conftest import REPO
-
-TINY_MODEL = ["--stgcn-channels", "8,16", "--stgcn-dilations", "1,2", "--temporal-hidden", "8",
-              "--signer-emb-dim", "8", "--attn-heads", "2"]
+from tests.conftest import REPO, TINY_MODEL
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import matplotlib.image as mpimg
 import numpy as np
 import pytest
-import torch
 
 import visualize_signer_embeddings
 from signstgcn.checkpoint import load_checkpoint, save_checkpoint
@@ -18,18 +16,9 @@ from signstgcn.data.synthetic import generate_dataset
 from signstgcn.embeddings import reduce_2d, tsne_perplexity
 from signstgcn.evaluation import prepare_evaluation
 from signstgcn.model.model import SignSTGCNModel
+from tests.conftest import TINY_MODEL, one_error_line, png_shape
 
-TINY_MODEL = ["--stgcn-channels", "8,16", "--stgcn-dilations", "1,2", "--temporal-hidden", "8",
-              "--signer-emb-dim", "8", "--attn-heads", "2", "--quiet"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two OpenMP threads on 2 busy cores make these tiny models ~20x slower; one thread is plenty."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +29,7 @@ def run(tmp_path_factory, one_thread) -> dict[str, Path]:
     generate_dataset(data, task="detection", num_signers=4, videos_per_signer=1, frames=(90, 120),
                      segment_seconds=(0.8, 1.6), seed=2)
     assert train_main(["--data", str(data), "--binary", "--signing-labels", "s", "--window", "25", "--stride", "10",
-                       "--val-fraction", "0.25", "--epochs", "1", "--batch", "16", *TINY_MODEL,
+                       "--val-fraction", "0.25", "--epochs", "1", "--batch", "16", *TINY_MODEL, "--quiet",
                        "--out", str(root / "run")]) == 0
     ckpt = root / "run" / "last.pt"
     loaded = load_checkpoint(ckpt)
@@ -58,28 +47,13 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _shape(png: Path) -> tuple[int, ...]:
-    assert png.is_file() and png.stat().st_size > 1000, png
-    img = mpimg.imread(png)
-    assert img.std() > 0, f"{png} is blank"
-    return img.shape
-
-
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 def test_design_command_tsne(run, tmp_path, capsys):
     out, emb = tmp_path / "plot.png", tmp_path / "emb.csv"
     rc = visualize_signer_embeddings.main(["--data", str(run["data"]), "--ckpt", str(run["ckpt"]), "--window", "25",
                                            "--include-pose", "--include-hands", "--reduce", "tsne", "--out", str(out),
                                            "--save-csv", str(emb), "--quiet"])
     assert rc == 0
-    assert _shape(out)[:2] == (1200, 1400)  # 2x2 panels
+    assert png_shape(out)[:2] == (1200, 1400)  # 2x2 panels
     rows = _csv(emb)
     assert len(rows) == _windows(run["ckpt"], run["data"])  # one row per window
     assert list(rows[0]) == ["video_id", "window_start", "signer", "label", "signer_x", "signer_y",
@@ -99,7 +73,7 @@ def test_pca_without_signer_encoder_and_overrides(run, tmp_path, capsys):
                              "--stride", "5", "--window", "20", "--out", str(out), "--save-csv", str(emb), "--quiet"])
     assert rc == 0
     assert "only the classifier embedding" in capsys.readouterr().out
-    assert _shape(out)[:2] == (600, 1400)  # one row of 2 panels
+    assert png_shape(out)[:2] == (600, 1400)  # one row of 2 panels
     rows = _csv(emb)
     assert list(rows[0]) == ["video_id", "window_start", "signer", "label", "classifier_x", "classifier_y"]
     assert len(rows) == _windows(run["plain_ckpt"], run["data"], window=20, stride=5)
@@ -120,15 +94,15 @@ def test_max_points_subsamples_for_tsne(run, tmp_path):
 def test_incompatible_overrides_are_refused(run, tmp_path, capsys):
     base = ["--data", str(run["data"]), "--ckpt", str(run["ckpt"]), "--out", str(tmp_path / "x.png"), "--quiet"]
     assert visualize_cli.main([*base, "--include-pose", "--include-hands", "--include-face"]) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert line.startswith("visualize_signer_embeddings: error:") and "pose(upper)+hands, 2 coords" in line
     assert visualize_cli.main([*base, "--coords", "3"]) == 2
-    assert "3 coords" in _one_error_line(capsys)
+    assert "3 coords" in one_error_line(capsys)
     assert visualize_cli.main([*base, "--include-hands"]) == 2  # hands only: the model also reads the pose
-    assert "hands, 2 coords" in _one_error_line(capsys)
+    assert "hands, 2 coords" in one_error_line(capsys)
     assert visualize_cli.main(["--data", str(run["data"]), "--ckpt", str(tmp_path / "none.pt"),
                                "--out", str(tmp_path / "y.png")]) == 2
-    assert "none.pt" in _one_error_line(capsys)
+    assert "none.pt" in one_error_line(capsys)
     assert not (tmp_path / "x.png").exists()
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from signstgcn import __version__
+from signstgcn.cli.common import run_cli
 from signstgcn.data.corpus import Corpus, load_corpus
 from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS, build_vocab
 from signstgcn.data.landmarks import PartSelection
@@ -209,12 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
-    try:
-        run(args)
-    except (ValueError, OSError) as err:  # DataError is a ValueError
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(PROG, run, args, errors=(ValueError, OSError))  # DataError is a ValueError
 
 
 if __name__ == "__main__":

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 import time
 from pathlib import Path
 
 from signstgcn.cli import train as train_cli
+from signstgcn.cli.common import run_cli
 from signstgcn.data.synthetic import generate_dataset
-from signstgcn.errors import SignSTGCNError
 
 PROG = "signstgcn demo"
 # A compact model so the demo trains in minutes on 2 CPU cores; the library default is larger.
@@ -86,14 +84,7 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="signstgcn: warning: %(message)s")
-    try:
-        run(args)
-    except (SignSTGCNError, ValueError, FileNotFoundError) as err:
-        if os.environ.get("SIGNSTGCN_DEBUG"):
-            raise
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(PROG, run, args)
 
 
 if __name__ == "__main__":

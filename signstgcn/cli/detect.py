@@ -35,6 +35,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from signstgcn.cli.common import run_cli
 from signstgcn.data.landmarks import LANDMARK_SUFFIXES, Landmarks, find_landmark_files, load_landmarks
 from signstgcn.data.openpose import is_openpose_folder
 from signstgcn.elan import DEFAULT_TIER, write_eaf
@@ -398,13 +399,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
-    try:
-        return run(args)
-    except (SignSTGCNError, ValueError, FileNotFoundError, OSError) as err:
-        if os.environ.get("SIGNSTGCN_DEBUG"):
-            raise
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(PROG, run, args, errors=(SignSTGCNError, ValueError, FileNotFoundError, OSError))
 
 
 if __name__ == "__main__":

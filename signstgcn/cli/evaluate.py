@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
+from signstgcn.cli.common import run_cli
 from signstgcn.data.splits import SPLITS
-from signstgcn.errors import SignSTGCNError
 from signstgcn.evaluation import check_report_dir, evaluate_prepared, prepare_evaluation, save_evaluation
 from signstgcn.training import resolve_precision
 
@@ -88,14 +87,7 @@ def run(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
-    try:
-        run(args)
-    except (SignSTGCNError, ValueError, FileNotFoundError) as err:
-        if os.environ.get("SIGNSTGCN_DEBUG"):
-            raise
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(PROG, run, args)
 
 
 if __name__ == "__main__":

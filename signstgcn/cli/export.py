@@ -11,10 +11,9 @@ is printed, and a difference above ``--tolerance`` is an error (nothing written)
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
+from signstgcn.cli.common import run_cli
 from signstgcn.errors import SignSTGCNError
 from signstgcn.export import DEFAULT_OPSET, DEFAULT_TOLERANCE, FORMATS, export_model
 from signstgcn.inference import Predictor
@@ -60,13 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (SignSTGCNError, ValueError, RuntimeError, OSError) as err:
-        if os.environ.get("SIGNSTGCN_DEBUG"):
-            raise
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(PROG, run, args, errors=(SignSTGCNError, ValueError, RuntimeError, OSError))
 
 
 if __name__ == "__main__":

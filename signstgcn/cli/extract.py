@@ -10,9 +10,9 @@ and skipped; the others are still extracted and the exit status is 1. Needs the 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+from signstgcn.cli.common import run_cli
 from signstgcn.errors import SignSTGCNError
 from signstgcn.extraction import FACE_MODES, extract_videos, find_videos
 
@@ -54,13 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (SignSTGCNError, ValueError, OSError) as err:
-        if os.environ.get("SIGNSTGCN_DEBUG"):
-            raise
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(PROG, run, args, errors=(SignSTGCNError, ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from pathlib import Path
 
+from signstgcn.cli.common import run_cli
 from signstgcn.data.synthetic import TASKS, SyntheticInfo, check_out_dir, generate_dataset
 from signstgcn.errors import SignSTGCNError
 
@@ -75,14 +74,7 @@ def run(args: argparse.Namespace) -> list[SyntheticInfo]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns 0 on success and 2 (one line on stderr) on bad arguments or data errors."""
     args = get_args_parser().parse_args(argv)
-    try:
-        run(args)
-    except (SignSTGCNError, ValueError, OSError) as err:
-        if os.environ.get("SIGNSTGCN_DEBUG"):
-            raise
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(PROG, run, args, errors=(SignSTGCNError, ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -7,11 +7,9 @@ Writes ``curves.png`` next to the CSV unless ``--out`` names another file; the s
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
-from signstgcn.errors import SignSTGCNError
+from signstgcn.cli.common import run_cli
 
 PROG = "signstgcn plot-metrics"
 
@@ -39,14 +37,7 @@ def run(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
-    try:
-        run(args)
-    except (SignSTGCNError, ValueError, FileNotFoundError) as err:
-        if os.environ.get("SIGNSTGCN_DEBUG"):
-            raise
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(PROG, run, args)
 
 
 if __name__ == "__main__":

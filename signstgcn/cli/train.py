@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, WeightedRandomSampler
 
 from signstgcn.checkpoint import read_checkpoint, save_checkpoint
+from signstgcn.cli.common import run_cli
 from signstgcn.data.corpus import Corpus, load_corpus
 from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS, LabelVocab, build_vocab, parse_signing_labels
 from signstgcn.data.landmarks import PartSelection
@@ -429,14 +430,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
-    try:
-        run(args)
-    except (SignSTGCNError, ValueError, FileNotFoundError, FloatingPointError) as err:
-        if os.environ.get("SIGNSTGCN_DEBUG"):
-            raise
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(PROG, run, args, errors=(SignSTGCNError, ValueError, FileNotFoundError, FloatingPointError))
 
 
 if __name__ == "__main__":

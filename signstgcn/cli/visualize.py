@@ -17,15 +17,14 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from signstgcn.cli.common import run_cli
 from signstgcn.data.splits import SPLITS
 from signstgcn.embeddings import REDUCERS, extract_outputs, reduce_2d, tsne_perplexity
-from signstgcn.errors import SignSTGCNError
 from signstgcn.evaluation import prepare_evaluation
 from signstgcn.training import resolve_precision
 
@@ -150,14 +149,7 @@ def run(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
-    try:
-        run(args)
-    except (SignSTGCNError, ValueError, FileNotFoundError) as err:
-        if os.environ.get("SIGNSTGCN_DEBUG"):
-            raise
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(PROG, run, args)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ passed through. Spatial operations touch x and y only; ``Normalize`` also scales
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -155,14 +156,28 @@ def _median(values: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
-def _apply_linear(frames: np.ndarray, a: float, b: float, c: float, d: float) -> np.ndarray:
-    """x' = a*x + b*y, y' = c*x + d*y on channels 0, 1; other channels unchanged."""
+def _apply_linear(frames: np.ndarray, linear: np.ndarray) -> np.ndarray:
+    """``(x', y') = linear @ (x, y)`` on channels 0, 1 of ``frames`` (T, V, C); other channels unchanged."""
     matrix = np.eye(frames.shape[2], dtype=np.float32)  # (C, C), acts on the right of each joint's row
-    matrix[0, 0], matrix[1, 0], matrix[0, 1], matrix[1, 1] = a, b, c, d
+    matrix[:2, :2] = linear.T
     return frames @ matrix  # (T, V, C)
 
 
-class RandomRotation:
+class _RandomLinear2D(ABC):
+    """Draw one 2x2 matrix per window (:meth:`_sample_matrix`) and apply it to x/y about the origin."""
+
+    @abstractmethod
+    def _sample_matrix(self, rng: np.random.Generator) -> np.ndarray:
+        """The linear map ``[[a, b], [c, d]]`` (2, 2): ``x' = a*x + b*y``, ``y' = c*x + d*y``."""
+
+    def __call__(
+        self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        _check_window(frames, mask, type(self).__name__)
+        return _apply_linear(frames, self._sample_matrix(rng)), mask.copy()
+
+
+class RandomRotation(_RandomLinear2D):
     """Rotate x/y about the origin by an angle drawn uniformly from ``[-degrees, degrees]``."""
 
     def __init__(self, degrees: float = 15.0) -> None:
@@ -173,16 +188,13 @@ class RandomRotation:
     def __repr__(self) -> str:
         return f"RandomRotation(degrees={_fmt(self.degrees)})"
 
-    def __call__(
-        self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        _check_window(frames, mask, "RandomRotation")
+    def _sample_matrix(self, rng: np.random.Generator) -> np.ndarray:
         angle = math.radians(rng.uniform(-self.degrees, self.degrees))
         cos, sin = math.cos(angle), math.sin(angle)
-        return _apply_linear(frames, cos, -sin, sin, cos), mask.copy()
+        return np.array([[cos, -sin], [sin, cos]])  # (2, 2)
 
 
-class RandomScale:
+class RandomScale(_RandomLinear2D):
     """Scale x/y about the origin by one factor drawn uniformly from ``[low, high]``."""
 
     def __init__(self, low: float = 0.9, high: float = 1.1) -> None:
@@ -193,15 +205,12 @@ class RandomScale:
     def __repr__(self) -> str:
         return f"RandomScale(low={_fmt(self.low)}, high={_fmt(self.high)})"
 
-    def __call__(
-        self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        _check_window(frames, mask, "RandomScale")
+    def _sample_matrix(self, rng: np.random.Generator) -> np.ndarray:
         factor = rng.uniform(self.low, self.high)
-        return _apply_linear(frames, factor, 0.0, 0.0, factor), mask.copy()
+        return np.array([[factor, 0.0], [0.0, factor]])  # (2, 2)
 
 
-class RandomShear:
+class RandomShear(_RandomLinear2D):
     """Shear x/y: ``x += a*y``, ``y += b*x`` with a, b drawn uniformly from ``[-shear, shear]``."""
 
     def __init__(self, shear: float = 0.1) -> None:
@@ -212,12 +221,9 @@ class RandomShear:
     def __repr__(self) -> str:
         return f"RandomShear(shear={_fmt(self.shear)})"
 
-    def __call__(
-        self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        _check_window(frames, mask, "RandomShear")
+    def _sample_matrix(self, rng: np.random.Generator) -> np.ndarray:
         a, b = rng.uniform(-self.shear, self.shear, size=2)
-        return _apply_linear(frames, 1.0, a, b, 1.0), mask.copy()
+        return np.array([[1.0, a], [b, 1.0]])  # (2, 2)
 
 
 class RandomMirror:
