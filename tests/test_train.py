@@ -108,6 +108,42 @@ def test_splits_json_is_used(detection_data, tmp_path):
     assert ckpt["data"]["splits"]["train"] == expected["train"] and ckpt["data"]["splits"]["val"] == expected["val"]
 
 
+def test_val_fraction_zero_trains_on_every_video_without_validation(recognition_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(recognition_data, out, "--sample-mode", "video", "--window", "16", "--val-fraction", "0",
+                  "--log-csv", "--epochs", "2") == 0
+    printed = capsys.readouterr().out
+    assert "no validation split" in printed and "no validation  (" in printed and "best acc" not in printed
+    ckpt = read_checkpoint(out / "last.pt")
+    assert ckpt["data"]["splits"]["val"] == [] and len(ckpt["data"]["splits"]["train"]) == 24
+    assert ckpt["epoch"] == 1 and ckpt["metrics"] == {} and not (out / "best.pt").exists()
+    rows = _rows(out / "metrics.csv")
+    assert [r["epoch"] for r in rows] == ["0", "1"] and float(rows[1]["train_loss"]) > 0
+    val = [c for c in rows[0] if c.startswith("val_")]
+    assert {"val_loss", "val_top1", "val_macro_f1", "val_worst_signer_acc"} <= set(val)
+    assert all(r[c] == "" for r in rows for c in val)  # the columns exist, empty
+    assert (out / "curves.png").is_file()
+    assert _train(recognition_data, out, "--sample-mode", "video", "--window", "16", "--val-fraction", "0",
+                  "--log-csv", "--epochs", "3", "--resume") == 0  # resuming a run without validation
+    assert read_checkpoint(out / "last.pt")["epoch"] == 2 and len(_rows(out / "metrics.csv")) == 3
+
+
+def test_splits_json_without_val_trains_without_validation(detection_data, tmp_path, capsys):
+    ids = sorted(p.stem for p in detection_data.glob("*.npz"))
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"splits": {"train": ids[:6], "test": ids[6:]}}))
+    assert _train(detection_data, tmp_path / "run", "--binary", "--signing-labels", "s", "--stride", "12",
+                  "--splits-json", str(splits)) == 0
+    ckpt = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["data"]["splits"] == {"train": ids[:6], "val": []}
+    capsys.readouterr()
+    assert _train(detection_data, tmp_path / "sel", "--binary", "--signing-labels", "s", "--stride", "12",
+                  "--splits-json", str(splits), "--save-best") == 2
+    err = capsys.readouterr().err
+    assert "--save-best needs a validation split" in err and "empty 'val' split" in err and "\n" not in err.strip()
+    assert not (tmp_path / "sel" / "last.pt").exists()
+
+
 def test_same_seed_same_run(detection_data, tmp_path):
     args = ("--binary", "--signing-labels", "s", "--stride", "10", "--epochs", "2", "--seed", "7", "--log-csv")
     assert _train(detection_data, tmp_path / "a", *args) == 0
@@ -175,6 +211,10 @@ def test_torchrun_two_processes(detection_data, tmp_path):
     (["--data", "{det}", "--binary", "--signing-labels", "zzz"], "no label matches the signing labels zzz"),
     (["--data", "{det}", "--binary", "--device", "cuda:3"], "CUDA is not available"),
     (["--data", "{det}", "--binary", "--resume"], "nothing to continue"),
+    (["--data", "{det}", "--binary", "--val-fraction", "0", "--save-best"],
+     "--save-best needs a validation split to pick epochs, but --val-fraction 0 gives none"),
+    (["--data", "{det}", "--binary", "--val-fraction", "0", "--save-best", "--patience", "2"],
+     "--save-best and --patience need a validation split"),
 ])
 def test_bad_input_gives_one_clear_line(argv, message, detection_data, recognition_data, tmp_path, capsys):
     (tmp_path / "empty").mkdir()

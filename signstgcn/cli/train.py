@@ -35,7 +35,7 @@ from signstgcn.data.windows import RULES, SAMPLE_MODES, WindowConfig, build_wind
 from signstgcn.distributed import DistInfo, barrier, cleanup_distributed, init_distributed
 from signstgcn.errors import SignSTGCNError
 from signstgcn.losses import auto_pos_weight
-from signstgcn.metrics import scalar_metrics
+from signstgcn.metrics import compute_metrics, scalar_metrics
 from signstgcn.model.config import add_model_args, model_config_from_args
 from signstgcn.model.model import SignSTGCNModel
 from signstgcn.training import (
@@ -79,9 +79,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     d.add_argument("--signing-labels", default=",".join(DEFAULT_SIGNING_LABELS),
                    help="labels counted as signing in --binary mode (comma list, case-insensitive)")
     d.add_argument("--num-classes", type=int, default=None, help="keep the N most frequent labels (multi-class)")
-    d.add_argument("--splits-json", default=None, help="splits from build_video_splits (uses train and val)")
+    d.add_argument("--splits-json", default=None, help="splits from build_video_splits (uses train and val; "
+                   "an empty or missing val = no validation)")
     d.add_argument("--val-fraction", type=float, default=0.2, help="share of videos for validation "
-                   "(without --splits-json; signer-disjoint when signer ids are known)")
+                   "(without --splits-json; signer-disjoint when signer ids are known; 0 = no validation: "
+                   "train on every video, keep last.pt)")
     s = p.add_argument_group("signer bias")
     s.add_argument("--signer-loss-weight", type=float, default=0.5,
                    help="weight of the adversarial signer loss (0 = no signer head)")
@@ -153,6 +155,17 @@ def _check_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--pos-weight must be none, auto or a positive number, got {args.pos_weight!r}") from None
         if not args.binary:
             raise ValueError("--pos-weight applies to --binary training only")
+    if args.val_fraction == 0 and not args.splits_json:
+        _check_no_validation(args, "--val-fraction 0")
+
+
+def _check_no_validation(args: argparse.Namespace, why: str) -> None:
+    """Refuse the flags that select epochs on the validation split when there is none."""
+    needs = [flag for flag, on in (("--save-best", args.save_best), ("--patience", args.patience)) if on]
+    if needs:
+        flags = " and ".join(needs)
+        raise ValueError(f"{flags} {'needs' if len(needs) == 1 else 'need'} a validation split to pick epochs, but "
+                         f"{why} gives none; drop {flags} (last.pt is the final model) or give a validation split")
 
 
 def _selection(args: argparse.Namespace) -> PartSelection:
@@ -183,9 +196,10 @@ def _split(corpus: Corpus, args: argparse.Namespace, vocab_all: LabelVocab) -> t
         splits = load_splits(args.splits_json)
         check_split_videos(splits, corpus.video_ids, args.splits_json)
         train, val = list(splits.get("train", [])), list(splits.get("val", []))
-        if not train or not val:
-            raise ValueError(f"{args.splits_json}: training needs non-empty 'train' and 'val' splits "
-                             f"(got {len(train)} and {len(val)} videos)")
+        if not train:
+            raise ValueError(f"{args.splits_json}: training needs a non-empty 'train' split (got 0 videos)")
+        if not val:
+            _check_no_validation(args, f"the empty 'val' split of {args.splits_json}")
         return train, val, "splits-json"
     window = WindowConfig(args.window, args.stride, args.rule, args.sample_mode)
     assert corpus.gt is not None
@@ -195,10 +209,11 @@ def _split(corpus: Corpus, args: argparse.Namespace, vocab_all: LabelVocab) -> t
     split = validation_split(corpus.video_ids, val_fraction=args.val_fraction, window_counts=counts.windows,
                              positive_counts=counts.positives, class_counts=counts.classes,
                              signers=corpus.signers, seed=args.seed)
-    if not split.train or not split.val:
+    if not split.train or (not split.val and args.val_fraction > 0):
         raise ValueError(f"{args.data}: {len(corpus.video_ids)} videos cannot be split into train and validation "
                          f"with --val-fraction {args.val_fraction}")
-    return list(split.train), list(split.val), f"val-fraction ({split.grouped_by}-disjoint)"
+    source = f"val-fraction ({split.grouped_by}-disjoint)" if split.val else "--val-fraction 0"
+    return list(split.train), list(split.val), source
 
 
 def _video_signers(corpus: Corpus, ids: list[str], cfg: DataConfig, signer_ids: np.ndarray) -> list[str]:
@@ -281,11 +296,19 @@ def _fmt(value: Any) -> Any:
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
+def _val_columns(binary: bool, num_classes: int) -> list[str]:
+    """The ``metrics.csv`` val columns of a run with validation (a run without keeps them, empty)."""
+    k = 1 if binary else num_classes
+    dummy = compute_metrics({"logits": np.zeros((1, k)), "labels": np.zeros(1, dtype=np.int64)}, binary=binary,
+                            probe=False)  # one sample: only the keys are used
+    return [f"val_{key}" for key in (*scalar_metrics(dummy), "loss")]
+
+
 # ----------------------------------------------------------------------------------------------- main
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Train as the flags say; returns the best validation metrics (rank 0's view)."""
+    """Train as the flags say; returns the best validation metrics (rank 0's view; {} without validation)."""
     _check_args(args)
     device = resolve_device(args.device)
     dist = init_distributed(device)
@@ -320,9 +343,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               WindowConfig(args.window, args.stride, args.rule, args.sample_mode), vocab,
                               hands_relative=args.hands_relative, signer_source=source, signers=names,
                               pseudo_signers=pseudo)
+    if resume_ckpt is not None and not val_ids:
+        _check_no_validation(args, "the resumed run's empty validation split")
     train_ds = make_dataset(corpus, train_ids, data_cfg, train=True, seed=args.seed)
-    val_ds = make_dataset(corpus, val_ids, data_cfg, train=False, seed=args.seed)
-    val_signers = _video_signers(corpus, val_ids, data_cfg, val_ds.signer_ids)
+    val_ds = make_dataset(corpus, val_ids, data_cfg, train=False, seed=args.seed) if val_ids else None
+    val_signers = _video_signers(corpus, val_ids, data_cfg, val_ds.signer_ids) if val_ds is not None else None
 
     adversarial = args.signer_loss_weight > 0 and data_cfg.num_signers >= 2
     pos_weight = None
@@ -366,8 +391,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _write_json(out / "config.json", {"args": vars(args), "model": model_cfg.to_dict(),
                                           "data": {k: v for k, v in data_record.items() if k != "pseudo_signers"},
                                           "split_source": split_source, "world_size": dist.world_size})
-        print(f"{PROG}: {len(train_ids)} train / {len(val_ids)} val videos ({split_source}), "
-              f"{len(train_ds)} / {len(val_ds)} samples, layout {corpus.layout.name} (V={corpus.layout.num_nodes}), "
+        videos = (f"{len(train_ids)} train / {len(val_ids)} val videos ({split_source}), "
+                  f"{len(train_ds)} / {len(val_ds)} samples" if val_ds is not None else
+                  f"{len(train_ids)} train videos, no validation split ({split_source}: no model selection, "
+                  f"last.pt is the final model), {len(train_ds)} samples")
+        print(f"{PROG}: {videos}, layout {corpus.layout.name} (V={corpus.layout.num_nodes}), "
               f"{'binary' if args.binary else f'{data_cfg.vocab.num_classes} classes'}, signers: "
               f"{data_cfg.signer_source} ({data_cfg.num_signers}), adversarial head: {'on' if adversarial else 'off'}, "
               f"{model.num_parameters():,} parameters, device {device}"
@@ -386,22 +414,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                       scaler=scaler, lambda_grl=lam, dist=dist, epoch=epoch, progress=progress)
         if scheduler is not None:
             scheduler.step()
-        metrics, _ = evaluate(model, val_ds, setup, device=device, precision=precision, video_signers=val_signers,
-                              batch_size=max(args.batch, 64), workers=args.workers, dist=dist, progress=progress)
-        value = metrics[metric_key]
-        improved = best is None or (math.isfinite(value) and (value > best if higher else value < best))
-        if improved:
-            best, stale, best_metrics = value, 0, dict(metrics, epoch=epoch)
-        else:
-            stale += 1
+        if val_ds is not None:
+            metrics, _ = evaluate(model, val_ds, setup, device=device, precision=precision,
+                                  video_signers=val_signers, batch_size=max(args.batch, 64), workers=args.workers,
+                                  dist=dist, progress=progress)
+            value = metrics[metric_key]
+            improved = best is None or (math.isfinite(value) and (value > best if higher else value < best))
+            if improved:
+                best, stale, best_metrics = value, 0, dict(metrics, epoch=epoch)
+            else:
+                stale += 1
+        else:  # no validation: no metrics, nothing to select (--save-best and --patience were refused)
+            metrics, improved = {}, False
         seconds = time.perf_counter() - tic
         if dist.is_main:
             state = {"best": best, "stale": stale, "torch_rng": torch.get_rng_state(), "metric_key": metric_key}
             common = dict(data=data_record, epoch=epoch, optimizer=optimizer, scheduler=scheduler, args=args,
                           val_acc=metrics.get("accuracy", metrics.get("top1")))
+            val_row = ({f"val_{k}": v for k, v in scalar_metrics(metrics).items() if k != "seconds"} if metrics
+                       else dict.fromkeys(_val_columns(args.binary, data_cfg.vocab.num_classes), ""))
             row = {"epoch": epoch, "lr": lr, "grl_lambda": lam if adversarial else 0.0, "seconds": seconds,
-                   **{f"train_{k}": v for k, v in train_stats.items()},
-                   **{f"val_{k}": v for k, v in scalar_metrics(metrics).items() if k != "seconds"}}
+                   **{f"train_{k}": v for k, v in train_stats.items()}, **val_row}
             if csv_log is not None:
                 csv_log.write({k: _fmt(v) for k, v in row.items()})  # before last.pt: resume drops rows >= its epoch
             save_checkpoint(out / "last.pt", model, metrics=scalar_metrics(metrics), train_state=state, **common)
@@ -410,8 +443,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in
                               (("accuracy", "f1", "pr_auc") if args.binary else ("top1", "macro_f1"))
                               + ("worst_signer_acc",) if isinstance(metrics.get(k), float))
-            print(f"epoch {epoch + 1}/{args.epochs}  train loss {train_stats['loss']:.4f}  val loss "
-                  f"{metrics['loss']:.4f}  {shown}  ({seconds:.1f}s){'  *' if improved else ''}", flush=True)
+            val_text = f"val loss {metrics['loss']:.4f}  {shown}" if metrics else "no validation"
+            print(f"epoch {epoch + 1}/{args.epochs}  train loss {train_stats['loss']:.4f}  {val_text}  "
+                  f"({seconds:.1f}s){'  *' if improved else ''}", flush=True)
         if args.patience and stale >= args.patience:
             if dist.is_main:
                 print(f"early stop: no better {metric_key} for {args.patience} epochs", flush=True)
@@ -421,7 +455,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from signstgcn.plots import plot_metrics
 
         plot_metrics(out / "metrics.csv", out / "curves.png")
-    if dist.is_main:
+    if dist.is_main and val_ds is None:
+        print(f"no validation split: last.pt is the final model; wrote {out}", flush=True)
+    elif dist.is_main:
         print(f"best {metric_key} {best:.4f} (epoch {best_metrics.get('epoch', '?')}); wrote {out}", flush=True)
     cleanup_distributed(dist)
     return best_metrics
