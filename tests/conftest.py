@@ -17,6 +17,18 @@ TINY_MODEL = ["--stgcn-channels", "8,16", "--stgcn-dilations", "1,2", "--tempora
               "--signer-emb-dim", "8", "--attn-heads", "2"]
 
 
+# ModelConfig keyword arguments of a tiny model (unit tests of the model and checkpoints).
+SMALL = {
+    "stgcn_channels": (8, 16),
+    "stgcn_dilations": (1, 2),
+    "temporal_hidden": 8,
+    "signer_emb_dim": 8,
+    "signer_hidden": 16,
+    "signer_head_hidden": 16,
+    "supcon_dim": 8,
+}
+
+
 def shared_data(name: str) -> Path:
     """Path of a real data folder in ../shared/data, skipping the test (with the reason) when absent."""
     path = SHARED_DATA / name

@@ -13,16 +13,7 @@ from signstgcn.checkpoint import CHECKPOINT_KEYS, load_checkpoint, read_checkpoi
 from signstgcn.errors import CheckpointError
 from signstgcn.graph import LayoutSpec
 from signstgcn.model import ModelConfig, SignSTGCNModel
-
-SMALL = {
-    "stgcn_channels": (8, 16),
-    "stgcn_dilations": (1, 2),
-    "temporal_hidden": 8,
-    "signer_emb_dim": 8,
-    "signer_hidden": 16,
-    "signer_head_hidden": 16,
-    "supcon_dim": 8,
-}
+from tests.conftest import SMALL
 
 DATA = {
     "parts": {"include_pose": True, "include_hands": True, "include_face": False},

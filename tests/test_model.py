@@ -15,16 +15,7 @@ from signstgcn.model.attention import SignerConditionedAttention
 from signstgcn.model.heads import SignerHead
 from signstgcn.model.stgcn import STGCNBackbone
 from signstgcn.model.temporal import BiGRUAggregator, valid_lengths
-
-SMALL = {
-    "stgcn_channels": (8, 16),
-    "stgcn_dilations": (1, 2),
-    "temporal_hidden": 8,
-    "signer_emb_dim": 8,
-    "signer_hidden": 16,
-    "signer_head_hidden": 16,
-    "supcon_dim": 8,
-}
+from tests.conftest import SMALL
 
 
 def small(**changes) -> ModelConfig:

@@ -16,6 +16,8 @@ which the next block reads without a copy); ``forward_joint_major`` is the layou
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -29,6 +31,13 @@ def to_joint_major(x: Tensor) -> Tensor:
 def from_joint_major(x: Tensor) -> Tensor:
     """``(V, N, T, C)`` -> the ``(N, C, T, V)`` view of the same memory."""
     return x.permute(1, 3, 2, 0)  # (N, C, T, V)
+
+
+def _forward_nctv(forward_joint_major: Callable[..., Tensor], x: Tensor, A: Tensor, mask: Tensor | None) -> Tensor:
+    """Run a joint-major ``forward_joint_major`` on ``x (N, C, T, V)`` and return ``(N, C_out, T, V)``."""
+    N, _, T, V = x.shape
+    mv = None if mask is None else _mask_joint_major(mask, N, T, V, x.dtype)  # (V, N, T, 1)
+    return from_joint_major(forward_joint_major(to_joint_major(x), A, mv))  # (N, C_out, T, V)
 
 
 def _mask_joint_major(mask: Tensor, N: int, T: int, V: int, dtype: torch.dtype) -> Tensor:
@@ -74,9 +83,7 @@ class SpatialGraphConv(nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels * num_partitions, kernel_size=1)
 
     def forward(self, x: Tensor, A: Tensor, mask: Tensor | None = None) -> Tensor:
-        N, _, T, V = x.shape
-        mv = None if mask is None else _mask_joint_major(mask, N, T, V, x.dtype)  # (V, N, T, 1)
-        return from_joint_major(self.forward_joint_major(to_joint_major(x), A, mv))  # (N, C_out, T, V)
+        return _forward_nctv(self.forward_joint_major, x, A, mask)  # (N, C_out, T, V)
 
     def forward_joint_major(
         self,
@@ -196,9 +203,7 @@ class STGCNBlock(nn.Module):
         With a mask, absent joints send nothing through the graph conv and are zeroed before the temporal
         conv and on output, so padded frames look exactly like the conv's zero padding.
         """
-        N, _, T, V = x.shape
-        mv = None if mask is None else _mask_joint_major(mask, N, T, V, x.dtype)  # (V, N, T, 1)
-        return from_joint_major(self.forward_joint_major(to_joint_major(x), A, mv))  # (N, C_out, T, V)
+        return _forward_nctv(self.forward_joint_major, x, A, mask)  # (N, C_out, T, V)
 
     def forward_joint_major(
         self,
