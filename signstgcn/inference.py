@@ -20,28 +20,13 @@ Offline detection (``signstgcn detect``) of a video with ``T`` frames and a bina
 
 The threshold defaults to the checkpoint's best-F1 validation threshold (``metrics['best_threshold']``).
 
-Streaming (:class:`StreamingDetector`) keeps a ring buffer of the last ``window`` raw frames and runs the
-model every ``stride`` frames on the window that just ended. Normalization (centre and scale) and the
-signer statistics are computed per window and the temporal model (BiGRU + attention) sees the whole
-window, so no activations can be reused from one window to the next without changing the result: a full
-rerun per hop is the exact method, and the work per frame is ``1/stride`` of one window. Guarantees:
-
-- *window probabilities*: the streaming windows are exactly the offline windows (same starts; the tail
-  window and short streams are completed by :meth:`StreamingDetector.flush`), and their probabilities
-  equal the offline ones up to float round-off (tested to 1e-5);
-- *final frame probabilities*: a frame's offline probability (mean of its covering windows) is emitted
-  as soon as no later grid window can cover it, i.e. at most ``window - 1`` frames after the frame (the
-  last frames at :meth:`~StreamingDetector.flush`); they equal :func:`frame_probabilities` to 1e-5
-  (smoothing and segments, being centred, run offline on them);
-- *current probability* (low latency): after every push, the probability of the most recent window,
-  which ends at most ``stride - 1`` frames before the pushed frame. It is causal, so it differs by
-  design from the centred offline frame probability (it reacts ``~window/2`` frames later to a change).
+Streaming, one frame at a time: :mod:`signstgcn.streaming`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -51,7 +36,7 @@ import numpy as np
 import torch
 
 from signstgcn.checkpoint import load_checkpoint
-from signstgcn.data.landmarks import PART_JOINTS, Landmarks, check_skeleton, select_joints
+from signstgcn.data.landmarks import Landmarks, check_skeleton, select_joints
 from signstgcn.data.pipeline import DataConfig
 from signstgcn.data.signers import signer_statistics
 from signstgcn.data.transforms import default_eval_transforms
@@ -449,146 +434,3 @@ def recognize(predictor: Predictor, frames: np.ndarray, *, stride: int = 1, batc
     probs = softmax(scores.logits)  # (W, K)
     return Recognition(predictor.classes, probs.mean(axis=0), scores.starts, probs)
 
-
-# ------------------------------------------------------------------------------------------ streaming
-
-
-class StreamStep(NamedTuple):
-    """What :meth:`StreamingDetector.push` (or ``flush``) returns."""
-
-    frame: int  # index of the frame just pushed (-1 for flush on an empty stream)
-    probability: float | None  # current (causal) signing probability: the latest window's; None before any
-    window: tuple[int, float] | None  # (start, probability) of the full window this call completed, if any
-    final_start: int  # first frame of ``final``
-    final: np.ndarray  # offline-equal frame probabilities of frames [final_start, final_start + len(final))
-
-
-class StreamingDetector:
-    """Signing probability from landmarks arriving one frame at a time (see the module docstring).
-
-    ``push(frame)`` takes one frame: a ``(V, C)`` array in the checkpoint's node order (raw coordinates,
-    NaN or all-zero = missing) or a mapping ``part -> (V_part, C)`` like one row of
-    :attr:`Landmarks.arrays`. Every ``stride`` frames the window of the last ``window`` frames is scored
-    (before the buffer is full, the padded partial window, for an early estimate only). Latency: the
-    current probability after pushing frame ``t`` comes from a window ending at ``t - (stride - 1)`` or
-    later, i.e. a result covering frame ``t`` is available at most ``stride - 1`` frames later.
-    """
-
-    def __init__(self, model: SignSTGCNModel | Predictor, data: DataConfig | None = None, *, stride: int = 1,
-                 threshold: float | None = None, early: bool = True, weighting: str = "center") -> None:
-        self.predictor = model if isinstance(model, Predictor) else Predictor(model, _need(data))
-        require_binary(self.predictor, "streaming detection")
-        if self.predictor.video_mode:
-            raise CheckpointError("streaming detection needs a sliding-window checkpoint, not --sample-mode video")
-        self.window = self.predictor.window
-        if not 1 <= stride <= self.window:
-            raise ValueError(f"stride must be in 1..window={self.window}, got {stride}")
-        self.stride = stride
-        self.threshold = self.predictor.best_threshold if threshold is None else float(threshold)
-        self.early = early
-        layout = self.predictor.layout
-        self._V, self._C = layout.num_nodes, self.predictor.data.selection.coords
-        self._span = self.window + stride  # ring length for pending frame sums (pending frames <= window)
-        self._weights = window_weights(self.window, weighting)  # (W,) as in frame_probabilities
-        self.reset()
-
-    @classmethod
-    def from_checkpoint(cls, path: str | PathLike[str], *, stride: int = 1, threshold: float | None = None,
-                        device: str | torch.device = "cpu", early: bool = True,
-                        weighting: str = "center") -> StreamingDetector:
-        return cls(Predictor.from_checkpoint(path, device), stride=stride, threshold=threshold, early=early,
-                   weighting=weighting)
-
-    @property
-    def latency_frames(self) -> int:
-        """Frames between a frame's arrival and the first window result that covers it, at most."""
-        return self.stride - 1
-
-    def reset(self) -> None:
-        """Start a new stream."""
-        self._buffer = np.full((self.window, self._V, self._C), np.nan, dtype=np.float32)  # (W, V, C) ring
-        self._count = 0  # frames pushed
-        self._frontier = 0  # frames before it have their final probability
-        self._sum = np.zeros(self._span)
-        self._cnt = np.zeros(self._span)
-        self._current: float | None = None
-        self._last_full_start = -1
-
-    def _frame_array(self, frame: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
-        if isinstance(frame, Mapping):
-            arrays = {}
-            for part, value in frame.items():
-                if part not in PART_JOINTS:
-                    raise ValueError(f"frame: unknown part {part!r}; expected some of {', '.join(PART_JOINTS)}")
-                arrays[part] = np.asarray(value, dtype=np.float32)[None]  # (1, V_part, C)
-            lm = Landmarks(path=Path("<stream>"), arrays=arrays)
-            arr = select_joints(lm, self.predictor.layout, self._C)[0]  # (V, C)
-        else:
-            arr = np.asarray(frame, dtype=np.float32)
-            if arr.ndim != 2 or arr.shape[0] != self._V or arr.shape[1] < self._C:
-                raise ValueError(f"frame: expected (V, C) with V={self._V}, C>={self._C}, got {tuple(arr.shape)}")
-            arr = arr[:, :self._C]
-        missing = ~np.isfinite(arr).all(axis=-1) | (arr[:, :2] == 0).all(axis=-1)  # (V,) the npz reader's rule
-        return np.where(missing[:, None], np.float32(np.nan), arr)
-
-    def _window_frames(self, start: int, length: int) -> np.ndarray:
-        """Raw (window, V, C) of frames [start, start + length), NaN-padded to the window."""
-        idx = np.arange(start, start + length) % self.window
-        return raw_window(self._buffer[idx], 0, self.window)
-
-    def _score(self, raw: np.ndarray) -> float:
-        p = self.predictor
-        x, mask, stats = prepare_window(raw, p.layout, p.transform)
-        return float(sigmoid(run_model(p.model, x[None], mask[None], stats[None]))[0, 0])
-
-    def _accumulate(self, start: int, length: int, prob: float, weights: np.ndarray) -> None:
-        idx = np.arange(start, start + length) % self._span
-        self._sum[idx] += weights * prob
-        self._cnt[idx] += weights
-
-    def _finalize(self, upto: int) -> tuple[int, np.ndarray]:
-        first = self._frontier
-        if upto <= first:
-            return first, np.zeros(0, dtype=np.float32)
-        idx = np.arange(first, upto) % self._span
-        cnt = self._cnt[idx]
-        out = np.where(cnt > 0, self._sum[idx] / np.where(cnt > 0, cnt, 1.0), np.nan).astype(np.float32)
-        self._sum[idx], self._cnt[idx] = 0.0, 0.0
-        self._frontier = upto
-        return first, out
-
-    def push(self, frame: np.ndarray | Mapping[str, np.ndarray]) -> StreamStep:
-        """Add one frame; returns the current probability and any window / final frames it produced."""
-        arr = self._frame_array(frame)
-        t = self._count
-        self._buffer[t % self.window] = arr
-        self._count += 1
-        n, w, s = self._count, self.window, self.stride
-        new_window = None
-        final_start, final = self._frontier, np.zeros(0, dtype=np.float32)
-        if n >= w and (n - w) % s == 0:  # the window [n - w, n) is one of the offline windows
-            start = n - w
-            prob = self._score(self._window_frames(start, w))
-            self._accumulate(start, w, prob, self._weights)
-            self._current, self._last_full_start = prob, start
-            new_window = (start, prob)
-            final_start, final = self._finalize(start + s)  # later windows start at >= start + s
-        elif n < w and self.early and n % s == 0:
-            self._current = self._score(self._window_frames(0, n))  # padded partial window: estimate only
-        return StreamStep(t, self._current, new_window, final_start, final)
-
-    def flush(self) -> StreamStep:
-        """End of stream: score the offline tail window (or the padded short video), finalize every frame."""
-        n, w = self._count, self.window
-        if n == 0:
-            return StreamStep(-1, None, None, 0, np.zeros(0, dtype=np.float32))
-        new_window = None
-        start = max(n - w, 0)
-        if start != self._last_full_start:  # offline adds a last window ending at the last frame
-            prob = self._score(self._window_frames(start, min(n, w)))
-            uncovered = self._last_full_start + w if self._last_full_start >= 0 else 0
-            self._accumulate(uncovered, n - uncovered, prob, np.ones(n - uncovered))  # only uncovered frames
-            self._current, self._last_full_start = prob, start
-            new_window = (start, prob)
-        final_start, final = self._finalize(n)
-        return StreamStep(n - 1, self._current, new_window, final_start, final)

@@ -29,7 +29,6 @@ from signstgcn.errors import CheckpointError, DataError
 from signstgcn.inference import (
     Predictor,
     Segment,
-    StreamingDetector,
     covering_starts,
     detect,
     frame_probabilities,
@@ -42,6 +41,7 @@ from signstgcn.inference import (
 )
 from signstgcn.model.config import ModelConfig
 from signstgcn.model.model import SignSTGCNModel
+from signstgcn.streaming import IncrementalDetector, StreamingDetector
 from tests.conftest import TINY_MODEL, write_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -218,19 +218,17 @@ def test_detect_recovers_true_segments(trained, tmp_path, capsys):
     assert f1 >= 0.9, f"frame-level F1 {f1:.3f} on held-out videos"
 
 
-def _stream(detector: StreamingDetector, frames: np.ndarray) -> tuple[list, np.ndarray, list]:
+def _stream(detector: StreamingDetector | IncrementalDetector, frames: np.ndarray) -> tuple[list, np.ndarray, list]:
     windows, steps = [], []
     final = np.full(len(frames), np.nan, dtype=np.float32)
     for t in range(len(frames)):
         step = detector.push(frames[t])
         assert step.frame == t
         steps.append(step)
-        if step.window is not None:
-            windows.append(step.window)
+        windows += step.windows
         final[step.final_start:step.final_start + len(step.final)] = step.final
     step = detector.flush()
-    if step.window is not None:
-        windows.append(step.window)
+    windows += step.windows
     final[step.final_start:step.final_start + len(step.final)] = step.final
     return windows, final, steps
 
@@ -262,6 +260,31 @@ def test_streaming_matches_offline(trained, stride, length, weighting):
             last_end = max(e for e in ends if e <= step.frame)
             assert step.frame - last_end <= stride - 1
             assert step.probability == pytest.approx(ends[last_end], abs=1e-6)
+
+
+def test_incremental_streaming_on_trained_detector(trained):
+    """The fast detector's trade-offs on a trained detector and held-out videos, against the exact detector
+    at stride 1: the same windows as the exact detector at its stride, close probabilities, and frame
+    decisions that agree almost everywhere (stride 8 is the bench's setting)."""
+    pred = Predictor.from_checkpoint(trained["ckpt"])
+    threshold = pred.best_threshold
+    diffs, agree, agree_exact8, total = [], 0, 0, 0
+    for vid in trained["test"]:
+        frames = pred.frames(load_landmarks(trained["data"] / f"{vid}.npz"))
+        _, reference, _ = _stream(StreamingDetector(pred, stride=1), frames)
+        exact_windows, exact_final, _ = _stream(StreamingDetector(pred, stride=8), frames)
+        with IncrementalDetector(pred, stride=8) as fast:
+            fast_windows, fast_final, _ = _stream(fast, frames)
+        assert [s for s, _ in fast_windows] == [s for s, _ in exact_windows]
+        diffs.append(np.abs(np.array([p for _, p in fast_windows]) - [p for _, p in exact_windows]))
+        agree += int(((fast_final >= threshold) == (reference >= threshold)).sum())
+        agree_exact8 += int(((exact_final >= threshold) == (reference >= threshold)).sum())
+        total += len(frames)
+    diff = np.concatenate(diffs)
+    print(f"incremental vs exact (stride 8): window |dp| mean {diff.mean():.4f} max {diff.max():.4f}; frame "
+          f"decisions agreeing with exact stride 1: incremental {agree / total:.4f}, exact stride 8 "
+          f"{agree_exact8 / total:.4f}")
+    assert diff.mean() < 0.02 and agree / total > 0.97
 
 
 def test_streaming_accepts_part_dicts_and_resets(trained):

@@ -9,6 +9,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("signstgcn.cli.demo", "the main job: synthetic data -> detector + sign classifier, in minutes"),
     "train": ("signstgcn.cli.train", "train on a landmark folder (= python -m train_landmarks)"),
+    "pack": ("signstgcn.cli.pack", "pack a landmark folder into one memory-mapped array (fast, low-RAM loading)"),
     "make-demo-data": ("signstgcn.cli.make_demo_data", "write a synthetic MediaPipe-like dataset in the user format"),
     "build-splits": ("signstgcn.cli.build_video_splits", "video-level train/val/test splits (= build_video_splits)"),
     "evaluate": ("signstgcn.cli.evaluate", "metrics, per-signer bias report and plots for a checkpoint on a folder"),

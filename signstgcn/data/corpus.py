@@ -3,7 +3,8 @@
 :func:`load_corpus` reads every landmark file under ``--data`` (recursively), keeps only the joints
 and channels the layout needs (one ``(T, V, C)`` float32 array per video) and cross-checks videos
 against the ground truth: a video without labels, or a label line without a video, is counted and
-reported in one warning, never a crash.
+reported in one warning, never a crash. A packed folder (:mod:`signstgcn.data.pack`: ``--data PACK``, or a
+fresh ``DATA/.signstgcn-pack``) gives the same corpus with memory-mapped, read-only frames.
 """
 
 from __future__ import annotations
@@ -17,14 +18,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from signstgcn.data.groundtruth import GroundTruth, parse_groundtruth
-from signstgcn.data.landmarks import (
-    Landmarks,
-    PartSelection,
-    check_skeleton,
-    find_landmark_files,
-    load_landmarks,
-    select_joints,
-)
+from signstgcn.data.landmarks import JointSelector, PartSelection, find_landmark_files, load_landmarks
+from signstgcn.data.pack import Pack, find_pack
 from signstgcn.data.signers import load_signer_ids
 from signstgcn.errors import DataError
 from signstgcn.graph import Layout, LayoutSpec
@@ -61,11 +56,6 @@ class Corpus:
         return sum(f.nbytes for f in self.frames.values())
 
 
-def _infer_spec(first: Landmarks, selection: PartSelection) -> LayoutSpec:
-    skeleton = first.skeleton or "mediapipe"
-    return selection.layout_spec(skeleton=skeleton, face_points=first.face_points)
-
-
 def load_corpus(
     data_dir: str | Path,
     *,
@@ -81,27 +71,29 @@ def load_corpus(
     ``layout_spec`` fixes the graph (e.g. from a checkpoint); otherwise it is inferred from the first
     file (MediaPipe or OpenPose pose, 468/478-point face). ``video_ids`` restricts loading to those
     videos. With ``require_labels`` the ground truth (``gt_path`` or ``DATA/groundtruth.txt``) must
-    exist and only labeled videos are kept.
+    exist and only labeled videos are kept. ``data_dir`` may be a pack (see module docstring).
     """
     selection = selection or PartSelection()
     root = Path(data_dir)
-    files = find_landmark_files(root)
+    pack = find_pack(root, selection, layout_spec)
+    files = find_landmark_files(root) if pack is None else {}
+    known = files.keys() if pack is None else set(pack.info.video_ids)  # video ids with landmarks
     gt = None
     gt_file = Path(gt_path) if gt_path is not None else root / GROUNDTRUTH_NAME
     if require_labels or gt_file.is_file():
         gt = parse_groundtruth(gt_file)
     report: dict[str, int] = {}
-    ids = sorted(files)
+    ids = sorted(known)
     if video_ids is not None:
         wanted = list(dict.fromkeys(video_ids))
-        missing = [v for v in wanted if v not in files]
+        missing = [v for v in wanted if v not in known]
         if missing:
             raise DataError(f"{root}: {len(missing)} requested videos have no landmark file "
                             f"(e.g. {', '.join(missing[:5])})")
         ids = wanted
     if gt is not None:
         unlabeled = [v for v in ids if v not in gt.annotations]
-        orphans = [v for v in gt.annotations if v not in files]
+        orphans = [v for v in gt.annotations if v not in known]
         report["videos_without_labels"] = len(unlabeled)
         report["labels_without_video"] = len(orphans)
         if unlabeled and require_labels:
@@ -112,24 +104,12 @@ def load_corpus(
             log.warning("%s: %d videos in the ground truth have no landmark file under %s and are ignored "
                         "(e.g. %s)", gt.path, len(orphans), root, ", ".join(orphans[:5]))
         if not ids:
-            raise DataError(f"{root}: none of the {len(files)} landmark files has a line in {gt.path} "
+            raise DataError(f"{root}: none of the {len(known)} landmark files has a line in {gt.path} "
                             f"(video id = file name without .npz)")
-    frames: dict[str, np.ndarray] = {}
-    fps: dict[str, float | None] = {}
-    npz_signers: dict[str, str] = {}
-    spec, layout = layout_spec, None
-    for vid in tqdm(ids, desc="loading landmarks", unit="video", disable=not progress, leave=False):
-        lm = load_landmarks(files[vid])
-        if spec is None:
-            spec = _infer_spec(lm, selection)
-        if layout is None:
-            layout = spec.build()
-        check_skeleton(lm, spec)
-        frames[vid] = select_joints(lm, layout, selection.coords)
-        fps[vid] = lm.fps
-        if lm.signer is not None:
-            npz_signers[vid] = lm.signer
-    assert spec is not None and layout is not None
+    if pack is None:
+        frames, fps, npz_signers, spec, layout = _read_videos(files, ids, selection, layout_spec, progress)
+    else:
+        frames, fps, npz_signers, spec, layout = _pack_videos(pack, ids)
     if gt is not None:
         beyond = sum(gt.beyond_video(v, frames[v].shape[0]) for v in ids)
         report["annotations_beyond_video"] = beyond
@@ -138,3 +118,31 @@ def load_corpus(
     signers = load_signer_ids(root, ids, npz_signers)
     return Corpus(data_dir=root, video_ids=ids, frames=frames, layout_spec=spec, layout=layout,
                   coords=selection.coords, gt=gt, signers=signers, fps=fps, report=report)
+
+
+def _read_videos(
+    files: dict[str, Path], ids: list[str], selection: PartSelection, layout_spec: LayoutSpec | None, progress: bool
+) -> tuple[dict[str, np.ndarray], dict[str, float | None], dict[str, str], LayoutSpec, Layout]:
+    """Read and select the joints of ``ids``: frames, fps, npz signer scalars, layout spec and layout."""
+    selector = JointSelector(selection, layout_spec)
+    frames: dict[str, np.ndarray] = {}
+    fps: dict[str, float | None] = {}
+    npz_signers: dict[str, str] = {}
+    for vid in tqdm(ids, desc="loading landmarks", unit="video", disable=not progress, leave=False):
+        lm = load_landmarks(files[vid])
+        frames[vid] = selector(lm)  # (T, V, C)
+        fps[vid] = lm.fps
+        if lm.signer is not None:
+            npz_signers[vid] = lm.signer
+    assert selector.spec is not None and selector.layout is not None
+    return frames, fps, npz_signers, selector.spec, selector.layout
+
+
+def _pack_videos(
+    pack: Pack, ids: list[str]
+) -> tuple[dict[str, np.ndarray], dict[str, float | None], dict[str, str], LayoutSpec, Layout]:
+    """The same as :func:`_read_videos` from a pack: frames are read-only memmap views, nothing is read."""
+    info = pack.info
+    npz_signers = {v: info.signers[v] for v in ids if v in info.signers}
+    return ({v: pack.video(v) for v in ids}, {v: info.fps[v] for v in ids}, npz_signers,
+            info.layout_spec, info.layout_spec.build())

@@ -242,6 +242,28 @@ def select_joints(landmarks: Landmarks, layout: Layout, coords: int) -> np.ndarr
     return out
 
 
+class JointSelector:
+    """Gather one layout's joints from file after file: ``selector(landmarks)`` → (T, V, C) float32.
+
+    The layout is ``layout_spec`` when given (e.g. from a checkpoint), else inferred from the first file
+    (its pose skeleton and face size) and then fixed; every file is checked against it.
+    """
+
+    def __init__(self, selection: PartSelection, layout_spec: LayoutSpec | None = None) -> None:
+        self.selection = selection
+        self.spec: LayoutSpec | None = layout_spec
+        self.layout: Layout | None = None if layout_spec is None else layout_spec.build()
+
+    def __call__(self, landmarks: Landmarks) -> np.ndarray:
+        if self.spec is None:
+            skeleton = landmarks.skeleton or "mediapipe"
+            self.spec = self.selection.layout_spec(skeleton=skeleton, face_points=landmarks.face_points)
+        if self.layout is None:
+            self.layout = self.spec.build()
+        check_skeleton(landmarks, self.spec)
+        return select_joints(landmarks, self.layout, self.selection.coords)  # (T, V, C)
+
+
 def check_skeleton(landmarks: Landmarks, spec: LayoutSpec) -> None:
     """Raise a DataError when the file's pose format differs from the layout's skeleton."""
     skeleton = landmarks.skeleton

@@ -97,18 +97,24 @@ class Normalize:
     def __repr__(self) -> str:
         return f"Normalize(layout={self.layout.name!r}, hands_relative={self.hands_relative})"
 
-    def _centre_and_scale(
-        self, x: np.ndarray, y: np.ndarray, valid: np.ndarray
-    ) -> tuple[float, float, float]:
-        """Centre (cx, cy) and scale of a window from its x, y ``(T, V)`` and valid joints ``(T, V)``."""
+    def params(self, frames: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
+        """``(cx, cy, scale)`` of a raw window ``frames (T, V, C)``, ``mask (T, V)`` (see the class docstring).
+
+        Only the shoulder columns are read when they are usable (the common case, and the cheap one).
+        """
+        mask = np.asarray(mask, dtype=bool)
         if self._shoulders is not None:
-            left, right = self._shoulders
-            both = valid[:, left] & valid[:, right]  # (T,)
+            cols = list(self._shoulders)
+            sx, sy = frames[:, cols, 0], frames[:, cols, 1]  # (T, 2) each: left, right shoulder
+            ok = mask[:, cols] & np.isfinite(sx) & np.isfinite(sy)  # (T, 2)
+            both = ok[:, 0] & ok[:, 1]  # (T,)
             if both.any():
-                lx, ly, rx, ry = x[both, left], y[both, left], x[both, right], y[both, right]  # (F,) each
+                lx, ly, rx, ry = sx[both, 0], sy[both, 0], sx[both, 1], sy[both, 1]  # (F,) each
                 width = _median(np.hypot(lx - rx, ly - ry))
                 if width > _EPS:
                     return float((lx + rx).mean()) * 0.5, float((ly + ry).mean()) * 0.5, width
+        x, y = frames[..., 0], frames[..., 1]  # (T, V) each
+        valid = mask & np.isfinite(x) & np.isfinite(y)  # (T, V)
         px, py = x[valid], y[valid]  # (P,) each
         if px.size == 0:
             return 0.0, 0.0, 1.0
@@ -116,19 +122,14 @@ class Normalize:
         spread = _median(np.hypot(px - cx, py - cy))
         return cx, cy, spread if spread > _EPS else 1.0
 
-    def __call__(
-        self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None = None
+    def apply(
+        self, frames: np.ndarray, mask: np.ndarray, params: tuple[float, float, float]
     ) -> tuple[np.ndarray, np.ndarray]:
-        _check_window(frames, mask, "Normalize")
-        if frames.shape[1] != self._num_nodes:
-            raise ValueError(
-                f"Normalize: expected V={self._num_nodes} joints for layout {self.layout.name!r}, "
-                f"got {frames.shape[1]}"
-            )
+        """Normalize ``frames (T, V, C)`` with given ``params`` (from :meth:`params`, maybe of another window)."""
         out = np.array(frames, dtype=np.float32)  # (T, V, C) copy
         x, y = out[..., 0], out[..., 1]  # (T, V) views into out
         valid = np.asarray(mask, dtype=bool) & np.isfinite(x) & np.isfinite(y)  # (T, V)
-        cx, cy, scale = self._centre_and_scale(x, y, valid)
+        cx, cy, scale = params
         x -= np.float32(cx)
         y -= np.float32(cy)
         spatial = 3 if (self._scale_z and out.shape[2] > 2) else 2
@@ -142,6 +143,17 @@ class Normalize:
         keep = np.repeat(valid, out.shape[2]).reshape(out.shape)  # (T, V, C)
         keep &= np.isfinite(out)  # a NaN z/visibility of a present joint becomes 0 too
         return np.where(keep, out, np.float32(0)), valid
+
+    def __call__(
+        self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        _check_window(frames, mask, "Normalize")
+        if frames.shape[1] != self._num_nodes:
+            raise ValueError(
+                f"Normalize: expected V={self._num_nodes} joints for layout {self.layout.name!r}, "
+                f"got {frames.shape[1]}"
+            )
+        return self.apply(frames, mask, self.params(frames, mask))
 
 
 def _median(values: np.ndarray) -> float:

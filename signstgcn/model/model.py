@@ -111,13 +111,18 @@ class SignSTGCNModel(nn.Module):
         N, _, T, V = x.shape
         if mask is None:
             mask = torch.ones(N, T, V, dtype=torch.bool, device=x.device)
-        frame_valid = mask.any(dim=-1)  # (N, T)
         feats = self.backbone(x, mask)  # (N, T, D)
+        return self.aggregate(feats, mask.any(dim=-1), stats)
+
+    def aggregate(self, feats: Tensor, frame_valid: Tensor, stats: Tensor | None = None) -> Features:
+        """Everything after the backbone: ``feats (N, T, D)`` per-frame backbone features, ``frame_valid
+        (N, T)`` bool (a frame with any joint), ``stats (N, S)`` -> :class:`Features` (streaming entry point)."""
+        N = feats.shape[0]
         signer_emb = None
         if self.signer_encoder is not None:
             if stats is None:
-                stats = x.new_zeros(N, self.config.signer_stats_dim)
-            signer_emb = self.signer_encoder(stats.to(x.dtype))  # (N, signer_emb_dim)
+                stats = feats.new_zeros(N, self.config.signer_stats_dim)
+            signer_emb = self.signer_encoder(stats.to(feats.dtype))  # (N, signer_emb_dim)
         weights = None
         if self.attention is not None:
             feats, weights = self.attention(feats, frame_valid, signer_emb)  # (N, T, D), (N, H, T)
