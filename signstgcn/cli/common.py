@@ -1,4 +1,5 @@
-"""What every ``signstgcn`` command shares: one ``PROG: error: ...`` line and exit status 2 on a known error."""
+"""What the ``signstgcn`` commands share: one ``PROG: error: ...`` line and exit status 2 on a known error, and
+the parts the ``--include-*`` flags select."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from signstgcn.data.landmarks import PartSelection
 from signstgcn.errors import SignSTGCNError
 
 DEBUG_ENV = "SIGNSTGCN_DEBUG"  # set (non-empty): re-raise with the traceback instead of the one-line error
@@ -33,3 +35,17 @@ def run_cli(
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     return status if isinstance(status, int) else 0
+
+
+def selection_from_args(args: argparse.Namespace) -> PartSelection:
+    """The parts of ``--include-pose/--include-hands/--include-face`` (none given: pose + hands),
+    ``--pose-subset``, ``--face-subset`` and ``--coords``."""
+    chosen = args.include_pose or args.include_hands or args.include_face
+    return PartSelection(
+        include_pose=args.include_pose or not chosen,
+        include_hands=args.include_hands or not chosen,
+        include_face=args.include_face,
+        pose_subset=args.pose_subset,
+        face_subset=args.face_subset,
+        coords=args.coords,
+    )

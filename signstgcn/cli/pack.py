@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from signstgcn.cli.common import run_cli
-from signstgcn.data.landmarks import PartSelection
+from signstgcn.cli.common import run_cli, selection_from_args
 from signstgcn.data.pack import PACK_DIRNAME, PackInfo, describe_parts, pack_folder
 from signstgcn.errors import SignSTGCNError
 
@@ -37,23 +36,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _selection(args: argparse.Namespace) -> PartSelection:
-    """The parts train_landmarks would read with the same flags."""
-    chosen = args.include_pose or args.include_hands or args.include_face
-    return PartSelection(
-        include_pose=args.include_pose or not chosen,
-        include_hands=args.include_hands or not chosen,
-        include_face=args.include_face,
-        pose_subset=args.pose_subset,
-        face_subset=args.face_subset,
-        coords=args.coords,
-    )
-
-
 def run(args: argparse.Namespace) -> PackInfo:
     """Pack the folder and print one summary line."""
     tic = time.perf_counter()
-    info = pack_folder(args.data, args.out, _selection(args), overwrite=args.overwrite, progress=not args.quiet)
+    selection = selection_from_args(args)
+    info = pack_folder(args.data, args.out, selection, overwrite=args.overwrite, progress=not args.quiet)
     print(f"{PROG}: {len(info.video_ids)} videos, {info.num_frames} frames of "
           f"{describe_parts(info.layout_spec, info.coords)} (V={info.num_joints}, C={info.coords}), "
           f"{info.nbytes / 1e6:.1f} MB -> {info.path} ({time.perf_counter() - tic:.1f}s)", flush=True)

@@ -25,10 +25,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, WeightedRandomSampler
 
 from signstgcn.checkpoint import read_checkpoint, save_checkpoint
-from signstgcn.cli.common import run_cli
+from signstgcn.cli.common import run_cli, selection_from_args
 from signstgcn.data.corpus import Corpus, load_corpus
 from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS, LabelVocab, build_vocab, parse_signing_labels
-from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.pipeline import DataConfig, fit_signers, make_dataset
 from signstgcn.data.splits import check_split_videos, count_windows, load_splits, validation_split
 from signstgcn.data.windows import RULES, SAMPLE_MODES, WindowConfig, build_window_index
@@ -166,18 +165,6 @@ def _check_no_validation(args: argparse.Namespace, why: str) -> None:
         flags = " and ".join(needs)
         raise ValueError(f"{flags} {'needs' if len(needs) == 1 else 'need'} a validation split to pick epochs, but "
                          f"{why} gives none; drop {flags} (last.pt is the final model) or give a validation split")
-
-
-def _selection(args: argparse.Namespace) -> PartSelection:
-    chosen = args.include_pose or args.include_hands or args.include_face
-    return PartSelection(
-        include_pose=args.include_pose or not chosen,
-        include_hands=args.include_hands or not chosen,
-        include_face=args.include_face,
-        pose_subset=args.pose_subset,
-        face_subset=args.face_subset,
-        coords=args.coords,
-    )
 
 
 def _check_out_dir(out: Path, args: argparse.Namespace) -> None:
@@ -320,7 +307,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(args.seed)  # model init and dropout; data order and augmentation have their own seeds
 
     resume_ckpt = read_checkpoint(out / "last.pt") if args.resume else None
-    selection = _selection(args)
+    selection = selection_from_args(args)
     if resume_ckpt is not None:
         stored = DataConfig.from_dict(resume_ckpt["data"])
         selection = stored.selection
