@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from model_speed import Runner  # noqa: E402
+from model_speed import Runner, current_model  # noqa: E402
 
 from signstgcn.data.corpus import load_corpus  # noqa: E402
 from signstgcn.data.groundtruth import LabelVocab  # noqa: E402
@@ -185,7 +185,7 @@ def matmul_flops(device: str, n: int = 2048, reps: int = 5) -> float:
 def bench_model(args: argparse.Namespace) -> dict[tuple[str, str], float]:
     """Train / infer windows per second of the default model, fp32 and bf16; FLOP/s vs the matmul's."""
     ns = argparse.Namespace(seed=args.seed, device=args.device, batch=args.batch, window=args.window)
-    runner = Runner("default", sys.modules["model_speed"].current_model, ModelConfig(num_signers=4, supcon_dim=0), ns)
+    runner = Runner("default", current_model, ModelConfig(num_signers=4, supcon_dim=0), ns)
     peak = matmul_flops(args.device)
     emit("matmul", dtype="fp32", n=2048, gflops=round(peak / 1e9, 1), device=args.device)
     rates = {}

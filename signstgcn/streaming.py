@@ -100,13 +100,14 @@ def frame_array(frame: np.ndarray | Mapping[str, np.ndarray], predictor: Predict
 class _FrameAccumulator:
     """Weighted window probabilities summed per frame and handed out, in frame order, once final.
 
-    A ring of ``span`` frames: at most ``span`` frames may be pending (added to but not finalized).
+    Grid windows (every ``stride`` frames) are added in start order, each followed by ``finalize(start +
+    stride)``, so at most ``window + stride`` frames are pending: a ring of that many frames.
     """
 
-    def __init__(self, span: int, weights: np.ndarray) -> None:
-        self.span, self.weights = span, weights
-        self.sum = np.zeros(span)
-        self.cnt = np.zeros(span)
+    def __init__(self, window: int, stride: int, weights: np.ndarray) -> None:
+        self.span, self.weights = window + stride, weights
+        self.sum = np.zeros(self.span)
+        self.cnt = np.zeros(self.span)
         self.frontier = 0  # frames before it have been handed out
 
     def add(self, start: int, length: int, prob: float, weights: np.ndarray | None = None) -> None:
@@ -114,6 +115,11 @@ class _FrameAccumulator:
         w = self.weights[:length] if weights is None else weights
         self.sum[idx] += w * prob
         self.cnt[idx] += w
+
+    def add_tail(self, uncovered: int, end: int, prob: float) -> None:
+        """The tail window (ending at the last frame ``end - 1``) fills only the frames ``[uncovered, end)``
+        no grid window covers, with weight 1, as :func:`signstgcn.inference.frame_probabilities` does."""
+        self.add(uncovered, end - uncovered, prob, np.ones(end - uncovered))
 
     def finalize(self, upto: int) -> tuple[int, np.ndarray]:
         """Probabilities of frames ``[frontier, upto)`` (NaN where no window covered a frame)."""
@@ -173,7 +179,7 @@ class StreamingDetector:
         """Start a new stream."""
         self._buffer = np.full((self.window, self._V, self._C), np.nan, dtype=np.float32)  # (W, V, C) ring
         self._count = 0  # frames pushed
-        self._acc = _FrameAccumulator(self.window + self.stride, self._weights)  # pending frames <= window
+        self._acc = _FrameAccumulator(self.window, self.stride, self._weights)
         self._current: float | None = None
         self._last_full_start = -1
 
@@ -218,7 +224,7 @@ class StreamingDetector:
         if start != self._last_full_start:  # offline adds a last window ending at the last frame
             prob = self._score(self._window_frames(start, min(n, w)))
             uncovered = self._last_full_start + w if self._last_full_start >= 0 else 0
-            self._acc.add(uncovered, n - uncovered, prob, np.ones(n - uncovered))  # only uncovered frames
+            self._acc.add_tail(uncovered, n, prob)
             self._current, self._last_full_start = prob, start
             new_window = (start, prob)
         final_start, final = self._acc.finalize(n)
@@ -241,8 +247,6 @@ class IncrementalDetector:
                  threshold: float | None = None, weighting: str = "center", threaded: bool = True) -> None:
         self.predictor = _streaming_predictor(model, data)
         p = self.predictor
-        if p.model.backbone.training:
-            raise ValueError("IncrementalDetector needs an eval-mode model")
         self.window = p.window
         if not 1 <= stride <= self.window:
             raise ValueError(f"stride must be in 1..window={self.window}, got {stride}")
@@ -273,17 +277,18 @@ class IncrementalDetector:
 
     def reset(self) -> None:
         """Start a new stream (waits for the heads still running)."""
-        for _, job in getattr(self, "_jobs", ()):
+        for _, _, job in getattr(self, "_jobs", ()):
             if isinstance(job, Future):
                 job.result()
         self.backbone.reset()
         self._raw = np.full((self._ring, self._V, self._C), np.nan, dtype=np.float32)  # (W+lag, V, C) ring
+        self._present = np.zeros((self._ring, self._V), dtype=bool)  # (W+lag, V) ring: joint detected
         self._feats = torch.zeros(self._ring, self._D)  # (W+lag, D) ring of backbone features
-        self._valid = torch.zeros(self._ring, dtype=torch.bool)  # (W+lag,) frame has a joint
         self._count = 0  # frames pushed
         self._ready = 0  # frames with features
-        self._jobs: deque[tuple[int, Future[float] | float]] = deque()  # (start, probability) in start order
-        self._acc = _FrameAccumulator(self._ring + 2 * self.window, self._weights)
+        # (start, first frame a tail window fills or None for a grid window, probability), in start order
+        self._jobs: deque[tuple[int, int | None, Future[float] | float]] = deque()
+        self._acc = _FrameAccumulator(self.window, self.stride, self._weights)
         self._current: float | None = None
         self._last_start = -1  # start of the latest window handed to a head
 
@@ -301,29 +306,26 @@ class IncrementalDetector:
     # -------------------------------------------------------------------------------- per frame
 
     def _add_features(self, feats: torch.Tensor | None) -> None:
+        """Store the next frame's features; score the grid window they complete, if any."""
         if feats is None:
             return
-        u = self._ready
-        self._feats[u % self._ring] = feats
+        self._feats[self._ready % self._ring] = feats
         self._ready += 1
+        start = self._ready - self.window  # the window [start, ready) has all its features
+        if start >= 0 and start % self.stride == 0:
+            self._submit(start, self.window)
 
     def push(self, frame: np.ndarray | Mapping[str, np.ndarray]) -> StreamStep:
         """Add one frame; returns the current probability and the windows / final frames finished so far."""
         arr = frame_array(frame, self.predictor)  # (V, C)
         t = self._count
-        self._raw[t % self._ring] = arr
-        self._count += 1
         mask = np.isfinite(arr).all(axis=-1)  # (V,)
-        self._valid[t % self._ring] = bool(mask.any())
-        first = max(t - self.window + 1, 0)
-        trailing = self._raw[np.arange(first, t + 1) % self._ring]  # (<=W, V, C) the window ending at t
-        params = self._normalize.params(trailing, np.isfinite(trailing).all(axis=-1))
+        self._raw[t % self._ring], self._present[t % self._ring] = arr, mask
+        self._count += 1
+        trailing = np.arange(max(t - self.window + 1, 0), t + 1) % self._ring  # the window ending at t
+        params = self._normalize.params(self._raw[trailing], self._present[trailing])
         x, valid = self._normalize.apply(arr[None], mask[None], params)  # (1, V, C), (1, V)
         self._add_features(self.backbone.push(torch.from_numpy(x[0]), torch.from_numpy(valid[0])))
-        # Every grid window whose features are all in: [u - W + 1, u] with u = ready - 1.
-        start = self._ready - self.window
-        if start >= 0 and start % self.stride == 0:
-            self._submit(start, self.window)
         return self._collect(t, wait=False)
 
     def flush(self) -> StreamStep:
@@ -334,18 +336,13 @@ class IncrementalDetector:
             return StreamStep(-1, None, None, 0, np.zeros(0, dtype=np.float32))
         for feats in self.backbone.flush():
             self._add_features(feats)
-            start = self._ready - w
-            if start >= 0 and start % self.stride == 0:
-                self._submit(start, w)
         tail = max(n - w, 0)
         if tail != self._last_start:  # offline adds a last window ending at the last frame
             self._submit(tail, min(n, w), tail_from=self._last_start + w if self._last_start >= 0 else 0)
         step = self._collect(n - 1, wait=True)
-        final_start, final = self._acc.finalize(n)
-        if step.final_start < final_start:  # frames finalized by _collect come first
-            final_start, final = step.final_start, np.concatenate([step.final, final])
+        _, rest = self._acc.finalize(n)  # frames after the last grid window's, without a tail window
         self.reset()
-        return StreamStep(n - 1, step.probability, step.window, final_start, final, step.windows)
+        return step._replace(final=np.concatenate([step.final, rest]))
 
     # -------------------------------------------------------------------------------- per window
 
@@ -353,8 +350,8 @@ class IncrementalDetector:
         """Score frames ``[start, start + length)`` (NaN-padded to the window) on the head."""
         w, idx = self.window, np.arange(start, start + length) % self._ring
         feats = torch.zeros(w, self._D)  # (W, D): padding frames have zero features, as offline
-        valid = torch.zeros(w, dtype=torch.bool)
-        feats[:length], valid[:length] = self._feats[idx], self._valid[idx]
+        valid = torch.zeros(w, dtype=torch.bool)  # (W,) frames with a detected joint
+        feats[:length], valid[:length] = self._feats[idx], torch.from_numpy(self._present[idx].any(axis=1))
         raw = raw_window(self._raw[idx], 0, w)  # (W, V, C) copy
         self._last_start = start
         job: Future[float] | float
@@ -362,7 +359,7 @@ class IncrementalDetector:
             job = self._executor.submit(self._head, feats, valid, raw)
         else:
             job = self._head(feats, valid, raw)
-        self._jobs.append((start if tail_from is None else -1 - tail_from, job))
+        self._jobs.append((start, tail_from, job))
 
     @torch.inference_mode()
     def _head(self, feats: torch.Tensor, valid: torch.Tensor, raw: np.ndarray) -> float:
@@ -376,21 +373,20 @@ class IncrementalDetector:
         windows = []
         first, chunks = self._acc.frontier, []
         while self._jobs:
-            key, job = self._jobs[0]
+            start, tail_from, job = self._jobs[0]
             if isinstance(job, Future):
                 if not (wait or job.done()):
                     break
                 job = job.result()
             self._jobs.popleft()
-            if key >= 0:  # a grid window
-                self._acc.add(key, self.window, job)
-                upto = key + self.stride  # later grid windows start at >= key + stride
+            if tail_from is None:  # a grid window
+                self._acc.add(start, self.window, job)
+                upto = start + self.stride  # later grid windows start at >= start + stride
             else:  # the tail window: only the frames no grid window covers
-                uncovered = -1 - key
-                self._acc.add(uncovered, self._count - uncovered, job, np.ones(self._count - uncovered))
-                key, upto = max(self._count - self.window, 0), self._count
+                self._acc.add_tail(tail_from, self._count, job)
+                upto = self._count
             self._current = job
-            windows.append((key, job))
+            windows.append((start, job))
             _, out = self._acc.finalize(upto)
             if len(out):
                 chunks.append(out)

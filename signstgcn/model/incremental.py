@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from signstgcn.model.stgcn import STGCNBackbone, STGCNBlock, frozen_bn_affine
+from signstgcn.model.stgcn import STGCNBackbone, STGCNBlock, fold_affine, frozen_bn_affine
 
 
 def _affine(bn: nn.BatchNorm2d | nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
@@ -51,22 +51,20 @@ class _FoldedBlock:
         self.gcn_bias = (gcn.conv.bias.view(K, 1, C) * scale.view(1, 1, C)).contiguous()  # (K, 1, C)
         self.gcn_shift = shift.contiguous()  # (C,)
         # Temporal conv (kernel k over time, dilation d): z_u = sum_j g_{u + (j - (k-1)/2) d} @ Wt_j + bt.
-        t_scale, t_shift = _affine(tcn.bn)
         self.taps = tcn.conv.kernel_size[0]
         self.dilation = tcn.conv.dilation[0]
         self.pad = (self.taps - 1) * self.dilation // 2
-        wt = tcn.conv.weight[..., 0] * t_scale.view(-1, 1, 1)  # (C_out, C_in, k)
+        wt, bt = fold_affine(tcn.conv.weight[..., 0], tcn.conv.bias, _affine(tcn.bn))  # (C_out, C_in, k), (C,)
         self.tcn_weight = [wt[:, :, j].t().contiguous() for j in range(self.taps)]  # k x (C_in, C_out)
-        self.tcn_bias = (tcn.conv.bias * t_scale + t_shift).contiguous()  # (C,)
+        self.tcn_bias = bt.contiguous()  # (C,)
         # Residual: none (first block), identity, or 1x1 conv + BN.
         self.res_weight: Tensor | None = None
         self.res_bias: Tensor | None = None
         self.residual = block.residual is not None
         if isinstance(block.residual, nn.Sequential):
             conv, bn = block.residual
-            r_scale, r_shift = _affine(bn)
-            self.res_weight = (conv.weight.flatten(1) * r_scale.unsqueeze(1)).t().contiguous()  # (C_in, C)
-            self.res_bias = (conv.bias * r_scale + r_shift).contiguous()  # (C,)
+            weight, bias = fold_affine(conv.weight.flatten(1), conv.bias, _affine(bn))  # (C, C_in), (C,)
+            self.res_weight, self.res_bias = weight.t().contiguous(), bias.contiguous()  # (C_in, C), (C,)
         self.num_nodes, self.in_channels, self.out_channels = V, C_in, C
 
     def reset(self, dtype: torch.dtype, device: torch.device) -> None:

@@ -65,6 +65,14 @@ def frozen_bn_affine(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor] | None:
     return scale, shift
 
 
+def fold_affine(weight: Tensor, bias: Tensor | None, affine: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Weight ``(C_out, ...)`` and bias of a product followed by ``* scale + shift`` (per output channel, e.g.
+    from :func:`frozen_bn_affine`) as one product: ``(weight * scale, bias * scale + shift)``."""
+    scale, shift = affine
+    weight = weight * scale.view(-1, *([1] * (weight.dim() - 1)))
+    return weight, shift if bias is None else bias * scale + shift
+
+
 class SpatialGraphConv(nn.Module):
     """``x (N, C_in, T, V)``, ``A (K, V, V)`` -> ``(N, C_out, T, V)``: one 1x1 conv per partition, summed.
 
@@ -160,8 +168,7 @@ class TemporalConv(nn.Module):
         conv, affine = self.conv, frozen_bn_affine(self.bn)
         weight, bias = conv.weight, conv.bias
         if affine is not None:  # eval mode: the BatchNorm folded into the conv
-            scale, shift = affine
-            weight, bias = weight * scale.view(-1, 1, 1, 1), shift if bias is None else bias * scale + shift
+            weight, bias = fold_affine(weight, bias, affine)
         weight = weight.transpose(2, 3)  # (C_out, C_in, 1, k)
         x = F.conv2d(x, weight, bias, padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
         return x if affine is not None else self.bn(x)  # (V, C_out, N, T)
@@ -231,8 +238,7 @@ class STGCNBlock(nn.Module):
             conv, bn = self.residual
             weight, bias, res_affine = conv.weight.flatten(1), conv.bias, frozen_bn_affine(bn)
             if res_affine is not None:
-                scale, shift = res_affine
-                weight, bias = weight * scale.unsqueeze(1), shift if bias is None else bias * scale + shift
+                weight, bias = fold_affine(weight, bias, res_affine)
             res = F.linear(x, weight, bias).permute(0, 3, 1, 2)  # (V, C_out, N, T): the 1x1 conv as a product
             y.add_(res if res_affine is not None else bn(res))
         elif self.residual is not None:
