@@ -20,7 +20,11 @@ absent classes, videos of the checkpoint's training split, class or positive win
 (source: real / pseudo / none), ``threshold`` (binary: used and best-F1), ``metrics`` (scalars),
 ``metrics_at_best_threshold`` (binary), ``per_signer_acc``, ``per_signer_windows``, ``signer_probe``
 (accuracy on the classifier embedding, chance level, accuracy on the signer-encoder embedding),
-``confusion_matrix`` and ``per_class`` (multi-class), ``plots``, ``warnings``.
+``confusion_matrix``, ``per_class`` and ``per_signer_confusion`` (multi-class; a signer whose classes are
+predicted as each other's nearly every time gets a warning: swapped labels?), ``frame_detection`` (binary sliding-window
+checkpoints: ``signstgcn detect``'s per-frame probability scored on every labeled frame, pooled and per
+signer; see :mod:`signstgcn.frame_metrics`; its scalars are also ``metrics.frame_*``), ``plots``,
+``warnings``.
 """
 
 from __future__ import annotations
@@ -405,6 +409,12 @@ def evaluate_prepared(
             "note": "best_f1 is tuned on this split itself: optimistic; pick thresholds on a validation split"}
         report_extra["metrics_at_best_threshold"] = binary_metrics(scores, labels, best_t)
         report_extra["counts"] = {"positive_windows": int(np.count_nonzero(labels == 1))}
+        if data.config.window.sample_mode != "video":
+            frame = _frame_metrics(data, model, threshold, batch_size)
+            metrics.update({f"frame_{k}": v for k, v in frame["metrics"].items() if k in _FRAME_SCALARS})
+            per = frame["per_signer_pr_auc"]
+            metrics["worst_signer_frame_pr_auc"] = min(per.values()) if per else float("nan")
+            report_extra["frame_detection"] = frame
     else:
         z = logits - logits.max(axis=1, keepdims=True)  # (N, K)
         scores = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)  # (N, K)
@@ -419,6 +429,11 @@ def evaluate_prepared(
                                          else float("nan"), "predicted": int(cm[:, i].sum())}
                                      for i, c in enumerate(data.class_names)}
         report_extra["counts"] = {"class_windows": {c: int(rows[i]) for i, c in enumerate(data.class_names)}}
+        per_signer_cm = _per_signer_confusion(preds, labels, signers, k)
+        report_extra["per_signer_confusion"] = {"classes": data.class_names, "rows": "true class",
+                                                "columns": "predicted class",
+                                                "counts": {n: m.tolist() for n, m in per_signer_cm.items()}}
+        report_extra["warnings"] = _swapped_label_warnings(per_signer_cm, data.class_names)
     known = np.array([s is not None for s in signers], dtype=bool)
     per_signer_windows = dict(sorted(Counter(str(s) for s in signers[known]).items()))
     signer_emb = outputs["signer_embeddings"]
@@ -429,6 +444,66 @@ def evaluate_prepared(
                      probe)
     return EvaluationResult(report=report, outputs=outputs, signers=signers, scores=scores, preds=preds,
                             video_ids=list(data.dataset.video_ids), class_names=data.class_names)
+
+
+def _per_signer_confusion(preds: np.ndarray, labels: np.ndarray, signers: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """(K, K) confusion counts (rows = true class) of each known signer's windows."""
+    out = {}
+    for name in sorted({str(n) for n in signers if n is not None}):
+        rows = np.array([str(n) == name if n is not None else False for n in signers], dtype=bool)
+        out[name] = confusion_matrix(preds[rows], labels[rows], k)
+    return out
+
+
+def _swapped_label_warnings(per_signer_cm: dict[str, np.ndarray], classes: list[str], *, share: float = 0.8,
+                            min_windows: int = 5) -> list[str]:
+    """Signers whose classes are predicted, almost always, as each other's (A→B and B→A, or a longer cycle).
+
+    A model that is right on the other classes of that signer, but swaps two of them nearly every time, more
+    often means swapped labels in the data (or a different sign for the same gloss) than a model error.
+    """
+    warnings = []
+    for name, cm in per_signer_cm.items():
+        totals = cm.sum(axis=1)
+        target = {i: int(np.argmax(cm[i])) for i in range(len(cm))
+                  if totals[i] >= min_windows and np.argmax(cm[i]) != i and cm[i].max() >= share * totals[i]}
+        cycles, seen = [], set()
+        for start in target:
+            path, node = [], start
+            while node in target and node not in path:
+                path.append(node)
+                node = target[node]
+            if node == start and not seen & set(path):
+                cycles.append(path)
+                seen |= set(path)
+        for cycle in cycles:
+            moved = sum(int(cm[i, target[i]]) for i in cycle)
+            total = sum(int(totals[i]) for i in cycle)
+            arrows = ", ".join(f"{classes[i]}→{classes[target[i]]}" for i in cycle)
+            warnings.append(f"signer {name}: {moved} of {total} windows of {', '.join(classes[i] for i in cycle)} "
+                            f"are predicted as each other's class ({arrows}); check this signer's labels (swapped in "
+                            f"the data?) or how they sign these glosses")
+    return warnings
+
+
+_FRAME_SCALARS = ("pr_auc", "roc_auc", "f1", "accuracy", "raw_pr_auc")
+
+
+def _frame_metrics(data: EvalData, model: torch.nn.Module, threshold: float, batch_size: int) -> dict[str, Any]:
+    """Frame-level detection metrics of ``signstgcn detect``'s per-frame probability on the evaluated videos."""
+    from signstgcn.frame_metrics import frame_detection_metrics, frame_scores
+    from signstgcn.inference import DEFAULT_SMOOTH, DEFAULT_SMOOTH_METHOD, Predictor, default_stride
+
+    assert data.corpus.gt is not None
+    predictor = Predictor(model, data.config)
+    ids = list(data.dataset.video_ids)
+    scores = frame_scores(predictor, data.corpus.frames, data.corpus.gt, ids, batch_size=batch_size)
+    result = frame_detection_metrics(scores, data.video_signers, threshold)
+    result["settings"] = {"stride": default_stride(predictor.window), "smooth": DEFAULT_SMOOTH,
+                          "smooth_method": DEFAULT_SMOOTH_METHOD, "weighting": "center", "threshold": threshold,
+                          "note": "signstgcn detect's per-frame probability (its defaults) on every labeled frame "
+                                  "of the evaluated videos; raw_pr_auc is before smoothing"}
+    return result
 
 
 def _report(data: EvalData, metrics: dict[str, Any], extra: dict[str, Any], per_signer_windows: dict[str, int],
@@ -499,9 +574,10 @@ def _report(data: EvalData, metrics: dict[str, Any], extra: dict[str, Any], per_
         "method": "logistic regression on standardized frozen embeddings, cross-validated with folds grouped by "
                   "video (never a video in both train and test); lower = less signer information",
     }
-    report.update(extra)  # confusion_matrix, per_class (multi-class)
+    label_warnings = extra.pop("warnings", [])
+    report.update(extra)  # confusion_matrix, per_class, per_signer_confusion (multi-class); frame_detection (binary)
     report["plots"] = []
-    report["warnings"] = list(data.warnings)
+    report["warnings"] = list(data.warnings) + label_warnings
     if data.signer_source == "none":
         report["warnings"].append(data.signer_note)
     if cfg.vocab.binary and coverage["classes_absent"]:

@@ -48,6 +48,8 @@ from signstgcn.model.model import SignSTGCNModel
 SMOOTHING_METHODS = ("mean", "median")
 WEIGHTINGS = ("center", "uniform")
 DEFAULT_THRESHOLD = 0.5
+DEFAULT_SMOOTH = 5  # frames of the moving median ``signstgcn detect`` applies by default
+DEFAULT_SMOOTH_METHOD = "median"
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -152,6 +154,11 @@ def prepare_frames(landmarks: Landmarks, data: DataConfig, layout: Layout | None
 
 
 # ------------------------------------------------------------------------------------------ windows
+
+
+def default_stride(window: int) -> int:
+    """``signstgcn detect``'s default window stride: a fifth of the window (at least 1 frame)."""
+    return max(1, window // 5)
 
 
 def covering_starts(num_frames: int, window: int, stride: int) -> np.ndarray:

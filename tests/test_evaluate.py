@@ -116,6 +116,34 @@ def test_binary_report_pr_and_roc_curves(runs, tmp_path):
     assert not (out / "confusion.png").exists()
 
 
+def test_binary_frame_metrics_are_detects_probability_on_every_labeled_frame(runs, tmp_path):
+    from signstgcn.data.corpus import load_corpus
+    from signstgcn.inference import Predictor, detect
+    from signstgcn.metrics import binary_metrics
+
+    out = tmp_path / "eval"
+    assert _evaluate(runs["det_ckpt"], runs["det"], out) == 0
+    r = _report(out)
+    fd = r["frame_detection"]
+    assert fd["settings"]["stride"] == 5 and fd["settings"]["smooth"] == 5  # detect's defaults for window 25
+    predictor = Predictor.from_checkpoint(runs["det_ckpt"])
+    corpus = load_corpus(runs["det"], selection=predictor.data.selection, layout_spec=predictor.data.layout)
+    probs, labels, per_signer = [], [], {}
+    for vid in corpus.video_ids:
+        det = detect(predictor, corpus.frames[vid], fps=25.0, stride=5, smooth=5)
+        lab = corpus.gt.frame_labels(vid, corpus.num_frames(vid), predictor.data.vocab)
+        keep = lab >= 0
+        probs.append(det.probability[keep])
+        labels.append(lab[keep])
+        per_signer[corpus.signers[vid]] = binary_metrics(det.probability[keep], lab[keep])["pr_auc"]
+    expected = binary_metrics(np.concatenate(probs), np.concatenate(labels), 0.5)
+    assert fd["metrics"]["frames"] == sum(len(p) for p in probs) > r["counts"]["windows"]
+    assert r["metrics"]["frame_pr_auc"] == pytest.approx(expected["pr_auc"], abs=1e-6)
+    assert r["metrics"]["frame_f1"] == pytest.approx(expected["f1"], abs=1e-6)
+    assert fd["per_signer_pr_auc"] == pytest.approx({k: v for k, v in per_signer.items() if v == v}, abs=1e-6)
+    assert r["metrics"]["worst_signer_frame_pr_auc"] == pytest.approx(min(fd["per_signer_pr_auc"].values()))
+
+
 def test_split_from_splits_json_and_from_the_checkpoint(runs, tmp_path, capsys):
     vids = sorted(p.stem for p in runs["rec"].glob("*.npz"))
     splits = tmp_path / "splits.json"
@@ -244,3 +272,18 @@ def test_adversarial_head_reduces_signer_bias(tmp_path):
     plain, adv = reports["plain"], reports["adversarial"]
     assert adv["signer_probe"] < plain["signer_probe"] - 0.05, (plain, adv)
     assert adv["signer_gap"] < plain["signer_gap"], (plain, adv)
+
+
+def test_swapped_label_warning_names_the_signer_and_the_classes():
+    from signstgcn.evaluation import _swapped_label_warnings
+
+    classes = ["hello", "thanks", "iloveyou"]
+    swapped = np.array([[15, 0, 0], [0, 1, 14], [1, 13, 1]])  # thanks <-> iloveyou nearly always
+    confused = np.array([[15, 0, 0], [0, 5, 10], [0, 5, 10]])  # thanks -> iloveyou only: a model error, no cycle
+    cycle = np.array([[0, 9, 0], [0, 0, 9], [9, 0, 0]])  # every class predicted as the next one
+    few = np.array([[1, 0, 0], [0, 0, 3], [0, 3, 0]])  # too few windows to say
+    warnings = _swapped_label_warnings({"s07": swapped, "s23": confused, "s30": cycle, "s40": few}, classes)
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("signer s07: 27 of 30 windows of thanks, iloveyou")
+    assert "thanks→iloveyou, iloveyou→thanks" in warnings[0]
+    assert warnings[1].startswith("signer s30: 27 of 27 windows of hello, thanks, iloveyou")

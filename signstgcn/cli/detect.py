@@ -42,11 +42,14 @@ from signstgcn.elan import DEFAULT_TIER, write_eaf
 from signstgcn.errors import CheckpointError, DataError, SignSTGCNError
 from signstgcn.extraction import VIDEO_SUFFIXES, extract_video, require_mediapipe, save_npz
 from signstgcn.inference import (
+    DEFAULT_SMOOTH,
+    DEFAULT_SMOOTH_METHOD,
     SMOOTHING_METHODS,
     WEIGHTINGS,
     Detection,
     Predictor,
     Recognition,
+    default_stride,
     detect,
     recognize,
     segment_mask,
@@ -194,7 +197,7 @@ def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
             raise CheckpointError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to signing segments, "
                                   f"but {ckpt} is a {predictor.kind} (top-k recognition)")
     window = predictor.window
-    stride = args.stride if args.stride is not None else max(1, window // 5)
+    stride = args.stride if args.stride is not None else default_stride(window)
     if not 1 <= stride <= window:
         raise ValueError(f"--stride must be in 1..{window} (the checkpoint's window), got {stride}")
     if args.batch < 1:
@@ -202,7 +205,7 @@ def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
     threshold = args.threshold
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"--threshold must be a probability in [0, 1], got {threshold}")
-    smooth = 5 if args.smooth is None else args.smooth
+    smooth = DEFAULT_SMOOTH if args.smooth is None else args.smooth
     if smooth < 1 or smooth % 2 == 0:
         raise ValueError(f"--smooth must be an odd number of frames >= 1, got {smooth}")
     for name in ("min_duration", "min_gap"):
@@ -217,7 +220,7 @@ def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
     face = args.face if args.face != "auto" else ("refine" if predictor.data.layout.include_face else "none")
     return {
         "mode": mode, "stride": stride, "threshold": threshold, "smooth": smooth,
-        "smooth_method": args.smooth_method or "median", "weighting": args.frame_weighting or "center",
+        "smooth_method": args.smooth_method or DEFAULT_SMOOTH_METHOD, "weighting": args.frame_weighting or "center",
         "min_duration": 0.2 if args.min_duration is None else args.min_duration,
         "min_gap": 0.2 if args.min_gap is None else args.min_gap,
         "top_k": min(top_k, len(predictor.classes)) if mode == "topk" else top_k, "face": face,
@@ -390,8 +393,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(summary, flush=True)
     if failed:
-        print(f"{PROG}: error: {failed} of {len(sources)} inputs failed (see above); the others were written "
-              f"to {out}", file=sys.stderr)
+        rest = f"the others were written to {out}" if failed < len(sources) else "nothing was written"
+        print(f"{PROG}: error: {failed} of {len(sources)} inputs failed (see above); {rest}", file=sys.stderr)
         return 2
     return 0
 

@@ -72,8 +72,9 @@ def run(args: argparse.Namespace) -> dict:
                             predictions=args.save_predictions)
     r = result.report
     m, c = r["metrics"], r["counts"]
-    keys = ("accuracy", "f1", "pr_auc", "roc_auc") if r["checkpoint"]["task"] == "binary" else ("top1", "top5",
-                                                                                                 "macro_f1")
+    binary = r["checkpoint"]["task"] == "binary"
+    keys = (("accuracy", "f1", "pr_auc", "roc_auc", "frame_pr_auc", "frame_f1") if binary
+            else ("top1", "top5", "macro_f1"))
     keys += ("worst_signer_acc", "signer_gap", "signer_probe", "signer_probe_chance")
     shown = "  ".join(f"{k} {m[k]:.4f}" for k in keys if isinstance(m.get(k), float) and m[k] == m[k])
     print(f"{PROG}: {c['videos']} videos, {c['windows']} windows, {c['signers']} signers "
