@@ -20,8 +20,8 @@ absent classes, videos of the checkpoint's training split, class or positive win
 (source: real / pseudo / none), ``threshold`` (binary: used and best-F1), ``metrics`` (scalars),
 ``metrics_at_best_threshold`` (binary), ``per_signer_acc``, ``per_signer_windows``, ``signer_probe``
 (accuracy on the classifier embedding, chance level, accuracy on the signer-encoder embedding),
-``confusion_matrix``, ``per_class`` and ``per_signer_confusion`` (multi-class; a signer whose classes are
-predicted as each other's nearly every time gets a warning: swapped labels?), ``frame_detection`` (binary sliding-window
+``confusion_matrix``, ``per_class`` and ``per_signer_confusion`` (multi-class; see
+:mod:`signstgcn.label_check` for the swapped-label warning), ``frame_detection`` (binary sliding-window
 checkpoints: ``signstgcn detect``'s per-frame probability scored on every labeled frame, pooled and per
 signer; see :mod:`signstgcn.frame_metrics`; its scalars are also ``metrics.frame_*``), ``plots``,
 ``warnings``.
@@ -54,6 +54,7 @@ from signstgcn.data.splits import SPLITS, check_split_videos, load_splits
 from signstgcn.data.windows import WindowDataset, build_window_index
 from signstgcn.embeddings import extract_outputs
 from signstgcn.errors import CheckpointError, DataError
+from signstgcn.label_check import per_signer_confusion, swapped_label_warnings
 from signstgcn.metrics import binary_metrics, compute_metrics, confusion_matrix, scalar_metrics, signer_probe
 from signstgcn.training import LossSetup, Precision, split_loss
 
@@ -429,11 +430,11 @@ def evaluate_prepared(
                                          else float("nan"), "predicted": int(cm[:, i].sum())}
                                      for i, c in enumerate(data.class_names)}
         report_extra["counts"] = {"class_windows": {c: int(rows[i]) for i, c in enumerate(data.class_names)}}
-        per_signer_cm = _per_signer_confusion(preds, labels, signers, k)
+        per_signer_cm = per_signer_confusion(preds, labels, signers, k)
         report_extra["per_signer_confusion"] = {"classes": data.class_names, "rows": "true class",
                                                 "columns": "predicted class",
                                                 "counts": {n: m.tolist() for n, m in per_signer_cm.items()}}
-        report_extra["warnings"] = _swapped_label_warnings(per_signer_cm, data.class_names)
+        report_extra["warnings"] = swapped_label_warnings(per_signer_cm, data.class_names)
     known = np.array([s is not None for s in signers], dtype=bool)
     per_signer_windows = dict(sorted(Counter(str(s) for s in signers[known]).items()))
     signer_emb = outputs["signer_embeddings"]
@@ -444,46 +445,6 @@ def evaluate_prepared(
                      probe)
     return EvaluationResult(report=report, outputs=outputs, signers=signers, scores=scores, preds=preds,
                             video_ids=list(data.dataset.video_ids), class_names=data.class_names)
-
-
-def _per_signer_confusion(preds: np.ndarray, labels: np.ndarray, signers: np.ndarray, k: int) -> dict[str, np.ndarray]:
-    """(K, K) confusion counts (rows = true class) of each known signer's windows."""
-    out = {}
-    for name in sorted({str(n) for n in signers if n is not None}):
-        rows = np.array([str(n) == name if n is not None else False for n in signers], dtype=bool)
-        out[name] = confusion_matrix(preds[rows], labels[rows], k)
-    return out
-
-
-def _swapped_label_warnings(per_signer_cm: dict[str, np.ndarray], classes: list[str], *, share: float = 0.8,
-                            min_windows: int = 5) -> list[str]:
-    """Signers whose classes are predicted, almost always, as each other's (A→B and B→A, or a longer cycle).
-
-    A model that is right on the other classes of that signer, but swaps two of them nearly every time, more
-    often means swapped labels in the data (or a different sign for the same gloss) than a model error.
-    """
-    warnings = []
-    for name, cm in per_signer_cm.items():
-        totals = cm.sum(axis=1)
-        target = {i: int(np.argmax(cm[i])) for i in range(len(cm))
-                  if totals[i] >= min_windows and np.argmax(cm[i]) != i and cm[i].max() >= share * totals[i]}
-        cycles, seen = [], set()
-        for start in target:
-            path, node = [], start
-            while node in target and node not in path:
-                path.append(node)
-                node = target[node]
-            if node == start and not seen & set(path):
-                cycles.append(path)
-                seen |= set(path)
-        for cycle in cycles:
-            moved = sum(int(cm[i, target[i]]) for i in cycle)
-            total = sum(int(totals[i]) for i in cycle)
-            arrows = ", ".join(f"{classes[i]}→{classes[target[i]]}" for i in cycle)
-            warnings.append(f"signer {name}: {moved} of {total} windows of {', '.join(classes[i] for i in cycle)} "
-                            f"are predicted as each other's class ({arrows}); check this signer's labels (swapped in "
-                            f"the data?) or how they sign these glosses")
-    return warnings
 
 
 _FRAME_SCALARS = ("pr_auc", "roc_auc", "f1", "accuracy", "raw_pr_auc")

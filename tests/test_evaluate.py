@@ -275,14 +275,14 @@ def test_adversarial_head_reduces_signer_bias(tmp_path):
 
 
 def test_swapped_label_warning_names_the_signer_and_the_classes():
-    from signstgcn.evaluation import _swapped_label_warnings
+    from signstgcn.label_check import swapped_label_warnings
 
     classes = ["hello", "thanks", "iloveyou"]
     swapped = np.array([[15, 0, 0], [0, 1, 14], [1, 13, 1]])  # thanks <-> iloveyou nearly always
     confused = np.array([[15, 0, 0], [0, 5, 10], [0, 5, 10]])  # thanks -> iloveyou only: a model error, no cycle
     cycle = np.array([[0, 9, 0], [0, 0, 9], [9, 0, 0]])  # every class predicted as the next one
     few = np.array([[1, 0, 0], [0, 0, 3], [0, 3, 0]])  # too few windows to say
-    warnings = _swapped_label_warnings({"s07": swapped, "s23": confused, "s30": cycle, "s40": few}, classes)
+    warnings = swapped_label_warnings({"s07": swapped, "s23": confused, "s30": cycle, "s40": few}, classes)
     assert len(warnings) == 2, warnings
     assert warnings[0].startswith("signer s07: 27 of 30 windows of thanks, iloveyou")
     assert "thanks→iloveyou, iloveyou→thanks" in warnings[0]
