@@ -14,7 +14,6 @@ import dataclasses
 import enum
 import os
 import pickle
-import tempfile
 from os import PathLike
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from signstgcn import __version__
+from signstgcn.atomic import atomic_open
 from signstgcn.errors import CheckpointError
 from signstgcn.model.config import ModelConfig
 from signstgcn.model.model import SignSTGCNModel
@@ -121,16 +121,8 @@ def save_checkpoint(
     if train_state is not None:  # what --resume needs beyond the weights: best value, patience, RNG state
         ckpt["train_state"] = _plain(dict(train_state), "train_state", strict=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(ckpt, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb", fsync=True) as f:
+        torch.save(ckpt, f)
     return path
 
 

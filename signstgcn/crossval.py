@@ -45,6 +45,7 @@ from typing import Any, NamedTuple, TextIO
 
 import numpy as np
 
+from signstgcn.atomic import write_text_atomic
 from signstgcn.data.corpus import Corpus
 from signstgcn.errors import DataError
 
@@ -431,6 +432,4 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     """Atomic JSON (NaN → null)."""
     from signstgcn.evaluation import json_safe
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(json_safe(dict(payload)), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(json_safe(dict(payload)), indent=1, allow_nan=False) + "\n")

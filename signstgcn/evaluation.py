@@ -32,8 +32,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -45,6 +43,7 @@ import torch
 from scipy.special import expit
 
 from signstgcn import __version__
+from signstgcn.atomic import write_text_atomic
 from signstgcn.checkpoint import LoadedCheckpoint, load_checkpoint
 from signstgcn.data.corpus import GROUNDTRUTH_NAME, Corpus, load_corpus
 from signstgcn.data.groundtruth import DROPPED
@@ -551,15 +550,7 @@ def _report(data: EvalData, metrics: dict[str, Any], extra: dict[str, Any], per_
 
 
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(json_safe(payload), f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(json_safe(payload), indent=2, allow_nan=False) + "\n")
 
 
 def save_evaluation(

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from signstgcn.atomic import write_text_atomic
 from signstgcn.errors import MissingDependencyError
 from signstgcn.inference import Predictor
 from signstgcn.model.model import SignSTGCNModel
@@ -262,8 +263,5 @@ def export_model(
         meta = metadata(predictor, fmt, opset if fmt == "onnx" else None)
         meta["verification"] = {"max_abs_diff": worst if checks else None, "checks": checks, "tolerance": tolerance}
         meta_path = out.with_name(out.name + ".json")
-        fd, tmp_meta = tempfile.mkstemp(dir=out.parent, prefix=f".{meta_path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(meta, f, indent=2)
-        os.replace(tmp_meta, meta_path)
+        write_text_atomic(meta_path, json.dumps(meta, indent=2))
     return ExportResult(out, fmt, worst, dynamic_time=True, checks=checks, metadata_path=meta_path)

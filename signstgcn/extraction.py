@@ -15,7 +15,6 @@ instead of stopping.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from signstgcn.atomic import atomic_open
 from signstgcn.data.landmarks import Landmarks
 from signstgcn.errors import DataError, MissingDependencyError  # MissingDependencyError: also importable from here
 
@@ -132,14 +132,8 @@ def save_npz(landmarks: Landmarks, path: str | Path) -> Path:
         payload["fps"] = np.float32(landmarks.fps)
     if landmarks.signer is not None:
         payload["signer"] = np.array(landmarks.signer)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        np.savez_compressed(f, **payload)
     return path
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import logging
 import math
@@ -28,6 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from signstgcn.atomic import write_text_atomic
 from signstgcn.cli.common import run_cli
 from signstgcn.crossval import (
     GROUP_BY,
@@ -196,14 +198,13 @@ def _run_fold(args: argparse.Namespace, config: str, k: int, splits: FoldSplits,
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else
-                                 f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    tmp.replace(path)
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else
+                             f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_text_atomic(path, buffer.getvalue())
 
 
 def _footer(args: argparse.Namespace, payload: dict[str, Any], configs: list[str]) -> list[str]:

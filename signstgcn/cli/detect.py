@@ -26,15 +26,14 @@ import io
 import json
 import logging
 import math
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from signstgcn.atomic import write_text_atomic
 from signstgcn.cli.common import run_cli
 from signstgcn.data.landmarks import LANDMARK_SUFFIXES, Landmarks, find_landmark_files, load_landmarks
 from signstgcn.data.openpose import is_openpose_folder
@@ -239,14 +238,7 @@ def output_files(out: Path, src: Source, mode: str, save_landmarks: bool) -> lis
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
 
 
 def _csv(rows: list[list[Any]], header: list[str]) -> str:

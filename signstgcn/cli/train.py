@@ -12,9 +12,7 @@ import csv
 import json
 import logging
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, WeightedRandomSampler
 
+from signstgcn.atomic import write_text_atomic
 from signstgcn.checkpoint import read_checkpoint, save_checkpoint
 from signstgcn.cli.common import run_cli, selection_from_args
 from signstgcn.data.corpus import Corpus, load_corpus
@@ -213,10 +212,7 @@ def _video_signers(corpus: Corpus, ids: list[str], cfg: DataConfig, signer_ids: 
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, default=str)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=2, default=str))
 
 
 class CsvLog:

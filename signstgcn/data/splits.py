@@ -28,8 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from signstgcn.atomic import write_text_atomic
 from signstgcn.errors import DataError
 
 if TYPE_CHECKING:
@@ -500,18 +499,7 @@ def write_splits(path: str | Path, payload: Mapping[str, Any], *, overwrite: boo
     if path.is_dir():
         raise ValueError(f"{path}: is a folder; --out expects a .json file path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, json.dumps(payload, indent=1) + "\n", fsync=True)
 
 
 _FORMAT = '{"splits": {"train": [video ids], "val": [...], "test": [...]}}'
