@@ -24,6 +24,7 @@ optionally on a second thread so the two cores work in parallel. What it changes
 - inside a window, the backbone's temporal convolutions see the frames' real neighbours instead of the
   window's zero padding (the first ``lag`` and last ``lag`` frames of each window, ``lag = 6`` for the
   default dilations 1, 2, 3);
+- with a ``motion`` input stream, a window's first frame has its real motion (offline: zero);
 - results arrive ``lag`` frames later (the backbone needs ``lag`` future frames), plus the head's delay.
 
 Everything else (windows, signer statistics, frame weighting and finalization) is the exact detector's.
@@ -252,7 +253,7 @@ class IncrementalDetector:
             raise ValueError(f"stride must be in 1..window={self.window}, got {stride}")
         self.stride = stride
         self.threshold = p.best_threshold if threshold is None else float(threshold)
-        self.backbone = IncrementalBackbone(p.model.backbone)
+        self.backbone = IncrementalBackbone(p.model.backbone, p.model.streams)
         self.lag = self.backbone.lag
         self._normalize = Normalize(p.layout, hands_relative=p.data.hands_relative)
         self._V, self._C = p.layout.num_nodes, p.data.selection.coords

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def ckpts(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     return {"binary": make_checkpoint(root / "binary.pt", seed=1),
-            "multi": make_checkpoint(root / "multi.pt", classes=("a", "b", "c", "d"), seed=2)}
+            "multi": make_checkpoint(root / "multi.pt", classes=("a", "b", "c", "d"), seed=2),
+            "streams": make_checkpoint(root / "streams.pt", seed=3, input_streams=("joint", "bone", "motion"))}
 
 
 def _onnxruntime():
@@ -66,7 +67,7 @@ def test_logits_model_equals_the_model(ckpts):
                                        atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["binary", "multi"])
+@pytest.mark.parametrize("kind", ["binary", "multi", "streams"])
 def test_onnx_export_matches_pytorch(ckpts, tmp_path, capsys, kind):
     ort = _onnxruntime()
     out = tmp_path / "model.onnx"
@@ -77,7 +78,7 @@ def test_onnx_export_matches_pytorch(ckpts, tmp_path, capsys, kind):
     assert meta["verification"]["max_abs_diff"] <= 1e-4
     assert {c["batch"] for c in meta["verification"]["checks"]} >= {1, 4}
     assert len({c["time"] for c in meta["verification"]["checks"]}) >= 3
-    assert meta["window"] == 25 and meta["task"] == ("binary" if kind == "binary" else "multiclass")
+    assert meta["window"] == 25 and meta["task"] == ("multiclass" if kind == "multi" else "binary")
     # independent check on batch/time sizes the export never saw
     pred = Predictor.from_checkpoint(ckpts[kind])
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -107,8 +108,9 @@ def test_onnx_on_real_windows_equals_sliding_window_scores(ckpts, tmp_path):
     assert np.abs(got - ref).max() <= 1e-4
 
 
-def test_torchscript_export(ckpts, tmp_path):
-    pred = Predictor.from_checkpoint(ckpts["multi"])
+@pytest.mark.parametrize("kind", ["multi", "streams"])
+def test_torchscript_export(ckpts, tmp_path, kind):
+    pred = Predictor.from_checkpoint(ckpts[kind])
     result = export_model(pred, tmp_path / "m.pt", "torchscript")
     assert result.max_abs_diff <= 1e-5 and result.metadata_path.is_file()
     with warnings.catch_warnings():

@@ -93,6 +93,29 @@ def test_incremental_backbone_equals_offline_window(T):
                                atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("streams", [("joint", "bone", "motion"), ("motion",)])
+def test_incremental_backbone_with_input_streams_equals_offline_window(streams):
+    """Bone and motion channels computed frame by frame (motion from the previous pushed frame) give the
+    offline model's backbone features of a window."""
+    model = random_model(input_streams=streams)
+    T, V = 11, model.num_nodes
+    torch.manual_seed(2)
+    x = torch.randn(1, 2, T, V)
+    mask = torch.rand(1, T, V) > 0.2
+    x[~mask.unsqueeze(1).expand_as(x)] = float("nan")
+    with torch.inference_mode():
+        ref = model.backbone(model.streams(x, mask), mask)[0]  # (T, D)
+    inc = IncrementalBackbone(model.backbone, model.streams)
+    assert inc.in_channels == 2
+    out = [inc.push(x[0, :, t].t(), mask[0, t]) for t in range(T)]
+    got = torch.stack([o for o in out if o is not None] + inc.flush())
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    # a new stream starts without motion from the old one
+    again = [inc.push(x[0, :, t].t(), mask[0, t]) for t in range(T)]
+    torch.testing.assert_close(torch.stack([o for o in again if o is not None] + inc.flush()), ref,
+                               atol=1e-5, rtol=1e-5)
+
+
 def test_incremental_backbone_without_residual_dilation_or_edge_importance():
     model = random_model(stgcn_kernel=1, stgcn_dilations=(1, 1, 1), edge_importance=False)
     inc = IncrementalBackbone(model.backbone)
@@ -168,6 +191,21 @@ def test_incremental_detector_first_window_is_exact_and_later_ones_close():
     assert not np.isnan(final).any()
     # same inputs, different padding and normalization: close, not equal (the trained-model effect is in
     # tests/test_inference.py and bench/streaming_accuracy.py)
+    assert np.abs(np.array([p for _, p in windows]) - probs).max() < 0.05
+
+
+def test_incremental_detector_with_motion_stream():
+    """A motion-stream model streams too: its first window (no motion before frame 0 either way) is the
+    offline one; later windows differ only by the real motion at their first frame and their padding."""
+    pred = predictor(random_model(input_streams=("joint", "bone", "motion")))
+    frames = stream_frames(WINDOW, still_shoulders=True)
+    _, probs, _ = _offline(pred, frames, 1)
+    windows, _ = _run(IncrementalDetector(pred, stride=1, threaded=False), frames)
+    assert windows == [(0, pytest.approx(float(probs[0]), abs=1e-5))]
+    long = stream_frames(60, seed=4)
+    starts, probs, _ = _offline(pred, long, 5)
+    windows, final = _run(IncrementalDetector(pred, stride=5, threaded=False), long)
+    assert [s for s, _ in windows] == starts.tolist() and not np.isnan(final).any()
     assert np.abs(np.array([p for _, p in windows]) - probs).max() < 0.05
 
 

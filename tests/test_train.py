@@ -95,6 +95,24 @@ def test_ablations_without_signer_encoder_train(recognition_data, tmp_path, abla
     assert config["signer_encoder"] is False and config["attention"] == ("none" if "none" in ablation else "plain")
 
 
+def test_input_streams_train_and_detect(detection_data, tmp_path):
+    """A bone + motion model trains, records its streams in the checkpoint and runs through detect."""
+    from signstgcn.cli.detect import main as detect_main
+
+    rc = _train(detection_data, tmp_path / "run", "--binary", "--window", "16", "--stride", "8",
+                "--input-streams", "joint,bone,motion")
+    assert rc == 0
+    loaded = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert loaded.model.config.input_streams == ("joint", "bone", "motion")
+    assert loaded.model.backbone.in_channels == 3 * loaded.model.config.in_channels
+    video = sorted(detection_data.glob("*.npz"))[0]
+    assert detect_main(["--ckpt", str(tmp_path / "run" / "last.pt"), "--out", str(tmp_path / "det"), "--quiet",
+                        str(video)]) == 0
+    rows = _rows(tmp_path / "det" / f"{video.stem}.frames.csv")
+    probs = np.array([float(r["probability"]) for r in rows])
+    assert len(probs) == np.load(video)["pose"].shape[0] and ((probs >= 0) & (probs <= 1)).all()
+
+
 def test_splits_json_is_used(detection_data, tmp_path):
     splits = tmp_path / "splits.json"
     subprocess.run([sys.executable, "-m", "build_video_splits", "--data", str(detection_data), "--window", "25",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signstgcn.graph import LayoutSpec
+from signstgcn.model.features import INPUT_STREAMS, check_streams
 
 DEFAULT_SIGNER_STATS_DIM = 16
 ATTENTION_MODES = ("signer", "plain", "none")
@@ -36,6 +37,8 @@ class ModelConfig:
     layout: LayoutSpec = field(default_factory=LayoutSpec)
     in_channels: int = 2
     num_classes: int = 1  # 1 = binary (one logit)
+    # input streams stacked as channels: joint coordinates, bone vectors, frame-to-frame motion
+    input_streams: tuple[str, ...] = ("joint",)
     # ST-GCN backbone
     stgcn_channels: tuple[int, ...] = (64, 128, 128)
     stgcn_kernel: int = 3
@@ -64,6 +67,7 @@ class ModelConfig:
         # Lists (from JSON or argparse) become tuples so the config stays hashable.
         object.__setattr__(self, "stgcn_channels", _positive_ints("stgcn_channels", self.stgcn_channels))
         object.__setattr__(self, "stgcn_dilations", _positive_ints("stgcn_dilations", self.stgcn_dilations))
+        object.__setattr__(self, "input_streams", check_streams(self.input_streams))
         if len(self.stgcn_channels) != len(self.stgcn_dilations):
             raise ValueError(
                 f"stgcn_dilations: expected one per block ({len(self.stgcn_channels)} for stgcn_channels="
@@ -98,6 +102,11 @@ class ModelConfig:
             raise ValueError(f"lambda_grl: expected a finite float >= 0, got {self.lambda_grl!r}")
 
     @property
+    def backbone_in_channels(self) -> int:
+        """Channels the backbone reads: ``C`` per input stream."""
+        return self.in_channels * len(self.input_streams)
+
+    @property
     def embedding_dim(self) -> int:
         """``E``: size of the window embedding fed to the heads."""
         return 2 * self.temporal_hidden if self.temporal == "bigru" else self.stgcn_channels[-1]
@@ -125,7 +134,7 @@ class ModelConfig:
                     f"model config: unknown layout keys {bad}; expected a subset of {sorted(layout_names)}"
                 )
             kwargs["layout"] = LayoutSpec(**layout)
-        for name in ("stgcn_channels", "stgcn_dilations"):
+        for name in ("stgcn_channels", "stgcn_dilations", "input_streams"):
             if isinstance(kwargs.get(name), list):
                 kwargs[name] = tuple(kwargs[name])
         return cls(**kwargs)
@@ -142,10 +151,23 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected a comma list of integers like 64,128,128, got {text!r}") from None
 
 
+def _streams(text: str) -> tuple[str, ...]:
+    items = tuple(v for v in text.replace(" ", "").split(",") if v)
+    try:
+        return check_streams(items)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma list of distinct streams from {','.join(INPUT_STREAMS)}, got {text!r}"
+        ) from None
+
+
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """Add the model flags of DESIGN §5 (defaults = :class:`ModelConfig` defaults) to ``parser``."""
     d = ModelConfig.__dataclass_fields__
     g = parser.add_argument_group("model")
+    g.add_argument("--input-streams", type=_streams, default=d["input_streams"].default,
+                   help="input streams stacked as channels, comma list of joint, bone (joint minus its "
+                        "parent), motion (joint minus the previous frame); default joint")
     g.add_argument("--stgcn-channels", type=_int_list, default=d["stgcn_channels"].default,
                    help="ST-GCN block widths, comma list (default 64,128,128)")
     g.add_argument("--stgcn-kernel", type=int, default=d["stgcn_kernel"].default, help="temporal kernel (odd)")
@@ -169,6 +191,7 @@ def model_config_from_args(args: argparse.Namespace, **fields: Any) -> ModelConf
     """``ModelConfig`` from the flags of :func:`add_model_args`; ``fields`` sets the rest (layout,
     in_channels, num_classes, num_signers, supcon_dim, ...) and wins over the flags."""
     kwargs: dict[str, Any] = {
+        "input_streams": tuple(args.input_streams),
         "stgcn_channels": tuple(args.stgcn_channels),
         "stgcn_kernel": args.stgcn_kernel,
         "stgcn_dilations": tuple(args.stgcn_dilations),

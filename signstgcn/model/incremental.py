@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from signstgcn.model.features import InputStreams
 from signstgcn.model.stgcn import STGCNBackbone, STGCNBlock, fold_affine, frozen_bn_affine
 
 
@@ -99,13 +100,16 @@ class _FoldedBlock:
 class IncrementalBackbone:
     """Pooled backbone features of a stream, one frame at a time (see the module docstring).
 
-    ``push(x (V, C), mask (V,))`` takes one normalized frame (as the model's input, before the input
-    BatchNorm) and returns the ``(D,)`` features of frame ``t - lag`` (None for the first ``lag`` pushes).
+    ``push(x (V, C), mask (V,))`` takes one normalized frame (as the model's input) and returns the ``(D,)``
+    features of frame ``t - lag`` (None for the first ``lag`` pushes). With ``streams`` (the model's
+    :class:`InputStreams`) the frame's bone and motion channels are computed here, motion from the previous
+    pushed frame (zero for a stream's first frame, as for a window's); without, ``C`` is the backbone's input.
     """
 
-    def __init__(self, backbone: STGCNBackbone) -> None:
+    def __init__(self, backbone: STGCNBackbone, streams: InputStreams | None = None) -> None:
         if backbone.training:
             raise ValueError("IncrementalBackbone needs an eval-mode model (call model.eval() first)")
+        self.streams = None if streams is None or streams.identity else streams
         with torch.no_grad():
             V, C = backbone.num_nodes, backbone.in_channels
             scale, shift = _affine(backbone.data_bn)  # (V*C,) each, channel v*C + c
@@ -114,7 +118,8 @@ class IncrementalBackbone:
             for i, block in enumerate(backbone.blocks):
                 A = backbone.A if backbone.edge_importance is None else backbone.A * backbone.edge_importance[i]
                 self.blocks.append(_FoldedBlock(block, A))
-        self.num_nodes, self.in_channels = V, C
+        self.num_nodes = V
+        self.in_channels = C if self.streams is None else C // len(self.streams.streams)
         self.out_channels = backbone.out_channels
         self.lag = sum(b.pad for b in self.blocks)
         self.dtype, self.device = scale.dtype, scale.device
@@ -125,6 +130,7 @@ class IncrementalBackbone:
         for block in self.blocks:
             block.reset(self.dtype, self.device)
         self.count = 0
+        self._prev: tuple[Tensor, Tensor] | None = None  # last pushed frame (x, mask), for motion
 
     @torch.inference_mode()
     def push(self, x: Tensor, mask: Tensor) -> Tensor | None:
@@ -135,6 +141,10 @@ class IncrementalBackbone:
                              f"and {tuple(mask.shape)}")
         self.count += 1
         m = mask.to(self.dtype).unsqueeze(1)  # (V, 1)
+        if self.streams is not None:
+            prev = self._prev
+            self._prev = (x, mask)
+            x = self.streams.frame(x.to(self.dtype), mask, *(prev if prev is not None else (None, None)))
         h = torch.where(mask.unsqueeze(1), x.to(self.dtype), 0.0)  # NaN-safe zeroing, as the backbone
         h = torch.addcmul(self.in_shift, h, self.in_scale).mul_(m)  # (V, C): input BatchNorm, masked
         out = (h, m)

@@ -1,6 +1,7 @@
 """``SignSTGCNModel``: ST-GCN backbone -> signer-conditioned attention -> BiGRU -> heads (DESIGN §3).
 
-    x (N, C, T, V), mask (N, T, V) --backbone--> (N, T, D) --attention(signer emb)--> (N, T, D)
+    x (N, C, T, V), mask (N, T, V) --streams--> (N, C', T, V) --backbone--> (N, T, D)
+    (N, T, D) --attention(signer emb)--> (N, T, D)
     stats (N, S) --signer encoder--> signer_embedding (N, 64) ----^
     (N, T, D) --BiGRU + masked mean--> embedding (N, E) --> logits, signer_logits (via GRL), projection
 """
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 from signstgcn.graph import spatial_partition
 from signstgcn.model.attention import SignerConditionedAttention
 from signstgcn.model.config import ModelConfig
+from signstgcn.model.features import InputStreams
 from signstgcn.model.heads import ClassifierHead, ProjectionHead, SignerHead
 from signstgcn.model.signer import SignerEncoder
 from signstgcn.model.stgcn import STGCNBackbone
@@ -54,10 +56,12 @@ class SignSTGCNModel(nn.Module):
             raise ValueError(f"config: expected a ModelConfig, got {type(config).__name__}")
         self.config = config
         self.data_settings: dict[str, Any] | None = None
-        A = torch.from_numpy(spatial_partition(config.layout.build()))  # (K, V, V)
+        layout = config.layout.build()
+        A = torch.from_numpy(spatial_partition(layout))  # (K, V, V)
         self.num_nodes = A.shape[-1]
+        self.streams = InputStreams(layout, config.input_streams)
         self.backbone = STGCNBackbone(
-            config.in_channels,
+            config.backbone_in_channels,
             A,
             channels=config.stgcn_channels,
             kernel_size=config.stgcn_kernel,
@@ -111,7 +115,7 @@ class SignSTGCNModel(nn.Module):
         N, _, T, V = x.shape
         if mask is None:
             mask = torch.ones(N, T, V, dtype=torch.bool, device=x.device)
-        feats = self.backbone(x, mask)  # (N, T, D)
+        feats = self.backbone(self.streams(x, mask), mask)  # (N, T, D); streams: (N, C * streams, T, V)
         return self.aggregate(feats, mask.any(dim=-1), stats)
 
     def aggregate(self, feats: Tensor, frame_valid: Tensor, stats: Tensor | None = None) -> Features:
@@ -154,8 +158,10 @@ class SignSTGCNModel(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def parameter_counts(self) -> dict[str, int]:
-        """Parameters per top-level part (backbone, signer_encoder, attention, temporal, heads)."""
-        return {name: sum(p.numel() for p in child.parameters()) for name, child in self.named_children()}
+        """Parameters per top-level part (backbone, signer_encoder, attention, temporal, heads); parts without
+        parameters (the input streams) are left out."""
+        counts = {name: sum(p.numel() for p in child.parameters()) for name, child in self.named_children()}
+        return {name: n for name, n in counts.items() if n > 0}
 
     @classmethod
     def from_checkpoint(cls, path: str | PathLike[str], map_location: str | torch.device = "cpu") -> SignSTGCNModel:

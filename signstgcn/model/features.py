@@ -1,0 +1,100 @@
+"""Input streams for the backbone: joint coordinates, bone vectors and joint motion (SL-GCN, pyskl).
+
+Multi-stream skeleton models (Shi et al.'s 2s-AGCN, SL-GCN, pyskl) feed a graph network not only the
+joint coordinates but also *bones* (each joint minus its parent towards the graph centre) and *motion*
+(each joint minus itself one frame earlier). Here the streams are stacked as channels of one input
+(early fusion), so one backbone sees all of them:
+
+    x (N, C, T, V), mask (N, T, V) --> (N, C * len(streams), T, V), in the order of ``streams``
+
+A bone or motion value is 0 wherever one of its two joints is absent (mask False), and motion is 0 in a
+window's first frame, so absent joints never leak a made-up difference. Coordinates are the normalized
+ones (channel 2 of MediaPipe is z, further channels, e.g. OpenPose confidence, are differenced too).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from signstgcn.graph import Layout, _bfs_distance
+
+INPUT_STREAMS = ("joint", "bone", "motion")
+
+
+def bone_parents(layout: Layout) -> np.ndarray:
+    """(V,) int64: each joint's neighbour one hop nearer the layout's centre (the lowest index if several);
+    the centre, and joints in components without it, are their own parent (a zero bone)."""
+    adj = layout.adjacency()
+    dist = _bfs_distance(adj, layout.center)  # (V,)
+    parents = np.arange(adj.shape[0], dtype=np.int64)
+    for v in range(adj.shape[0]):
+        if not np.isfinite(dist[v]) or dist[v] == 0:
+            continue
+        nearer = np.flatnonzero((adj[v] > 0) & (dist == dist[v] - 1))
+        parents[v] = int(nearer[0])
+    return parents
+
+
+def check_streams(streams: tuple[str, ...]) -> tuple[str, ...]:
+    """``streams`` validated: a non-empty tuple of distinct names from :data:`INPUT_STREAMS`."""
+    items = tuple(streams)
+    if not items or len(set(items)) != len(items) or any(s not in INPUT_STREAMS for s in items):
+        raise ValueError(
+            f"input_streams: expected distinct names from {', '.join(INPUT_STREAMS)}, got {streams!r}"
+        )
+    return items
+
+
+class InputStreams(nn.Module):
+    """``x (N, C, T, V)``, ``mask (N, T, V)`` -> ``(N, C * len(streams), T, V)`` (module docstring)."""
+
+    def __init__(self, layout: Layout, streams: tuple[str, ...] = ("joint",)) -> None:
+        super().__init__()
+        self.streams = check_streams(streams)
+        # persistent=False: rebuilt from the layout, like the backbone's A.
+        self.register_buffer("parents", torch.from_numpy(bone_parents(layout)), persistent=False)
+
+    @property
+    def identity(self) -> bool:
+        return self.streams == ("joint",)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        if self.identity:
+            return x
+        m = mask.unsqueeze(1)  # (N, 1, T, V)
+        x = torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device))  # NaN-safe zeroing
+        out = []
+        for stream in self.streams:
+            if stream == "joint":
+                out.append(x)
+            elif stream == "bone":
+                both = m & m[..., self.parents]  # (N, 1, T, V)
+                out.append((x - x[..., self.parents]) * both.to(x.dtype))  # (N, C, T, V)
+            else:  # motion
+                both = m[:, :, 1:] & m[:, :, :-1]  # (N, 1, T-1, V)
+                diff = (x[:, :, 1:] - x[:, :, :-1]) * both.to(x.dtype)  # (N, C, T-1, V)
+                out.append(torch.cat([torch.zeros_like(x[:, :, :1]), diff], dim=2))  # (N, C, T, V)
+        return torch.cat(out, dim=1)  # (N, C * len(streams), T, V)
+
+    def frame(self, x: Tensor, mask: Tensor, prev_x: Tensor | None, prev_mask: Tensor | None) -> Tensor:
+        """One frame of a stream: ``x (V, C)``, ``mask (V,)`` and the previous frame's (None at a stream's
+        start) -> ``(V, C * len(streams))``, as :meth:`forward` computes that frame of a window."""
+        if self.identity:
+            return x
+        m = mask.unsqueeze(1)  # (V, 1)
+        x = torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device))
+        out = []
+        for stream in self.streams:
+            if stream == "joint":
+                out.append(x)
+            elif stream == "bone":
+                out.append((x - x[self.parents]) * (m & m[self.parents]).to(x.dtype))
+            elif prev_x is None or prev_mask is None:
+                out.append(torch.zeros_like(x))
+            else:
+                pm = prev_mask.unsqueeze(1)  # (V, 1)
+                prev = torch.where(pm, prev_x.to(x.dtype), torch.zeros((), dtype=x.dtype, device=x.device))
+                out.append((x - prev) * (m & pm).to(x.dtype))
+        return torch.cat(out, dim=1)  # (V, C * len(streams))
