@@ -344,12 +344,14 @@ def _worst_signer(report: Mapping[str, Any]) -> str:
     return min(per, key=lambda k: (per[k], k)) if per else ""
 
 
-def result_row(config: str, fold: int, report: Mapping[str, Any], fold_info: Mapping[str, Any]) -> dict[str, Any]:
-    """One ``results.csv`` row: a config's fold, its test counts and metrics, the training seconds."""
+def result_row(
+    config: str, fold: int, report: Mapping[str, Any], fold_info: Mapping[str, Any], *, seed: int = 0
+) -> dict[str, Any]:
+    """One ``results.csv`` row: a config's fold and training seed, its test counts and metrics, the seconds."""
     task = report["checkpoint"]["task"]
     metrics, counts = report["metrics"], report["counts"]
     worst = _worst_signer(report)
-    row: dict[str, Any] = {"config": config, "fold": fold, "task": task,
+    row: dict[str, Any] = {"config": config, "fold": fold, "seed": seed, "task": task,
                            "checkpoint": Path(report["checkpoint"]["path"]).name,
                            "test_signers": counts.get("signers", 0), "test_videos": counts.get("videos", 0),
                            "test_windows": counts.get("windows", 0)}
@@ -365,9 +367,9 @@ def _mean_std(values: Sequence[float]) -> dict[str, Any]:
     return {"mean": float(finite.mean()), "std": float(finite.std()), "folds": int(finite.size)}
 
 
-def _pooled_worst_signer(reports: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[str, Any] | None:
-    """Lowest per-signer accuracy over all test folds, pooled over folds by windows for real signer ids
-    (pseudo-signers are fold-specific: named ``fold<k>/<name>``)."""
+def _pooled_worst_signer(reports: Sequence[tuple[int | str, Mapping[str, Any]]]) -> dict[str, Any] | None:
+    """Lowest per-signer accuracy over all test folds (and repeats), pooled by windows for real signer ids
+    (pseudo-signers are specific to a run: named ``fold<run>/<name>``, run = ``k`` or ``k-seed<s>``)."""
     correct: dict[str, float] = {}
     windows: dict[str, int] = {}
     for fold, report in reports:
@@ -376,7 +378,7 @@ def _pooled_worst_signer(reports: Sequence[tuple[int, Mapping[str, Any]]]) -> di
             n = int((report.get("per_signer_windows") or {}).get(name, 0))
             if not math.isfinite(_num(acc)) or n <= 0:
                 continue
-            key = name if real else f"fold{fold}/{name}"
+            key = name if real else (f"fold{fold}/{name}" if isinstance(fold, int) else f"{fold}/{name}")
             correct[key] = correct.get(key, 0.0) + _num(acc) * n
             windows[key] = windows.get(key, 0) + n
     if not windows:
@@ -386,21 +388,42 @@ def _pooled_worst_signer(reports: Sequence[tuple[int, Mapping[str, Any]]]) -> di
     return {"name": name, "accuracy": acc[name], "windows": windows[name]}
 
 
+def main_metric(task: str) -> str:
+    """The metric the per-seed column shows: top-1, or the frame PR-AUC of detection."""
+    return "frame_pr_auc" if task == "binary" else "top1"
+
+
+def _seed_average(rows: Sequence[Mapping[str, Any]], key: str) -> list[float]:
+    """Per fold (in first-seen order): the mean of ``key`` over the fold's repeats (NaN where none is finite)."""
+    by_fold: dict[Any, list[float]] = {}
+    for r in rows:
+        by_fold.setdefault(r["fold"], []).append(_num(r[key]))
+    return [float(np.mean(f)) if (f := [v for v in vs if math.isfinite(v)]) else math.nan for vs in by_fold.values()]
+
+
 def summarize(
-    rows: Sequence[Mapping[str, Any]], reports: Mapping[str, Sequence[tuple[int, Mapping[str, Any]]]]
+    rows: Sequence[Mapping[str, Any]], reports: Mapping[str, Sequence[tuple[int | str, Mapping[str, Any]]]]
 ) -> dict[str, dict[str, Any]]:
-    """Per config (in first-seen order): folds, mean ± std of every metric, test counts, training seconds
-    and the worst test signer overall. ``reports[config]`` holds ``(fold, report.json)`` pairs."""
+    """Per config (in first-seen order): folds, repeats, mean ± std over folds of every metric (each fold
+    averaged over its repeats first), the main metric of each seed (mean over folds), test counts, training
+    seconds and the worst test signer overall. ``reports[config]`` holds ``(run, report.json)`` pairs."""
     out: dict[str, dict[str, Any]] = {}
     for config in dict.fromkeys(r["config"] for r in rows):
         mine = [r for r in rows if r["config"] == config]
         task = mine[0]["task"]
+        folds = list(dict.fromkeys(r["fold"] for r in mine))
+        seeds = list(dict.fromkeys(r.get("seed", 0) for r in mine))
+        main = main_metric(task)
         out[config] = {
             "task": task,
-            "folds": len(mine),
-            "metrics": {key: _mean_std([_num(r[key]) for r in mine]) for key, _ in metric_columns(task)},
-            "test_signers": [r["test_signers"] for r in mine],
-            "test_videos": [r["test_videos"] for r in mine],
+            "folds": len(folds),
+            "repeats": len(seeds),
+            "metrics": {key: _mean_std(_seed_average(mine, key)) for key, _ in metric_columns(task)},
+            "main_metric": main,
+            "per_seed": {str(seed): _mean_std([_num(r[main]) for r in mine if r.get("seed", 0) == seed])
+                         for seed in seeds},
+            "test_signers": [r["test_signers"] for r in mine if r.get("seed", 0) == seeds[0]],
+            "test_videos": [r["test_videos"] for r in mine if r.get("seed", 0) == seeds[0]],
             "train_seconds": {**_mean_std([_num(r["train_seconds"]) for r in mine]),
                               "total": float(np.nansum([_num(r["train_seconds"]) for r in mine]))},
             "worst_signer": _pooled_worst_signer(reports.get(config, ())),
@@ -417,14 +440,22 @@ def _cell(stat: Mapping[str, Any]) -> str:
 def summary_markdown(summary: Mapping[str, Mapping[str, Any]], footer: Sequence[str] = ()) -> str:
     """The markdown table: config, each metric ``mean ± std``, the worst signer; then ``footer`` lines."""
     tasks = {s["task"] for s in summary.values()}
-    columns = metric_columns("binary" if tasks == {"binary"} else "multiclass")
+    task = "binary" if tasks == {"binary"} else "multiclass"
+    columns = metric_columns(task)
+    repeats = any(s.get("repeats", 1) > 1 for s in summary.values())
+    titles = dict(columns)
     head = ["config", *(title for _, title in columns), "worst signer"]
+    if repeats:
+        head.append(f"{titles[main_metric(task)]} per seed")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for config, s in summary.items():
         worst = s["worst_signer"]
         cells = [_cell(s["metrics"].get(key, {"mean": None})) for key, _ in columns]
-        worst_text = "–" if worst is None else f"{worst['name']} ({worst['accuracy']:.2f})"
-        lines.append("| " + " | ".join([config, *cells, worst_text]) + " |")
+        cells.append("–" if worst is None else f"{worst['name']} ({worst['accuracy']:.2f})")
+        if repeats:
+            seeds = s.get("per_seed", {}).values()
+            cells.append(" ".join("–" if v["mean"] is None else f"{v['mean']:.3f}" for v in seeds) or "–")
+        lines.append("| " + " | ".join([config, *cells]) + " |")
     return "\n".join([*lines, *([""] if footer else []), *footer]) + "\n"
 
 

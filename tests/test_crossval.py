@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from signstgcn.checkpoint import read_checkpoint
 from signstgcn.cli.cross_validate import main
@@ -123,6 +124,8 @@ def test_managed_and_invalid_train_flags_are_refused():
     (["--", "--val-fraction", "0.2"], "train flag --val-fraction after '--'"),
     (["--", "--bogus"], "train flags after '--': unrecognized arguments: --bogus"),
     (["--resume", "--overwrite"], "pass only one"),
+    (["--repeats", "0"], "--repeats must be at least 1, got 0"),
+    (["--repeats", "2", "--", "--seed", "3"], "--repeats trains with seeds SEED .. SEED+R-1"),
 ])
 def test_cli_errors_are_one_line(argv, message, rec_data, tmp_path, capsys):
     rc = main(["--data", str(rec_data), "--out", str(tmp_path / "cv"), *argv])
@@ -185,6 +188,11 @@ def test_cross_validate_end_to_end_and_resume(rec_data, tmp_path, capsys):
     assert done.stat().st_mtime_ns == before  # finished folds are not retrained
     assert (out / "stgcn-pool" / "fold1" / "eval" / "report.json").is_file()
     assert len(_rows(out / "results.csv")) == 4
+    folds_json = json.loads((out / "folds.json").read_text())
+    del folds_json["settings"]["repeats"]  # written before --repeats existed: one repeat
+    (out / "folds.json").write_text(json.dumps(folds_json))
+    assert main([*base, "--resume", "--", *TRAIN]) == 0
+    assert done.stat().st_mtime_ns == before
     assert main([*base, "--resume", "--", *TRAIN, "--lr", "0.1"]) == 2  # other flags: refused
     assert "was made with train_flags" in one_error_line(capsys)
 
@@ -202,3 +210,40 @@ def test_inner_validation_selects_best_on_training_signers(rec_data, tmp_path):
         report = json.loads((run / "eval" / "report.json").read_text())
         assert Path(report["checkpoint"]["path"]).name == "best.pt"
     assert {r["checkpoint"] for r in _rows(out / "results.csv")} == {"best.pt"}
+
+
+def test_repeats_train_each_fold_with_several_seeds(rec_data, tmp_path, capsys):
+    out = tmp_path / "cv"
+    argv = ["--data", str(rec_data), "--folds", "2", "--repeats", "2", "--seed", "5", "--out", str(out), "--quiet",
+            "--", *TRAIN]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| top-1 per seed |" in printed and "each trained 2 times (seeds 5..6)" in printed
+    rows = _rows(out / "results.csv")
+    assert [(r["fold"], r["seed"]) for r in rows] == [("0", "5"), ("0", "6"), ("1", "5"), ("1", "6")]
+    weights = {}
+    for k in range(2):
+        for seed in (5, 6):
+            run = out / "default" / f"fold{k}-seed{seed}"
+            info = json.loads((run / "fold.json").read_text())
+            assert info["seed"] == seed and info["train_flags"][:2] == ["--seed", str(seed)]
+            ckpt = read_checkpoint(run / "last.pt")
+            assert ckpt["args"]["seed"] == seed and (run / "eval" / "report.json").is_file()
+            weights[k, seed] = ckpt["model"]
+        a, b = weights[k, 5], weights[k, 6]
+        assert any(not torch.equal(a[name], b[name]) for name in a)  # the repeats really differ
+    summary = json.loads((out / "summary.json").read_text())["configs"]["default"]
+    assert summary["folds"] == 2 and summary["repeats"] == 2 and summary["main_metric"] == "top1"
+    top1 = {(r["fold"], r["seed"]): float(r["top1"]) for r in rows}
+    fold_means = [(top1["0", "5"] + top1["0", "6"]) / 2, (top1["1", "5"] + top1["1", "6"]) / 2]
+    assert summary["metrics"]["top1"]["mean"] == pytest.approx(sum(fold_means) / 2, abs=1e-5)
+    assert summary["metrics"]["top1"]["folds"] == 2  # std over folds, not over the four runs
+    assert summary["per_seed"]["6"]["mean"] == pytest.approx((top1["0", "6"] + top1["1", "6"]) / 2, abs=1e-5)
+    assert len(summary["test_videos"]) == 2
+    # --resume of the same command retrains nothing; a run from before --repeats resumes as one repeat
+    before = (out / "default" / "fold1-seed6" / "last.pt").stat().st_mtime_ns
+    assert main([*argv[:-len(TRAIN) - 1], "--resume", "--", *TRAIN]) == 0
+    assert (out / "default" / "fold1-seed6" / "last.pt").stat().st_mtime_ns == before
+    assert main(["--data", str(rec_data), "--folds", "2", "--seed", "5", "--out", str(out), "--quiet", "--resume",
+                 "--", *TRAIN]) == 2
+    assert "was made with repeats = 2, this command has 1" in one_error_line(capsys)

@@ -10,10 +10,14 @@ after ``--`` goes to ``train_landmarks`` for every fold, with each ``--configs``
 videos and its ``last.pt`` is evaluated; with it, a validation split carved from the training signers picks
 ``best.pt``. The test fold never selects anything.
 
-Writes ``OUT/folds.json`` (fold → signers and videos, settings), ``OUT/<config>/fold<k>/`` (``splits.json``,
-the training run, ``train.log``, ``fold.json``, ``eval/report.json`` + plots), ``OUT/results.csv`` (one row
-per config and fold), ``OUT/summary.json`` and ``OUT/summary.md`` (mean ± std over folds), and prints the
-table. Runs in one process (not under torchrun).
+``--repeats R`` trains every fold R times, with training seeds SEED .. SEED+R-1 on the same folds: the
+table then averages each fold over its repeats before the mean ± std over folds, and shows the main metric
+of each seed (mean over folds), so a difference between configs can be compared with the seed-to-seed one.
+
+Writes ``OUT/folds.json`` (fold → signers and videos, settings), ``OUT/<config>/fold<k>/`` (``fold<k>-seed<s>/``
+with repeats: ``splits.json``, the training run, ``train.log``, ``fold.json``, ``eval/report.json`` + plots),
+``OUT/results.csv`` (one row per config, fold and seed), ``OUT/summary.json`` and ``OUT/summary.md`` (mean ±
+std over folds), and prints the table. Runs in one process (not under torchrun).
 """
 
 from __future__ import annotations
@@ -87,6 +91,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "share F from the training signers picks best.pt (--save-best)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the folds, the inner validation split and training (a --seed after '--' wins)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="train every fold R times (training seeds SEED .. SEED+R-1, same folds); the table "
+                        "averages the repeats and shows the main metric per seed")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace a previous cross-validation in OUT")
     p.add_argument("--resume", action="store_true",
@@ -115,6 +122,11 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--inner-val-fraction must be in [0, 1), got {args.inner_val_fraction}")
     if args.folds < 2:
         raise ValueError(f"--folds must be at least 2 (one fold is tested, the others train), got {args.folds}")
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
+    if args.repeats > 1 and any(f == "--seed" or f.startswith("--seed=") for f in args.train_flags):
+        raise ValueError("--repeats trains with seeds SEED .. SEED+R-1 (SEED = cross-validate's --seed); drop --seed "
+                         "after '--'")
     check_train_flags(args.train_flags, args.inner_val_fraction)
 
 
@@ -135,7 +147,7 @@ def _check_same_run(out: Path, payload: dict[str, Any]) -> None:
     previous = _read_json(out / FOLDS_NAME)
     stored = previous.get("settings", {})
     for key, value in payload["settings"].items():
-        if stored.get(key) != value:
+        if stored.get(key, 1 if key == "repeats" else None) != value:  # runs from before --repeats had one
             raise ValueError(f"--resume: {out / FOLDS_NAME} was made with {key} = {stored.get(key)!r}, this command "
                              f"has {value!r}; use the same settings, --overwrite, or another --out")
     if previous.get("folds") != payload["folds"]:
@@ -158,7 +170,8 @@ def _clear(out: Path) -> None:
 def _folds_payload(args: argparse.Namespace, groups: dict[str, str], folds: list[list[str]]) -> dict[str, Any]:
     settings = {"data": str(Path(args.data).resolve()), "gt": None if args.gt is None else str(Path(args.gt).resolve()),
                 "folds": args.folds, "group_by": args.group_by, "seed": args.seed,
-                "inner_val_fraction": args.inner_val_fraction, "train_flags": list(args.train_flags)}
+                "inner_val_fraction": args.inner_val_fraction, "repeats": args.repeats,
+                "train_flags": list(args.train_flags)}
     return {"version": 1, "settings": settings,
             "folds": [{"fold": k, "test_groups": sorted({groups[v] for v in vids}), "test_videos": vids}
                       for k, vids in enumerate(folds)],
@@ -169,10 +182,16 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _run_fold(args: argparse.Namespace, config: str, k: int, splits: FoldSplits, groups: dict[str, str],
+def _run_name(args: argparse.Namespace, k: int, seed: int) -> str:
+    """``fold<k>``, or ``fold<k>-seed<s>`` with --repeats."""
+    return f"fold{k}" if args.repeats == 1 else f"fold{k}-seed{seed}"
+
+
+def _run_fold(args: argparse.Namespace, config: str, k: int, seed: int, splits: FoldSplits, groups: dict[str, str],
               train_args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """Train and evaluate one fold of one config; returns (report, fold info, "trained" | "evaluated" | "skipped")."""
-    fold_dir = out / config / f"fold{k}"
+    """Train (with ``seed``) and evaluate one fold of one config; returns (report, fold info, "trained" |
+    "evaluated" | "skipped")."""
+    fold_dir = out / config / _run_name(args, k, seed)
     report_path, info_path = fold_dir / "eval" / REPORT_NAME, fold_dir / FOLD_INFO
     if args.resume and report_path.is_file() and info_path.is_file():
         return _read_json(report_path), _read_json(info_path), "skipped"
@@ -184,15 +203,16 @@ def _run_fold(args: argparse.Namespace, config: str, k: int, splits: FoldSplits,
     if args.resume and info_path.is_file():  # trained before an interruption; only the evaluation is missing
         info, status = _read_json(info_path), "evaluated"
     else:
-        flags = fold_train_flags(args.train_flags, config, splits_path, gt=args.gt, seed=args.seed, select_best=select)
+        flags = fold_train_flags(args.train_flags, config, splits_path, gt=args.gt, seed=seed, select_best=select)
         seconds = train_fold(flags, args.data, fold_dir, resume=args.resume, quiet=args.quiet)
-        info = {"config": config, "fold": k, "train_seconds": seconds, "checkpoint": "best.pt" if select else "last.pt",
+        info = {"config": config, "fold": k, "seed": seed, "train_seconds": seconds,
+                "checkpoint": "best.pt" if select else "last.pt",
                 "train_flags": flags, "test_groups": sorted({groups[v] for v in splits.test}),
                 "val_groups": sorted({groups[v] for v in splits.val})}
         write_json(info_path, info)
         status = "trained"
     report = evaluate_fold(fold_dir / info["checkpoint"], args.data, splits_path, fold_dir / "eval", gt=args.gt,
-                           train_args=train_args, seed=args.seed, quiet=args.quiet)
+                           train_args=train_args, seed=seed, quiet=args.quiet)
     return report, info, status
 
 
@@ -216,7 +236,11 @@ def _footer(args: argparse.Namespace, payload: dict[str, Any], configs: list[str
                  f"training {unit}s' windows")
     flags = " ".join(args.train_flags) or "(train_landmarks defaults)"
     presets = "; ".join(f"{c} = `{' '.join(PRESETS[c])}`" if PRESETS[c] else f"{c} = train defaults" for c in configs)
-    return [f"{args.folds} folds grouped by {unit} ({total} {unit}s; {per_fold} per test fold), seed {args.seed}; "
+    last = args.seed + args.repeats - 1
+    seeds = (f"seed {args.seed}" if args.repeats == 1 else
+             f"folds from seed {args.seed}, each trained {args.repeats} times (seeds {args.seed}..{last}) and "
+             f"averaged over its repeats")
+    return [f"{args.folds} folds grouped by {unit} ({total} {unit}s; {per_fold} per test fold), {seeds}; "
             f"mean ± std (population) over folds; {selection}.",
             f"Train flags: `{flags}`. Configs: {presets}.",
             "Signer probe: accuracy of a linear classifier recovering the test signer from the frozen embedding "
@@ -224,7 +248,7 @@ def _footer(args: argparse.Namespace, payload: dict[str, Any], configs: list[str
             "over all folds."]
 
 
-def _write_results(out: Path, rows: list[dict[str, Any]], reports: dict[str, list[tuple[int, dict[str, Any]]]],
+def _write_results(out: Path, rows: list[dict[str, Any]], reports: dict[str, list[tuple[str, dict[str, Any]]]],
                    footer: list[str], settings: dict[str, Any]) -> str:
     _write_csv(out / RESULTS_NAME, rows)
     summary = summarize(rows, reports)
@@ -242,12 +266,12 @@ def _fold_line(config: str, k: int, args: argparse.Namespace, splits: FoldSplits
     return f"{PROG}: [{config}] fold{k} ({k + 1}/{args.folds}): test {test}; {len(splits.train)} train{val} videos"
 
 
-def _result_line(config: str, k: int, row: dict[str, Any], status: str) -> str:
+def _result_line(config: str, name: str, row: dict[str, Any], status: str) -> str:
     shown = "  ".join(f"{key} {row[key]:.3f}" for key, _ in metric_columns(row["task"]) if math.isfinite(row[key]))
     worst = f"  worst signer {row['worst_signer']}" if row["worst_signer"] else ""
     note = {"skipped": "done before, skipped", "evaluated": "trained before, evaluated now"}.get(
         status, f"trained in {row['train_seconds']:.0f}s")
-    return f"{PROG}: [{config}] fold{k}: {shown}{worst}  ({note})"
+    return f"{PROG}: [{config}] {name}: {shown}{worst}  ({note})"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -282,24 +306,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     footer = _footer(args, payload, configs)
     settings = {**payload["settings"], "configs": {c: list(PRESETS[c]) for c in configs}}
     rows: list[dict[str, Any]] = []
-    reports: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    reports: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     table = ""
     for config in configs:
         for k in range(args.folds):
             if not args.quiet:
                 print(_fold_line(config, k, args, splits[k], groups), flush=True)
-            try:
-                report, info, status = _run_fold(args, config, k, splits[k], groups, train_args, out)
-            except (SignSTGCNError, ValueError, FileNotFoundError) as err:  # say which fold; --resume continues
-                raise ValueError(f"[{config}] fold{k}: {err}") from err
-            row = result_row(config, k, report, info)
-            rows.append(row)
-            reports.setdefault(config, []).append((k, report))
-            table = _write_results(out, rows, reports, footer, settings)
-            if not args.quiet:
-                print(_result_line(config, k, row, status), flush=True)
-                for warning in report.get("warnings", []):
-                    print(f"{PROG}: warning: [{config}] fold{k}: {warning}", file=sys.stderr, flush=True)
+            for seed in range(args.seed, args.seed + args.repeats):
+                name = _run_name(args, k, seed)
+                try:
+                    report, info, status = _run_fold(args, config, k, seed, splits[k], groups, train_args, out)
+                except (SignSTGCNError, ValueError, FileNotFoundError) as err:  # say which fold; --resume continues
+                    raise ValueError(f"[{config}] {name}: {err}") from err
+                row = result_row(config, k, report, info, seed=seed)
+                rows.append(row)
+                reports.setdefault(config, []).append((name, report))
+                table = _write_results(out, rows, reports, footer, settings)
+                if not args.quiet:
+                    print(_result_line(config, name, row, status), flush=True)
+                    for warning in report.get("warnings", []):
+                        print(f"{PROG}: warning: [{config}] {name}: {warning}", file=sys.stderr, flush=True)
     print(table, end="", flush=True)
     print(f"{PROG}: wrote {out / RESULTS_NAME}, {out / SUMMARY_JSON}, {out / SUMMARY_MD}", flush=True)
     return _read_json(out / SUMMARY_JSON)["configs"]
