@@ -78,9 +78,9 @@ def test_frame_by_frame_equals_the_window():
     x, mask = inputs(N=1)
     streams = InputStreams(LAYOUT, ("joint", "bone", "motion"))
     ref = streams(x, mask)[0]  # (3C, T, V)
-    prev = (None, None)
+    prev = None
     for t in range(x.shape[2]):
-        got = streams.frame(x[0, :, t].t(), mask[0, t], *prev)  # (V, 3C)
+        got = streams.frame(x[0, :, t].t(), mask[0, t], prev)  # (V, 3C)
         torch.testing.assert_close(got.t(), ref[:, t])
         prev = (x[0, :, t].t(), mask[0, t])
 

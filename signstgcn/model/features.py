@@ -78,23 +78,15 @@ class InputStreams(nn.Module):
                 out.append(torch.cat([torch.zeros_like(x[:, :, :1]), diff], dim=2))  # (N, C, T, V)
         return torch.cat(out, dim=1)  # (N, C * len(streams), T, V)
 
-    def frame(self, x: Tensor, mask: Tensor, prev_x: Tensor | None, prev_mask: Tensor | None) -> Tensor:
-        """One frame of a stream: ``x (V, C)``, ``mask (V,)`` and the previous frame's (None at a stream's
-        start) -> ``(V, C * len(streams))``, as :meth:`forward` computes that frame of a window."""
+    def frame(self, x: Tensor, mask: Tensor, prev: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """One frame of a stream: ``x (V, C)``, ``mask (V,)`` and the previous frame's ``(x, mask)`` (None at a
+        stream's start) -> ``(V, C * len(streams))``: :meth:`forward` on the two-frame window, last frame."""
         if self.identity:
             return x
-        m = mask.unsqueeze(1)  # (V, 1)
-        x = torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device))
-        out = []
-        for stream in self.streams:
-            if stream == "joint":
-                out.append(x)
-            elif stream == "bone":
-                out.append((x - x[self.parents]) * (m & m[self.parents]).to(x.dtype))
-            elif prev_x is None or prev_mask is None:
-                out.append(torch.zeros_like(x))
-            else:
-                pm = prev_mask.unsqueeze(1)  # (V, 1)
-                prev = torch.where(pm, prev_x.to(x.dtype), torch.zeros((), dtype=x.dtype, device=x.device))
-                out.append((x - prev) * (m & pm).to(x.dtype))
-        return torch.cat(out, dim=1)  # (V, C * len(streams))
+        if prev is None:
+            xs, ms = x.unsqueeze(0), mask.unsqueeze(0)  # (1, V, C), (1, V)
+        else:
+            xs = torch.stack([prev[0].to(x.dtype), x])  # (2, V, C)
+            ms = torch.stack([prev[1], mask])  # (2, V)
+        out = self(xs.permute(2, 0, 1).unsqueeze(0), ms.unsqueeze(0))  # (1, C * streams, t, V)
+        return out[0, :, -1].t()  # (V, C * streams)

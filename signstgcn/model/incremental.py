@@ -142,9 +142,7 @@ class IncrementalBackbone:
         self.count += 1
         m = mask.to(self.dtype).unsqueeze(1)  # (V, 1)
         if self.streams is not None:
-            prev = self._prev
-            self._prev = (x, mask)
-            x = self.streams.frame(x.to(self.dtype), mask, *(prev if prev is not None else (None, None)))
+            x, self._prev = self.streams.frame(x.to(self.dtype), mask, self._prev), (x, mask)
         h = torch.where(mask.unsqueeze(1), x.to(self.dtype), 0.0)  # NaN-safe zeroing, as the backbone
         h = torch.addcmul(self.in_shift, h, self.in_scale).mul_(m)  # (V, C): input BatchNorm, masked
         out = (h, m)
