@@ -412,7 +412,7 @@ def summarize(
         mine = [r for r in rows if r["config"] == config]
         task = mine[0]["task"]
         folds = list(dict.fromkeys(r["fold"] for r in mine))
-        seeds = list(dict.fromkeys(r.get("seed", 0) for r in mine))
+        seeds = list(dict.fromkeys(r["seed"] for r in mine))
         main = main_metric(task)
         out[config] = {
             "task": task,
@@ -420,10 +420,9 @@ def summarize(
             "repeats": len(seeds),
             "metrics": {key: _mean_std(_seed_average(mine, key)) for key, _ in metric_columns(task)},
             "main_metric": main,
-            "per_seed": {str(seed): _mean_std([_num(r[main]) for r in mine if r.get("seed", 0) == seed])
-                         for seed in seeds},
-            "test_signers": [r["test_signers"] for r in mine if r.get("seed", 0) == seeds[0]],
-            "test_videos": [r["test_videos"] for r in mine if r.get("seed", 0) == seeds[0]],
+            "per_seed": {str(seed): _mean_std([_num(r[main]) for r in mine if r["seed"] == seed]) for seed in seeds},
+            "test_signers": [r["test_signers"] for r in mine if r["seed"] == seeds[0]],
+            "test_videos": [r["test_videos"] for r in mine if r["seed"] == seeds[0]],
             "train_seconds": {**_mean_std([_num(r["train_seconds"]) for r in mine]),
                               "total": float(np.nansum([_num(r["train_seconds"]) for r in mine]))},
             "worst_signer": _pooled_worst_signer(reports.get(config, ())),
@@ -442,7 +441,7 @@ def summary_markdown(summary: Mapping[str, Mapping[str, Any]], footer: Sequence[
     tasks = {s["task"] for s in summary.values()}
     task = "binary" if tasks == {"binary"} else "multiclass"
     columns = metric_columns(task)
-    repeats = any(s.get("repeats", 1) > 1 for s in summary.values())
+    repeats = any(s["repeats"] > 1 for s in summary.values())
     titles = dict(columns)
     head = ["config", *(title for _, title in columns), "worst signer"]
     if repeats:
@@ -453,7 +452,7 @@ def summary_markdown(summary: Mapping[str, Mapping[str, Any]], footer: Sequence[
         cells = [_cell(s["metrics"].get(key, {"mean": None})) for key, _ in columns]
         cells.append("–" if worst is None else f"{worst['name']} ({worst['accuracy']:.2f})")
         if repeats:
-            seeds = s.get("per_seed", {}).values()
+            seeds = s["per_seed"].values()
             cells.append(" ".join("–" if v["mean"] is None else f"{v['mean']:.3f}" for v in seeds) or "–")
         lines.append("| " + " | ".join([config, *cells]) + " |")
     return "\n".join([*lines, *([""] if footer else []), *footer]) + "\n"

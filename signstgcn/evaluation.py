@@ -457,9 +457,10 @@ def _frame_metrics(data: EvalData, model: torch.nn.Module, threshold: float, bat
     assert data.corpus.gt is not None
     predictor = Predictor(model, data.config)
     ids = list(data.dataset.video_ids)
-    scores = frame_scores(predictor, data.corpus.frames, data.corpus.gt, ids, batch_size=batch_size)
+    stride = default_stride(predictor.window)
+    scores = frame_scores(predictor, data.corpus.frames, data.corpus.gt, ids, stride=stride, batch_size=batch_size)
     result = frame_detection_metrics(scores, data.video_signers, threshold)
-    result["settings"] = {"stride": default_stride(predictor.window), "smooth": DEFAULT_SMOOTH,
+    result["settings"] = {"stride": stride, "smooth": DEFAULT_SMOOTH,
                           "smooth_method": DEFAULT_SMOOTH_METHOD, "weighting": "center", "threshold": threshold,
                           "note": "signstgcn detect's per-frame probability (its defaults) on every labeled frame "
                                   "of the evaluated videos; raw_pr_auc is before smoothing"}

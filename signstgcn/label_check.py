@@ -16,11 +16,9 @@ __all__ = ["per_signer_confusion", "swapped_label_warnings"]
 
 def per_signer_confusion(preds: np.ndarray, labels: np.ndarray, signers: np.ndarray, k: int) -> dict[str, np.ndarray]:
     """(K, K) confusion counts (rows = true class) of each known signer's windows."""
-    out = {}
-    for name in sorted({str(n) for n in signers if n is not None}):
-        rows = np.array([str(n) == name if n is not None else False for n in signers], dtype=bool)
-        out[name] = confusion_matrix(preds[rows], labels[rows], k)
-    return out
+    keys = np.array([None if n is None else str(n) for n in signers], dtype=object)  # (N,)
+    return {name: confusion_matrix(preds[keys == name], labels[keys == name], k)
+            for name in sorted({n for n in keys if n is not None})}
 
 
 def swapped_label_warnings(per_signer_cm: dict[str, np.ndarray], classes: list[str], *, share: float = 0.8,

@@ -237,10 +237,6 @@ def output_files(out: Path, src: Source, mode: str, save_landmarks: bool) -> lis
 # ----------------------------------------------------------------------------------------------- writing
 
 
-def _write_text(path: Path, text: str) -> None:
-    write_text_atomic(path, text)
-
-
 def _csv(rows: list[list[Any]], header: list[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -259,7 +255,7 @@ def write_segments(out: Path, src: Source, det: Detection, info: dict[str, Any],
     rows = [[t, f"{t / fps:.4f}", f"{det.probability[t]:.6f}", f"{det.raw[t]:.6f}", int(signing[t])]
             for t in range(det.num_frames)]
     frames_csv = out / f"{src.id}.frames.csv"
-    _write_text(frames_csv, _csv(rows, ["frame", "time", "probability", "raw_probability", "signing"]))
+    write_text_atomic(frames_csv, _csv(rows, ["frame", "time", "probability", "raw_probability", "signing"]))
     segments = []
     for s, e in det.segments:
         part = det.probability[s:e]
@@ -269,7 +265,7 @@ def write_segments(out: Path, src: Source, det: Detection, info: dict[str, Any],
     payload = {**info, "threshold": det.threshold, "num_segments": len(segments),
                "signing_fraction": _r(float(signing.mean()) if det.num_frames else 0.0), "segments": segments}
     seg_json = out / f"{src.id}.segments.json"
-    _write_text(seg_json, json.dumps(payload, indent=2) + "\n")
+    write_text_atomic(seg_json, json.dumps(payload, indent=2) + "\n")
     eaf = write_eaf(out / f"{src.id}.eaf", [(s / fps, e / fps, "signing") for s, e in det.segments], tier=tier,
                     media=src.path if src.kind == "video" else None)
     return [frames_csv, seg_json, eaf]
@@ -298,9 +294,9 @@ def write_topk(out: Path, src: Source, rec: Recognition, info: dict[str, Any], k
                     + [v for c, p in rec.top_k(rec.video_probs, k) for v in (c, f"{p:.6f}")])
     payload = {**info, "top_k": video_top, "windows": windows}
     topk_json = out / f"{src.id}.topk.json"
-    _write_text(topk_json, json.dumps(payload, indent=2) + "\n")
+    write_text_atomic(topk_json, json.dumps(payload, indent=2) + "\n")
     topk_csv = out / f"{src.id}.topk.csv"
-    _write_text(topk_csv, _csv(rows, header))
+    write_text_atomic(topk_csv, _csv(rows, header))
     return [topk_json, topk_csv]
 
 
