@@ -5,7 +5,9 @@ Thin entry point; the work is in :mod:`signstgcn.cli.build_video_splits` (``--he
 
 from __future__ import annotations
 
-from signstgcn.cli.build_video_splits import main
+from _signstgcn_boot import load_main
+
+main = load_main("signstgcn.cli.build_video_splits", "build_video_splits")
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -5,7 +5,9 @@ Thin entry point; the work is in :mod:`signstgcn.cli.model_summary` (``--help`` 
 
 from __future__ import annotations
 
-from signstgcn.cli.model_summary import main
+from _signstgcn_boot import load_main
+
+main = load_main("signstgcn.cli.model_summary", "signGCN")
 
 if __name__ == "__main__":
     raise SystemExit(main())

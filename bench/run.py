@@ -16,7 +16,9 @@ Figures, all on generated data (the project's synthetic MediaPipe-like generator
 - ``loader_vs_train``: loader windows/s over fp32 training windows/s (target >= 5);
 - ``streaming``: frames per second and per-frame latency (wall time of ``push``, p50/p99) of
   :class:`signstgcn.streaming.IncrementalDetector` (and the exact :class:`StreamingDetector` for
-  comparison) on one long stream, default model, one torch thread.
+  comparison) on one long stream, default model, one torch thread;
+- ``train_busy_cpu``: training windows/s of the demo detector idle and beside a competing busy process, with
+  torch's default OpenMP settings and with SignSTGCN's (``bench/busy_cpu.py``, ~4 min; ``--skip busy``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from busy_cpu import SETTINGS, bench_busy_cpu  # noqa: E402
 from model_speed import Runner, current_model  # noqa: E402
 
 from signstgcn.data.corpus import load_corpus  # noqa: E402
@@ -64,7 +67,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-frames", type=int, default=3000, help="frames of the timed stream")
     p.add_argument("--stream-stride", type=int, default=8, help="IncrementalDetector window stride")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--skip", default="", help="comma list of figures to skip: loader, pack, model, streaming")
+    p.add_argument("--skip", default="", help="comma list of figures to skip: loader, pack, model, streaming, busy")
     p.add_argument("--seed", type=int, default=0)
     return p
 
@@ -277,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                  ratio_bf16=round(loader_rate / rates[("train", "bf16")], 1), target=">= 5")
         if "streaming" not in skip and args.device == "cpu":
             bench_streaming(args, tmp)
+        if "busy" not in skip and args.device == "cpu":
+            bench_busy_cpu(["idle", "python", "torch"], list(SETTINGS), 1, tmp)
     return 0
 
 

@@ -1,7 +1,9 @@
 """Atomic writes: a temporary file in the same folder, then ``os.replace``.
 
 A reader never sees half a file, and an interrupted write leaves the previous file (or none) and no
-temporary file behind.
+temporary file behind. The file gets the permissions of a plain ``open(path, "w")`` (0666 less the umask):
+``mkstemp`` creates its temporary file private (0600), which would hide results from colleagues on a shared
+machine.
 """
 
 from __future__ import annotations
@@ -13,7 +15,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "write_text_atomic"]
+__all__ = ["atomic_open", "atomic_path", "write_text_atomic"]
+
+
+def _current_umask() -> int:
+    """The process umask (read by setting it and back: POSIX has no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary file name beside ``path``, for writers that take a file name (ONNX, TorchScript); when the
+    block ends without an error the file replaces ``path``, else it is removed."""
+    path = Path(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, 0o666 & ~_current_umask())  # writers that reopen the name keep this mode
+        os.close(fd)
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -22,19 +47,12 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", *, fsync: bool = 
     bytes); when the block ends without an error it replaces ``path``, else it is removed."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open: mode must be 'w' or 'wb', got {mode!r}")
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        text = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
-        with os.fdopen(fd, mode, **text) as f:
-            yield f
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
+    with atomic_path(path) as tmp, open(tmp, mode, **text) as f:
+        yield f
+        if fsync:
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str, *, fsync: bool = False) -> Path:

@@ -28,7 +28,7 @@ from signstgcn.errors import CheckpointError
 from signstgcn.model.config import ModelConfig
 from signstgcn.model.model import SignSTGCNModel
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: ``epoch`` counts from 1 (the epochs completed); format 1 counted from 0
 CHECKPOINT_KEYS = (
     "model", "epoch", "val_acc", "metrics", "config", "data", "optimizer", "scheduler", "args", "version",
 )
@@ -103,7 +103,10 @@ def save_checkpoint(
     val_acc: float | None = None,
     train_state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint atomically (temp file in the same folder + ``os.replace``); return its path."""
+    """Write a checkpoint atomically (temp file in the same folder + ``os.replace``); return its path.
+
+    ``epoch`` is the number of epochs trained, counted from 1 as everywhere a user sees epochs (0: untrained).
+    """
     path = Path(path)
     net = _unwrap(model)
     ckpt = {
@@ -153,6 +156,8 @@ def read_checkpoint(path: str | PathLike[str], map_location: str | torch.device 
     if not isinstance(fmt, int) or fmt > CHECKPOINT_FORMAT:
         raise CheckpointError(f"checkpoint {path}: format {fmt!r} is not supported (this version reads "
                               f"<= {CHECKPOINT_FORMAT}); upgrade signstgcn")
+    if fmt < 2 and isinstance(raw["epoch"], int):
+        raw["epoch"] += 1  # format 1 stored the 0-based epoch index
     return raw
 
 

@@ -8,13 +8,12 @@ the four standard constraints ELAN writes), atomically. :func:`read_eaf_tier` re
 
 from __future__ import annotations
 
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from signstgcn.atomic import atomic_open
 from signstgcn.errors import DataError
 
 DEFAULT_TIER = "SIGNING"
@@ -97,14 +96,8 @@ def write_eaf(
     path = Path(path)
     tree = eaf_tree(segments, tier=tier, media=media, author=author)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            tree.write(f, encoding="UTF-8", xml_declaration=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        tree.write(f, encoding="UTF-8", xml_declaration=True)
     return path
 
 

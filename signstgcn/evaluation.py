@@ -53,6 +53,7 @@ from signstgcn.data.splits import SPLITS, check_split_videos, load_splits
 from signstgcn.data.windows import WindowDataset, build_window_index
 from signstgcn.embeddings import extract_outputs
 from signstgcn.errors import CheckpointError, DataError
+from signstgcn.inference import checkpoint_threshold
 from signstgcn.label_check import per_signer_confusion, swapped_label_warnings
 from signstgcn.metrics import binary_metrics, compute_metrics, confusion_matrix, scalar_metrics, signer_probe
 from signstgcn.training import LossSetup, Precision, split_loss
@@ -374,14 +375,21 @@ def evaluate_prepared(
     *,
     device: torch.device | str = "cpu",
     precision: Precision | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     batch_size: int = 64,
     workers: int = 0,
     probe: bool = True,
     seed: int = 0,
     progress: bool = False,
 ) -> EvaluationResult:
-    """Run the frozen model over ``data`` and build the report (DESIGN §4 metrics and more)."""
+    """Run the frozen model over ``data`` and build the report (DESIGN §4 metrics and more).
+
+    ``threshold`` (binary): None = the rule of ``signstgcn detect``, the checkpoint's best-F1 validation
+    threshold (0.5 when it stores none); the report says which was used.
+    """
+    source = "given"
+    if threshold is None:
+        threshold, source = checkpoint_threshold(data.checkpoint.metrics)
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"--threshold must be a probability in (0, 1), got {threshold}")
     device = torch.device(device)
@@ -404,7 +412,7 @@ def evaluate_prepared(
         preds = (scores >= threshold).astype(np.int64)
         best_t = float(metrics["best_threshold"])
         report_extra["threshold"] = {
-            "used": threshold, "best_f1": best_t if math.isfinite(metrics["best_f1"]) else None,
+            "used": threshold, "source": source, "best_f1": best_t if math.isfinite(metrics["best_f1"]) else None,
             "best_f1_value": metrics["best_f1"],
             "note": "best_f1 is tuned on this split itself: optimistic; pick thresholds on a validation split"}
         report_extra["metrics_at_best_threshold"] = binary_metrics(scores, labels, best_t)

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from signstgcn.atomic import write_text_atomic
+from signstgcn.atomic import atomic_path, write_text_atomic
 from signstgcn.errors import MissingDependencyError
 from signstgcn.inference import Predictor
 from signstgcn.model.model import SignSTGCNModel
@@ -240,10 +238,7 @@ def export_model(
     window = predictor.window
     inputs = example_inputs(model, 2, window)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(out) as tmp:  # replaces out only when the export verified
         if fmt == "onnx":
             _export_onnx(wrapper, inputs, tmp, opset)
             runner = _onnx_runner(tmp) if verify else None
@@ -255,9 +250,6 @@ def export_model(
         if checks and not worst <= tolerance:
             raise RuntimeError(f"the {fmt} export differs from PyTorch by {worst:.3g} (tolerance {tolerance:g}); "
                                "nothing was written")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     meta_path = None
     if write_metadata:
         meta = metadata(predictor, fmt, opset if fmt == "onnx" else None)

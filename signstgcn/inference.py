@@ -26,7 +26,7 @@ Streaming, one frame at a time: :mod:`signstgcn.streaming`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -48,6 +48,16 @@ from signstgcn.model.model import SignSTGCNModel
 SMOOTHING_METHODS = ("mean", "median")
 WEIGHTINGS = ("center", "uniform")
 DEFAULT_THRESHOLD = 0.5
+CHECKPOINT_THRESHOLD = "checkpoint best-F1 (validation)"
+
+
+def checkpoint_threshold(metrics: Mapping[str, Any]) -> tuple[float, str]:
+    """The decision threshold ``detect`` and ``evaluate`` use when none is given, and where it comes from: the
+    best-F1 threshold on the validation split stored with the checkpoint's metrics, else 0.5."""
+    value = metrics.get("best_threshold")
+    if isinstance(value, (int, float)) and math.isfinite(value) and 0.0 < value < 1.0:
+        return float(value), CHECKPOINT_THRESHOLD
+    return DEFAULT_THRESHOLD, f"default {DEFAULT_THRESHOLD} (the checkpoint stores no validation threshold)"
 DEFAULT_SMOOTH = 5  # frames of the moving median ``signstgcn detect`` applies by default
 DEFAULT_SMOOTH_METHOD = "median"
 
@@ -109,10 +119,7 @@ class Predictor:
     @property
     def best_threshold(self) -> float:
         """The best-F1 validation threshold stored in the checkpoint, else 0.5."""
-        value = self.metrics.get("best_threshold")
-        if isinstance(value, (int, float)) and math.isfinite(value) and 0.0 < value < 1.0:
-            return float(value)
-        return DEFAULT_THRESHOLD
+        return checkpoint_threshold(self.metrics)[0]
 
     def frames(self, landmarks: Landmarks) -> np.ndarray:
         """(T, V, C) raw frames of the checkpoint's joints; see :func:`prepare_frames`."""

@@ -11,16 +11,38 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.transforms import offset_copy  # noqa: E402
 
 from signstgcn.errors import DataError  # noqa: E402
 
-# (panel title, columns drawn in it if present)
+# Training curves (``curves.png``): one panel per entry, drawing the columns of ``metrics.csv`` it lists.
+#
+# Which series a panel draws (:func:`curve_series`): a column is drawn when it is logged (at least one finite
+# value) and carries information. It is not drawn when
+# - every logged value equals its trivial value in ``TRIVIAL``: ``val_top5`` = 1.0 (top-5 of <= 5 classes is
+#   always right), ``train_signer_loss`` / ``train_supcon_loss`` = 0.0 (that loss is off) and
+#   ``val_signer_probe_chance`` = 1.0 (a single validation signer: every guess of the probe is right);
+# - the column it is read against (``REFERENCE``) is not drawn: the signer probe only with its chance, so a
+#   probe without a chance (NaN: no probe run) or with chance 1.0 is dropped together with it.
+# A panel left without series says "not logged".
 PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("loss", ("train_loss", "val_loss", "train_cls_loss", "train_signer_loss", "train_supcon_loss")),
     ("accuracy", ("train_acc", "val_accuracy", "val_top1", "val_top5")),
     ("ranking / F1", ("val_pr_auc", "val_roc_auc", "val_f1", "val_macro_f1")),
     ("signer bias", ("val_worst_signer_acc", "val_signer_gap", "val_signer_probe", "val_signer_probe_chance")),
 )
+TRIVIAL: dict[str, float] = {
+    "val_top5": 1.0,
+    "train_signer_loss": 0.0,
+    "train_supcon_loss": 0.0,
+    "val_signer_probe_chance": 1.0,
+}
+REFERENCE: dict[str, str] = {"val_signer_probe": "val_signer_probe_chance"}
+CURVES_SIZE = (16.0, 4.0)  # curves.png in inches at FIG_DPI: 1600x400 px
+_LEGEND_COLUMNS = 3
+_LEGEND_DROP_PT = 34.0  # legend top this far below each panel's bottom edge: under the tick labels and x label
 
 
 def read_metrics(path: str | Path) -> dict[str, list[float]]:
@@ -42,32 +64,64 @@ def read_metrics(path: str | Path) -> dict[str, list[float]]:
     return {key: [num(r.get(key)) for r in rows] for key in rows[0]}
 
 
-def plot_metrics(csv_path: str | Path, out_png: str | Path, *, title: str | None = None) -> Path:
-    """Draw loss, accuracy, ranking and signer-bias curves per epoch into one PNG (1600×400 px)."""
-    cols = read_metrics(csv_path)
-    epochs = [e + 1 for e in cols["epoch"]]
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(16, 4), dpi=100)
-    for ax, (name, keys) in zip(axes, PANELS):
-        drawn = 0
-        for key in keys:
-            values = cols.get(key)
-            if values and any(math.isfinite(v) for v in values):
-                ax.plot(epochs, values, marker="o", markersize=3, label=key)
-                drawn += 1
+def _informative(key: str, cols: dict[str, list[float]]) -> bool:
+    """Whether column ``key`` is logged and not constant at its trivial value (see ``TRIVIAL``)."""
+    finite = [v for v in cols.get(key, ()) if math.isfinite(v)]
+    if not finite:
+        return False
+    trivial = TRIVIAL.get(key)
+    return trivial is None or any(abs(v - trivial) > 1e-9 for v in finite)
+
+
+def curve_series(cols: dict[str, list[float]]) -> dict[str, list[str]]:
+    """The columns each panel of ``curves.png`` draws (panel title → columns in ``PANELS`` order).
+
+    A column is drawn when it is logged, is not constant at its trivial value (``TRIVIAL``) and the column it is
+    read against (``REFERENCE``) is drawn too; see the rule above ``PANELS``.
+    """
+    def drawn(key: str) -> bool:
+        return _informative(key, cols) and (key not in REFERENCE or drawn(REFERENCE[key]))
+
+    return {name: [key for key in keys if drawn(key)] for name, keys in PANELS}
+
+
+def curves_figure(cols: dict[str, list[float]], *, title: str | None = None) -> Figure:
+    """The ``curves.png`` figure of :func:`read_metrics` columns (1600x400 px; the caller closes it).
+
+    The x axis is the ``epoch`` column as logged (``metrics.csv`` numbers the first epoch 1) with integer
+    ticks; each panel's legend sits below it, outside the axes, so it never covers a curve.
+    """
+    epochs = cols["epoch"]
+    series = curve_series(cols)
+    fig, axes = plt.subplots(1, len(PANELS), figsize=CURVES_SIZE, dpi=FIG_DPI)
+    for ax, (name, _) in zip(axes, PANELS):
+        for key in series[name]:
+            ax.plot(epochs, cols[key], marker="o", markersize=3, label=key)
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        if drawn:
-            ax.legend(fontsize=7)
+        if series[name]:
+            below = offset_copy(ax.transAxes, fig=fig, y=-_LEGEND_DROP_PT, units="points")
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, fontsize=7,
+                      ncols=min(_LEGEND_COLUMNS, len(series[name])), frameon=False)
         else:
             ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="gray")
-    fig.suptitle(title or str(Path(csv_path).parent.name))
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png)
-    plt.close(fig)
-    return out_png
+    return fig
+
+
+def plot_metrics(csv_path: str | Path, out_png: str | Path, *, title: str | None = None) -> Path:
+    """Draw loss, accuracy, ranking and signer-bias curves per epoch into one PNG (1600x400 px).
+
+    Series that carry no information are left out (:func:`curve_series`); the x axis is the CSV's ``epoch``
+    column as-is (no +1: ``metrics.csv`` numbers the first epoch 1), with integer ticks. ``title`` defaults
+    to the name of the CSV's folder (the run).
+    """
+    fig = curves_figure(read_metrics(csv_path), title=title or str(Path(csv_path).parent.name))
+    return _save(fig, out_png)
 
 
 # ------------------------------------------------------------------------------ evaluation report plots

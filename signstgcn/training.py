@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from signstgcn.distributed import DistInfo, all_reduce_sum, gather_objects
 from signstgcn.losses import SupConLoss, classification_loss, signer_adversarial_loss
 from signstgcn.metrics import compute_metrics
+from signstgcn.progress import RunProgress
 
 BEST_METRICS = ("acc", "loss", "pr_auc", "f1")
 
@@ -120,15 +121,17 @@ def train_one_epoch(
     lambda_grl: float,
     dist: DistInfo,
     epoch: int,
-    progress: bool = False,
+    progress: RunProgress | None = None,
     clip_grad: float | None = 5.0,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns the epoch's mean losses (by part) and training accuracy."""
+    """One pass over ``loader`` (0-based ``epoch``); returns the epoch's mean losses (by part) and training
+    accuracy. ``progress`` shows the epoch's bar (windows/s, loss, run ETA)."""
     model.train()
     supcon = SupConLoss(setup.supcon_temp) if setup.supcon_weight > 0 else None
     sums = torch.zeros(6, dtype=torch.float64)  # total, cls, signer, supcon, correct, samples
-    bar = tqdm(loader, desc=f"epoch {epoch} train", unit="batch", disable=not progress, leave=False)
-    for batch in bar:
+    if progress is not None:
+        progress.start_epoch(epoch, min(len(loader) * (loader.batch_size or 1), len(loader.sampler)))
+    for batch in loader:
         batch = _to(batch, device)
         with precision.autocast():
             out = model(batch["x"], batch["mask"], batch["stats"], grl_lambda=lambda_grl)
@@ -153,7 +156,8 @@ def train_one_epoch(
             total.item() * n, cls.item() * n, 0.0 if signer is None else signer.item() * n,
             0.0 if sc is None else sc.item() * n, _correct(out.logits.float(), batch["label"], setup.binary).item(), n,
         ], dtype=torch.float64)
-        bar.set_postfix(loss=f"{sums[0].item() / max(sums[5].item(), 1):.4f}")
+        if progress is not None:
+            progress.update(n, sums[0].item() / max(sums[5].item(), 1))
     sums = all_reduce_sum(sums.to(device), dist).cpu()
     count = max(sums[5].item(), 1.0)
     return {

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from signstgcn.checkpoint import CHECKPOINT_KEYS, load_checkpoint, read_checkpoint, save_checkpoint
+from signstgcn.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_KEYS, load_checkpoint, read_checkpoint, save_checkpoint
 from signstgcn.errors import CheckpointError
 from signstgcn.graph import LayoutSpec
 from signstgcn.model import ModelConfig, SignSTGCNModel
@@ -78,7 +78,7 @@ def test_save_load_reproduces_outputs_bit_for_bit(tmp_path):
 
     raw = loaded.raw
     assert set(raw) == set(CHECKPOINT_KEYS)
-    assert raw["val_acc"] == 0.75 and raw["version"]["format"] == 1
+    assert raw["val_acc"] == 0.75 and raw["version"]["format"] == CHECKPOINT_FORMAT == 2
     assert raw["args"]["data"] == "/some/dir" and raw["args"]["device"] == "cpu"
     # optimizer and scheduler state resume
     opt2 = torch.optim.Adam(loaded.model.parameters(), lr=1e-3)

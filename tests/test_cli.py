@@ -55,11 +55,33 @@ def test_every_command_has_help(capsys):
         assert "usage:" in capsys.readouterr().out
 
 
-def test_python_dash_m_entry_points():
-    for module in ("signstgcn", "train_landmarks", "build_video_splits", "signGCN"):
-        result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO.parent, capture_output=True,
+ENTRY_MODULES = ("signstgcn", "train_landmarks", "build_video_splits", "signGCN", "visualize_signer_embeddings")
+
+
+def test_python_dash_m_entry_points(tmp_path):
+    """Works from any folder, also beside a folder named ``signstgcn`` (a clone's parent) that is not the package."""
+    (tmp_path / "signstgcn" / "tests").mkdir(parents=True)  # what ``git clone .../signstgcn`` leaves in the parent
+    (tmp_path / "signstgcn" / "README.md").write_text("a clone\n")
+    for module in ENTRY_MODULES:
+        result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path, capture_output=True,
                                 text=True, timeout=120)
         assert result.returncode == 0 and "usage" in result.stdout.lower(), (module, result.stderr[-500:])
+    result = subprocess.run([sys.executable, "-m", "signstgcn", "train", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--data" in result.stdout, result.stderr[-500:]
+
+
+def test_entry_point_names_the_folder_that_shadows_a_missing_package(tmp_path):
+    """Without an installed package (``python -S``: no site-packages) the shadowing folder is named in one line."""
+    for name in ("_signstgcn_boot.py", "train_landmarks.py"):
+        (tmp_path / name).write_text((REPO / name).read_text())
+    (tmp_path / "signstgcn").mkdir()
+    result = subprocess.run([sys.executable, "-S", "-m", "train_landmarks", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train_landmarks: error:"), result.stderr
+    assert str(tmp_path / "signstgcn") in lines[0] and "Traceback" not in result.stderr
 
 
 @pytest.mark.slow

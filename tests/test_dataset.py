@@ -97,6 +97,16 @@ def test_unlabeled_and_orphan_videos_are_reported(tmp_path, caplog):
     assert corpus.video_ids == ["v0", "v1"]
     assert corpus.report == {"videos_without_labels": 1, "labels_without_video": 1, "annotations_beyond_video": 1}
     assert "v2" in caplog.text and "ghost" in caplog.text and "after their video's last frame" in caplog.text
+    assert "line 4: v0 frame 50 (the video has 12 frames)" in caplog.text  # names the video and the line
+
+
+def test_annotations_past_the_end_name_the_first_lines_then_a_count(tmp_path, caplog):
+    write_video(tmp_path / "v0.npz", 12, seed=0)
+    (tmp_path / "groundtruth.txt").write_text("v0 0 s\n" + "".join(f"v0 {20 + k} n\n" for k in range(8)))
+    with caplog.at_level(logging.WARNING):
+        load_corpus(tmp_path)
+    assert "8 annotations start after" in caplog.text and "line 2: v0 frame 20" in caplog.text
+    assert "line 6: v0 frame 24" in caplog.text and "line 7:" not in caplog.text and "and 3 more" in caplog.text
 
 
 def test_folder_errors(tmp_path):

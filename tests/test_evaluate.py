@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from signstgcn.checkpoint import read_checkpoint
 from signstgcn.cli import evaluate as evaluate_cli
 from signstgcn.cli import plot_metrics as plot_metrics_cli
 from signstgcn.cli.train import main as train_main
 from signstgcn.data.synthetic import generate_dataset
 from signstgcn.evaluation import PLOT_FILES, REPORT_NAME, json_safe
+from signstgcn.inference import Predictor
 from tests.conftest import TINY_MODEL, one_error_line, png_shape
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -66,7 +68,7 @@ def test_multiclass_report_and_plots(runs, tmp_path):
     assert _evaluate(runs["rec_ckpt"], runs["rec"], out, "--save-predictions") == 0
     r = _report(out)
     assert REPORT_KEYS | {"confusion_matrix", "per_class"} <= set(r)
-    assert r["checkpoint"]["epoch"] == 0 and r["checkpoint"]["task"] == "multiclass"
+    assert r["checkpoint"]["epoch"] == 1 and r["checkpoint"]["task"] == "multiclass"  # epochs count from 1
     assert r["checkpoint"]["path"] == str(runs["rec_ckpt"].resolve())
     assert r["data"]["split"] == "all" and r["data"]["dir"] == str(runs["rec"].resolve())
     c = r["counts"]
@@ -107,7 +109,11 @@ def test_binary_report_pr_and_roc_curves(runs, tmp_path):
     assert {"accuracy", "precision", "recall", "f1", "pr_auc", "roc_auc", "best_threshold", "best_f1"} <= set(m)
     assert 0 < r["counts"]["positive_windows"] < r["counts"]["windows"]
     th = r["threshold"]
-    assert th["used"] == 0.5 and 0 < th["best_f1"] <= 1
+    assert 0 < th["best_f1"] <= 1
+    # the same rule as detect: the checkpoint's best-F1 validation threshold, and the report says so
+    stored = read_checkpoint(runs["det_ckpt"])["metrics"]["best_threshold"]
+    assert th["used"] == pytest.approx(stored) and th["source"] == "checkpoint best-F1 (validation)"
+    assert th["used"] == Predictor.from_checkpoint(runs["det_ckpt"]).best_threshold
     assert r["metrics_at_best_threshold"]["f1"] == pytest.approx(th["best_f1_value"])
     assert r["metrics_at_best_threshold"]["f1"] >= m["f1"] - 1e-9
     assert set(r["plots"]) == {"pr_curve.png", "roc_curve.png", "per_signer.png"}
@@ -136,7 +142,8 @@ def test_binary_frame_metrics_are_detects_probability_on_every_labeled_frame(run
         probs.append(det.probability[keep])
         labels.append(lab[keep])
         per_signer[corpus.signers[vid]] = binary_metrics(det.probability[keep], lab[keep])["pr_auc"]
-    expected = binary_metrics(np.concatenate(probs), np.concatenate(labels), 0.5)
+    # at the checkpoint's best-F1 threshold, as detect decides
+    expected = binary_metrics(np.concatenate(probs), np.concatenate(labels), predictor.best_threshold)
     assert fd["metrics"]["frames"] == sum(len(p) for p in probs) > r["counts"]["windows"]
     assert r["metrics"]["frame_pr_auc"] == pytest.approx(expected["pr_auc"], abs=1e-6)
     assert r["metrics"]["frame_f1"] == pytest.approx(expected["f1"], abs=1e-6)

@@ -41,7 +41,7 @@ def test_label_before_frame_zero_covers_the_start(tmp_path):
 def test_indices_beyond_the_video_are_counted_and_ignored(tmp_path):
     gt = _gt(tmp_path, "v 0 s\nv 3 n\nv 10 s\nv 12 n\n")
     np.testing.assert_array_equal(gt.frame_labels("v", 5, {"s": 1, "n": 0}), [1, 1, 1, 0, 0])
-    assert gt.beyond_video("v", 5) == 2
+    assert gt.beyond_video("v", 5) == [(10, 3), (12, 4)]  # (frame, line of the file)
 
 
 def test_unknown_video_and_unknown_labels(tmp_path):

@@ -202,7 +202,7 @@ def test_detect_recovers_true_segments(trained, tmp_path, capsys):
         assert float(rows[1]["time"]) == pytest.approx(1 / 25)
         assert all(0.0 <= float(r["probability"]) <= 1.0 for r in rows)
         payload = json.loads((tmp_path / f"{vid}.segments.json").read_text())
-        assert payload["threshold_source"] == "checkpoint best-F1" and payload["num_frames"] == T
+        assert payload["threshold_source"] == "checkpoint best-F1 (validation)" and payload["num_frames"] == T
         mask = np.zeros(T, bool)
         for seg in payload["segments"]:
             mask[seg["start_frame"]:seg["end_frame"]] = True

@@ -16,7 +16,7 @@ import torch
 from signstgcn.checkpoint import CHECKPOINT_KEYS, load_checkpoint, read_checkpoint
 from signstgcn.cli.train import main
 from signstgcn.data.synthetic import generate_dataset
-from tests.conftest import REPO, TINY_MODEL
+from tests.conftest import REPO, TINY_MODEL, one_error_line
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +54,11 @@ def test_binary_command_of_the_design(detection_data, tmp_path):
         assert (out / name).is_file(), name
     ckpt = read_checkpoint(out / "last.pt")
     assert set(CHECKPOINT_KEYS) <= set(ckpt)
-    assert ckpt["epoch"] == 1 and ckpt["config"]["num_classes"] == 1 and ckpt["config"]["num_signers"] == 3
+    assert ckpt["epoch"] == 2 and ckpt["config"]["num_classes"] == 1 and ckpt["config"]["num_signers"] == 3
     assert ckpt["data"]["vocab"]["binary"] and ckpt["data"]["signer_source"] == "real"
     assert set(ckpt["data"]["splits"]["train"]).isdisjoint(ckpt["data"]["splits"]["val"])
     rows = _rows(out / "metrics.csv")
-    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert [r["epoch"] for r in rows] == ["1", "2"]  # epochs count from 1, as on the console
     for col in ("lr", "seconds", "train_loss", "train_cls_loss", "train_signer_loss", "val_loss", "val_accuracy",
                 "val_precision", "val_recall", "val_f1", "val_pr_auc", "val_roc_auc", "val_worst_signer_acc",
                 "val_signer_gap", "val_signer_probe"):
@@ -134,16 +134,16 @@ def test_val_fraction_zero_trains_on_every_video_without_validation(recognition_
     assert "no validation split" in printed and "no validation  (" in printed and "best acc" not in printed
     ckpt = read_checkpoint(out / "last.pt")
     assert ckpt["data"]["splits"]["val"] == [] and len(ckpt["data"]["splits"]["train"]) == 24
-    assert ckpt["epoch"] == 1 and ckpt["metrics"] == {} and not (out / "best.pt").exists()
+    assert ckpt["epoch"] == 2 and ckpt["metrics"] == {} and not (out / "best.pt").exists()
     rows = _rows(out / "metrics.csv")
-    assert [r["epoch"] for r in rows] == ["0", "1"] and float(rows[1]["train_loss"]) > 0
+    assert [r["epoch"] for r in rows] == ["1", "2"] and float(rows[1]["train_loss"]) > 0
     val = [c for c in rows[0] if c.startswith("val_")]
     assert {"val_loss", "val_top1", "val_macro_f1", "val_worst_signer_acc"} <= set(val)
     assert all(r[c] == "" for r in rows for c in val)  # the columns exist, empty
     assert (out / "curves.png").is_file()
     assert _train(recognition_data, out, "--sample-mode", "video", "--window", "16", "--val-fraction", "0",
                   "--log-csv", "--epochs", "3", "--resume") == 0  # resuming a run without validation
-    assert read_checkpoint(out / "last.pt")["epoch"] == 2 and len(_rows(out / "metrics.csv")) == 3
+    assert read_checkpoint(out / "last.pt")["epoch"] == 3 and len(_rows(out / "metrics.csv")) == 3
 
 
 def test_splits_json_without_val_trains_without_validation(detection_data, tmp_path, capsys):
@@ -184,22 +184,106 @@ def test_resume_gives_the_uninterrupted_result(detection_data, tmp_path, monkeyp
 
     def save_then_crash(path, model, **kw):  # the process dies right after epoch 1's last.pt
         real_save(path, model, **kw)
-        if Path(path).name == "last.pt" and kw["epoch"] == 1:
+        if Path(path).name == "last.pt" and kw["epoch"] == 2:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(train_cli, "save_checkpoint", save_then_crash)
     with pytest.raises(KeyboardInterrupt):
         _train(detection_data, tmp_path / "part", *args)
     monkeypatch.setattr(train_cli, "save_checkpoint", real_save)
-    assert read_checkpoint(tmp_path / "part" / "last.pt")["epoch"] == 1
+    assert read_checkpoint(tmp_path / "part" / "last.pt")["epoch"] == 2
     assert _train(detection_data, tmp_path / "part", *args, "--resume") == 0
     full, part = read_checkpoint(tmp_path / "full" / "last.pt"), read_checkpoint(tmp_path / "part" / "last.pt")
-    assert part["epoch"] == 2
+    assert part["epoch"] == 3
     for key in full["model"]:
         torch.testing.assert_close(part["model"][key], full["model"][key], rtol=0, atol=0, msg=key)
     rows_full, rows_part = _rows(tmp_path / "full" / "metrics.csv"), _rows(tmp_path / "part" / "metrics.csv")
-    assert [r["epoch"] for r in rows_part] == ["0", "1", "2"]
+    assert [r["epoch"] for r in rows_part] == ["1", "2", "3"]
     assert [r["val_loss"] for r in rows_part] == [r["val_loss"] for r in rows_full]
+    assert [r["lr"] for r in rows_part] == [r["lr"] for r in rows_full]
+
+
+def _epoch_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(("epoch ", "best "))]
+
+
+def test_one_epoch_numbering_on_console_csv_and_checkpoints(detection_data, tmp_path, capsys, caplog):
+    out = tmp_path / "run"
+    args = ("--binary", "--signing-labels", "s", "--stride", "10", "--epochs", "3", "--log-csv", "--save-best",
+            "--best-metric", "loss")
+    assert _train(detection_data, out, *args) == 0
+    lines = _epoch_lines(capsys.readouterr().out)
+    starred = [int(line.split()[1].split("/")[0]) for line in lines if line.endswith("*")]
+    best_line = lines[-1]
+    assert lines[0].startswith("epoch 1/3") and best_line.endswith(f"(epoch {starred[-1]}); wrote {out}")
+    assert [r["epoch"] for r in _rows(out / "metrics.csv")] == ["1", "2", "3"]
+    assert read_checkpoint(out / "last.pt")["epoch"] == 3 and read_checkpoint(out / "best.pt")["epoch"] == starred[-1]
+    # resuming with more epochs names the best epoch (not "?"), warns about the longer schedule, numbers on
+    assert _train(detection_data, out, *args[:-6], "--epochs", "4", "--log-csv", "--save-best", "--best-metric",
+                  "loss", "--resume") == 0
+    lines = _epoch_lines(capsys.readouterr().out)
+    assert lines[0].startswith("epoch 4/4") and "(epoch ?)" not in lines[-1] and "(epoch " in lines[-1]
+    assert "--epochs 4 differs from the resumed run's 3" in caplog.text and "epoch 4 trains at lr" in caplog.text
+    rows = _rows(out / "metrics.csv")
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"] and float(rows[-1]["lr"]) > 0
+
+
+def test_resuming_a_finished_run_needs_more_epochs(detection_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ("--binary", "--signing-labels", "s", "--stride", "10")
+    assert _train(detection_data, out, *args) == 0
+    capsys.readouterr()
+    assert _train(detection_data, out, *args, "--resume") == 2
+    err = one_error_line(capsys)
+    assert "has already trained 1 epochs and --epochs is 1; pass a larger --epochs" in err
+
+
+def test_checkpoints_of_format_1_count_epochs_from_1_when_read(detection_data, tmp_path):
+    out = tmp_path / "run"
+    assert _train(detection_data, out, "--binary", "--signing-labels", "s", "--stride", "10") == 0
+    raw = torch.load(out / "last.pt", weights_only=True)
+    raw["epoch"], raw["version"]["format"] = 0, 1  # what earlier versions wrote after one epoch
+    torch.save(raw, out / "old.pt")
+    assert read_checkpoint(out / "old.pt")["epoch"] == 1 == load_checkpoint(out / "old.pt").epoch
+
+
+def test_a_window_longer_than_every_video_is_refused_in_binary_mode(detection_data, tmp_path, capsys):
+    longest = max(np.load(f)["pose"].shape[0] for f in detection_data.glob("*.npz"))
+    assert _train(detection_data, tmp_path / "run", "--binary", "--signing-labels", "s", "--window",
+                  str(longest + 1)) == 2
+    err = one_error_line(capsys)
+    assert f"--window {longest + 1} is longer than every video (the longest has {longest} frames)" in err
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_clips_shorter_than_the_window_are_counted_in_a_warning(recognition_data, tmp_path, caplog):
+    assert _train(recognition_data, tmp_path / "run", "--window", "1000", "--stride", "1000") == 0
+    assert "24 of 24 videos are shorter than --window 1000" in caplog.text and "--sample-mode video" in caplog.text
+
+
+def test_nan_validation_metric_never_selects_a_best_checkpoint(detection_data, tmp_path, capsys, monkeypatch):
+    import signstgcn.cli.train as train_cli
+
+    real = train_cli.evaluate
+
+    def nan_pr_auc(*args, **kwargs):  # a validation split with one class has no PR-AUC
+        metrics, outputs = real(*args, **kwargs)
+        return {**metrics, "pr_auc": float("nan")}, outputs
+
+    monkeypatch.setattr(train_cli, "evaluate", nan_pr_auc)
+    out = tmp_path / "run"
+    assert _train(detection_data, out, "--binary", "--signing-labels", "s", "--stride", "10", "--epochs", "2",
+                  "--save-best", "--best-metric", "pr_auc") == 0
+    printed = capsys.readouterr().out
+    assert not (out / "best.pt").exists() and (out / "last.pt").exists()
+    assert "no epoch had a finite validation pr_auc" in printed and "*" not in printed
+
+
+def test_start_line_counts_signers_and_threads(detection_data, tmp_path, capsys):
+    assert _train(detection_data, tmp_path / "run", "--binary", "--signing-labels", "s", "--stride", "10",
+                  "--threads", "1") == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "signers: real ids, 3 in train + 1 in val of 4" in first and "1 CPU thread " in first
 
 
 def test_torchrun_two_processes(detection_data, tmp_path):
@@ -212,7 +296,7 @@ def test_torchrun_two_processes(detection_data, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("epoch 1/1") == 1  # only rank 0 prints and writes
     loaded = load_checkpoint(out / "last.pt")
-    assert loaded.epoch == 0 and all(torch.isfinite(p).all() for p in loaded.model.parameters())
+    assert loaded.epoch == 1 and all(torch.isfinite(p).all() for p in loaded.model.parameters())
     assert not any(k.startswith("module.") for k in read_checkpoint(out / "last.pt")["model"])
     rows = _rows(out / "metrics.csv")
     assert len(rows) == 1
@@ -248,6 +332,14 @@ def test_unknown_best_metric_is_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--data", "x", "--best-metric", "auc"])
     assert exc.value.code == 2 and "invalid choice: 'auc'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_bad_threads_value_is_rejected_by_the_parser(value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--data", "x", "--threads", value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"argument --threads: must be auto or a positive integer, got '{value}'" in err
 
 
 def test_previous_run_is_not_overwritten(detection_data, tmp_path, capsys):

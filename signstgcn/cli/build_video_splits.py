@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from signstgcn import __version__
-from signstgcn.cli.common import run_cli
+from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.data.corpus import Corpus, load_corpus
 from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS, build_vocab
 from signstgcn.data.landmarks import PartSelection
@@ -39,34 +39,35 @@ PROG = "build_video_splits"
 GROUP_BY = ("video", "signer", "pseudo-signer")
 
 
-def get_args_parser() -> argparse.ArgumentParser:
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=PROG,
+        prog=prog,
         description="Video-level train/val/test splits (signer-disjoint with --group-by signer), balanced on "
                     "the positive-window ratio (or the class distribution with --multiclass).",
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--data", required=True, help="folder of *.npz landmark files and groundtruth.txt")
-    p.add_argument("--gt", default=None, help="ground-truth file (default DATA/groundtruth.txt)")
-    p.add_argument("--window", type=int, default=25, help="frames per window (default 25)")
-    p.add_argument("--stride", type=int, default=1, help="frames between window starts (default 1)")
+    p.add_argument("--gt", default=None, help="ground-truth file (default: DATA/groundtruth.txt)")
+    p.add_argument("--window", type=int, default=25, help="frames per window")
+    p.add_argument("--stride", type=int, default=1, help="frames between window starts")
     p.add_argument("--sample-mode", choices=SAMPLE_MODES, default="window",
-                   help="window: sliding windows; video: one sample per video (default window)")
+                   help="window: sliding windows; video: one sample per video")
     p.add_argument("--s-label", "--signing-labels", dest="s_label", default=",".join(DEFAULT_SIGNING_LABELS),
-                   help="comma list of labels that count as signing (case-insensitive; default s,sign,signing)")
+                   help="comma list of labels that count as signing (case-insensitive)")
     p.add_argument("--rule", choices=RULES, default="majority",
-                   help="when a window is positive: any/all/majority/center frame signing (default majority)")
+                   help="when a window is positive: any/all/majority/center frame signing")
     p.add_argument("--multiclass", action="store_true",
                    help="balance the per-split class distribution instead of the positive ratio")
-    p.add_argument("--train", type=float, default=0.8, help="fraction of windows for training (default 0.8)")
-    p.add_argument("--val", type=float, default=0.1, help="fraction for validation (default 0.1)")
-    p.add_argument("--test", type=float, default=0.1, help="fraction for testing (default 0.1)")
+    p.add_argument("--train", type=float, default=0.8, help="fraction of windows for training")
+    p.add_argument("--val", type=float, default=0.1, help="fraction for validation")
+    p.add_argument("--test", type=float, default=0.1, help="fraction for testing")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same splits")
     p.add_argument("--group-by", choices=GROUP_BY, default="video",
                    help="video: split videos; signer: keep each signer's videos together (ids from "
                         "DATA/signers.txt or the npz 'signer', else pseudo-signers); pseudo-signer: always "
-                        "K-means pseudo-signers (default video)")
+                        "K-means pseudo-signers")
     p.add_argument("--num-pseudo-signers", type=int, default=8,
-                   help="K of the pseudo-signer K-means when no signer ids exist (default 8)")
+                   help="K of the pseudo-signer K-means when no signer ids exist")
     p.add_argument("--out", required=True, help="JSON file to write (refuses to replace one without --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     return p
@@ -206,11 +207,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = get_args_parser(prog).parse_args(argv)
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
-    return run_cli(PROG, run, args, errors=(ValueError, OSError))  # DataError is a ValueError
+        logging.basicConfig(level=logging.WARNING, format=f"{prog}: warning: %(message)s")
+    return run_cli(prog, run, args, errors=(ValueError, OSError))  # DataError is a ValueError
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from signstgcn.atomic import write_text_atomic
-from signstgcn.cli.common import run_cli
+from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.crossval import (
     GROUP_BY,
     PRESETS,
@@ -64,10 +64,6 @@ FOLDS_NAME, RESULTS_NAME, SUMMARY_JSON, SUMMARY_MD, FOLD_INFO = (
 _OWN_FILES = (FOLDS_NAME, RESULTS_NAME, SUMMARY_JSON, SUMMARY_MD)
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in the help, and the epilog's lines kept."""
-
-
 def _epilog() -> str:
     width = max(len(k) for k in PRESETS)
     presets = "\n".join(f"  {k:<{width}}  {' '.join(v) or '(train_landmarks defaults)'}" for k, v in PRESETS.items())
@@ -76,11 +72,11 @@ def _epilog() -> str:
             "--resume itself. Presets (--configs), applied on top of those flags:\n" + presets)
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1],
-                                formatter_class=_Formatter, epilog=_epilog())
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0].split(": ", 1)[1],
+                                formatter_class=HelpFormatter, epilog=_epilog())
     p.add_argument("--data", required=True, help="folder of .npz landmark files with ground truth")
-    p.add_argument("--gt", default=None, help="ground-truth file (None: DATA/groundtruth.txt)")
+    p.add_argument("--gt", default=None, help="ground-truth file (default: DATA/groundtruth.txt)")
     p.add_argument("--folds", type=int, default=4, help="number of folds (K >= 2)")
     p.add_argument("--group-by", choices=GROUP_BY, default="signer",
                    help="signer: leave whole signers out (every video needs a signer id); video: leave videos out")
@@ -331,13 +327,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return _read_json(out / SUMMARY_JSON)["configs"]
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     own, train_flags = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
-    args = get_args_parser().parse_args(own)
+    args = get_args_parser(prog).parse_args(own)
     args.train_flags = train_flags
-    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
-    return run_cli(PROG, run, args)
+    logging.basicConfig(level=logging.WARNING, format=f"{prog}: warning: %(message)s")
+    return run_cli(prog, run, args)
 
 
 if __name__ == "__main__":

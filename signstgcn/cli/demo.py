@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from signstgcn.cli import train as train_cli
-from signstgcn.cli.common import run_cli
+from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli
 from signstgcn.data.synthetic import generate_dataset
 
 PROG = "signstgcn demo"
@@ -22,25 +22,29 @@ PROG = "signstgcn demo"
 DEMO_MODEL = ["--stgcn-channels", "32,64,64", "--temporal-hidden", "64", "--signer-emb-dim", "32"]
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     p.add_argument("--out", default="demo_out", help="output folder (data/, detection/, recognition/)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--detection-epochs", type=int, default=4)
-    p.add_argument("--recognition-epochs", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the generated data and of training")
+    p.add_argument("--detection-epochs", type=int, default=4, help="training epochs of the signing detector")
+    p.add_argument("--recognition-epochs", type=int, default=12, help="training epochs of the sign classifier")
     p.add_argument("--signer-class-bias", type=float, default=0.0,
                    help="correlate signer style with class in the generated data (0..1)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous demo in --out")
+    add_threads_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _threads(args: argparse.Namespace) -> list[str]:
+    return ["--threads", "auto" if args.threads is None else str(args.threads)]
 
 
 def detection_argv(data: Path, out: Path, args: argparse.Namespace) -> list[str]:
     return ["--data", str(data), "--binary", "--signing-labels", "s", "--window", "25", "--stride", "4",
             "--rule", "majority", "--epochs", str(args.detection_epochs), "--batch", "32", "--lr", "2e-3",
             "--best-metric", "pr_auc", "--save-best", "--log-csv", "--signer-loss-weight", "0.5",
-            "--val-fraction", "0.34", "--seed", str(args.seed), "--out", str(out), *DEMO_MODEL,
+            "--val-fraction", "0.34", "--seed", str(args.seed), "--out", str(out), *DEMO_MODEL, *_threads(args),
             *(["--overwrite"] if args.overwrite else []), *(["--quiet"] if args.quiet else [])]
 
 
@@ -48,7 +52,7 @@ def recognition_argv(data: Path, out: Path, args: argparse.Namespace) -> list[st
     return ["--data", str(data), "--sample-mode", "video", "--window", "32", "--epochs",
             str(args.recognition_epochs), "--batch", "16", "--lr", "2e-3", "--best-metric", "acc", "--save-best",
             "--log-csv", "--signer-loss-weight", "0.5", "--val-fraction", "0.34", "--seed", str(args.seed),
-            "--out", str(out), *DEMO_MODEL,
+            "--out", str(out), *DEMO_MODEL, *_threads(args),
             *(["--overwrite"] if args.overwrite else []), *(["--quiet"] if args.quiet else [])]
 
 
@@ -81,10 +85,10 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = get_args_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="signstgcn: warning: %(message)s")
-    return run_cli(PROG, run, args)
+    return run_cli(prog, run, args)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from signstgcn.atomic import write_text_atomic
-from signstgcn.cli.common import run_cli
+from signstgcn.cli.common import HelpFormatter, add_threads_arg, plural, run_cli
 from signstgcn.data.landmarks import LANDMARK_SUFFIXES, Landmarks, find_landmark_files, load_landmarks
 from signstgcn.data.openpose import is_openpose_folder
 from signstgcn.elan import DEFAULT_TIER, write_eaf
@@ -48,11 +48,13 @@ from signstgcn.inference import (
     Detection,
     Predictor,
     Recognition,
+    checkpoint_threshold,
     default_stride,
     detect,
     recognize,
     segment_mask,
 )
+from signstgcn.threads import configure_threads
 
 PROG = "signstgcn detect"
 MODES = ("auto", "segments", "topk")
@@ -62,42 +64,48 @@ TOPK_FILES = (".topk.json", ".topk.csv")
 log = logging.getLogger("signstgcn.detect")
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Run a trained checkpoint on recordings: signing "
-                                "segments (binary checkpoints) or top-k signs (multi-class).")
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Run a trained checkpoint on recordings: signing "
+                                "segments (binary checkpoints) or top-k signs (multi-class).",
+                                formatter_class=HelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="landmark files (.npz, .pose), OpenPose JSON folders, videos, or folders of them")
     p.add_argument("--ckpt", required=True, help="trained checkpoint (best.pt / last.pt)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--mode", choices=MODES, default="auto",
-                   help="segments (binary checkpoints), topk (multi-class), auto (default): by the checkpoint")
+                   help="segments (binary checkpoints), topk (multi-class) or auto: by the checkpoint")
     w = p.add_argument_group("windows")
     w.add_argument("--stride", type=int, default=None,
                    help="frames between window starts (default: window // 5, at least 1)")
-    w.add_argument("--batch", type=int, default=256, help="windows per model call (default 256)")
-    w.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    w.add_argument("--batch", type=int, default=256, help="windows per model call")
+    w.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     s = p.add_argument_group("segments (binary checkpoints)")
     s.add_argument("--threshold", type=float, default=None,
                    help="signing probability threshold (default: the checkpoint's best-F1 threshold)")
     s.add_argument("--frame-weighting", choices=WEIGHTINGS, default=None,
                    help="how covering windows are averaged per frame: center (Gaussian around each window's "
-                   "centre) or uniform (plain mean); default center")
-    s.add_argument("--smooth", type=int, default=None, help="smoothing width in frames, odd; 1 = off (default 5)")
-    s.add_argument("--smooth-method", choices=SMOOTHING_METHODS, default=None, help="moving median (default) or mean")
-    s.add_argument("--min-duration", type=float, default=None, help="drop segments shorter than this (s; default 0.2)")
-    s.add_argument("--min-gap", type=float, default=None, help="merge segments closer than this (s; default 0.2)")
+                   "centre) or uniform (plain mean) (default: center)")
+    s.add_argument("--smooth", type=int, default=None,
+                   help=f"smoothing width in frames, odd; 1 = off (default: {DEFAULT_SMOOTH})")
+    s.add_argument("--smooth-method", choices=SMOOTHING_METHODS, default=None,
+                   help=f"moving median or mean (default: {DEFAULT_SMOOTH_METHOD})")
+    s.add_argument("--min-duration", type=float, default=None,
+                   help="drop segments shorter than this, in seconds (default: 0.2)")
+    s.add_argument("--min-gap", type=float, default=None,
+                   help="merge segments closer than this, in seconds (default: 0.2)")
     s.add_argument("--fps", type=float, default=None,
-                   help=f"frame rate of inputs that store none (default {DEFAULT_FPS:g}); also for times in topk")
-    s.add_argument("--tier", default=DEFAULT_TIER, help=f"ELAN tier id (default {DEFAULT_TIER})")
+                   help=f"frame rate of inputs that store none; also for times in topk (default: {DEFAULT_FPS:g})")
+    s.add_argument("--tier", default=DEFAULT_TIER, help="ELAN tier id")
     k = p.add_argument_group("top-k (multi-class checkpoints)")
-    k.add_argument("--top-k", type=int, default=None, help="labels per window / video (default 5)")
+    k.add_argument("--top-k", type=int, default=None, help="labels per window / video (default: 5)")
     v = p.add_argument_group("videos")
     v.add_argument("--face", choices=("auto", "refine", "none"), default="auto",
-                   help="face mesh for on-the-fly extraction (auto, the default: only when the checkpoint "
-                   "uses the face)")
+                   help="face mesh for on-the-fly extraction: refine, none, or auto (refine only when the "
+                   "checkpoint uses the face)")
     v.add_argument("--save-landmarks", action="store_true", help="also write OUT/ID.npz for video inputs")
     r = p.add_argument_group("run")
     r.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_threads_arg(r)
     r.add_argument("--quiet", action="store_true", help="no progress bar, no per-input summary")
     return p
 
@@ -331,9 +339,8 @@ def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: a
                      threshold=settings["threshold"], smooth=settings["smooth"],
                      smooth_method=settings["smooth_method"], min_duration=min_duration, min_gap=min_gap,
                      weighting=settings["weighting"])
-        info.update({"threshold_source": "checkpoint best-F1" if settings["threshold"] is None
-                     and "best_threshold" in predictor.metrics else
-                     ("--threshold" if settings["threshold"] is not None else "default"),
+        info.update({"threshold_source": "--threshold" if settings["threshold"] is not None
+                     else checkpoint_threshold(predictor.metrics)[1],
                      "frame_weighting": settings["weighting"],
                      "smoothing": {"method": settings["smooth_method"], "width_frames": settings["smooth"]},
                      "min_duration_frames": min_duration, "min_gap_frames": min_gap})
@@ -341,7 +348,7 @@ def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: a
             written.append(save_npz(lm, out / f"{src.id}.npz"))
         written += write_segments(out, src, det, info, args.tier)
         share = segment_mask(det.segments, det.num_frames).mean() if det.num_frames else 0.0
-        summary = (f"{src.id}: {det.num_frames} frames, {len(det.segments)} signing segments "
+        summary = (f"{src.id}: {det.num_frames} frames, {plural(len(det.segments), 'signing segment')} "
                    f"({100 * share:.1f}% of frames), threshold {det.threshold:.3f}")
     else:
         rec = recognize(predictor, frames, stride=settings["stride"], batch_size=args.batch)
@@ -355,6 +362,7 @@ def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: a
 
 def run(args: argparse.Namespace) -> int:
     device = _resolve_device(args.device)
+    configure_threads(args.threads)
     predictor = Predictor.from_checkpoint(args.ckpt, device=device)
     settings = _settings(args, predictor)
     sources = collect_inputs(args.inputs)
@@ -387,10 +395,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
-    return run_cli(PROG, run, args, errors=(SignSTGCNError, ValueError, FileNotFoundError, OSError))
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = get_args_parser(prog).parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format=f"{prog}: warning: %(message)s")
+    return run_cli(prog, run, args, errors=(SignSTGCNError, ValueError, FileNotFoundError, OSError))
 
 
 if __name__ == "__main__":

@@ -16,29 +16,32 @@ import logging
 import sys
 from pathlib import Path
 
-from signstgcn.cli.common import run_cli
+from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli
 from signstgcn.data.splits import SPLITS
 from signstgcn.evaluation import check_report_dir, evaluate_prepared, prepare_evaluation, save_evaluation
+from signstgcn.threads import configure_threads
 from signstgcn.training import resolve_precision
 
 PROG = "signstgcn evaluate"
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0].split(": ", 1)[1],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0].split(": ", 1)[1],
+                                formatter_class=HelpFormatter)
     p.add_argument("--ckpt", required=True, help="checkpoint written by train_landmarks (best.pt / last.pt)")
     p.add_argument("--data", required=True, help="folder of .npz landmark files with ground truth")
-    p.add_argument("--gt", default=None, help="ground-truth file (None: DATA/groundtruth.txt)")
+    p.add_argument("--gt", default=None, help="ground-truth file (default: DATA/groundtruth.txt)")
     p.add_argument("--splits-json", default=None, help="splits file from build_video_splits")
     p.add_argument("--split", choices=SPLITS, default=None,
-                   help="which split to evaluate (None: test with --splits-json, else every labeled video; "
-                        "train/val without --splits-json = the checkpoint's own split)")
-    p.add_argument("--out", default=None, help="output folder (None: CKPT_DIR/eval)")
+                   help="which split to evaluate (train/val without --splits-json = the checkpoint's own split; "
+                        "default: test with --splits-json, else every labeled video)")
+    p.add_argument("--out", default=None, help="output folder (default: CKPT_DIR/eval)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/report.json")
-    p.add_argument("--window", type=int, default=None, help="override the checkpoint's window length")
-    p.add_argument("--stride", type=int, default=None, help="override the checkpoint's window stride")
-    p.add_argument("--threshold", type=float, default=0.5, help="binary decision threshold on the probability")
+    p.add_argument("--window", type=int, default=None, help="frames per window (default: the checkpoint's)")
+    p.add_argument("--stride", type=int, default=None, help="frames between window starts (default: the checkpoint's)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="binary decision threshold on the probability (default: the checkpoint's best-F1 "
+                   "validation threshold, as detect uses; 0.5 when it stores none)")
     p.add_argument("--no-probe", action="store_true", help="skip the signer probe (faster on huge splits)")
     p.add_argument("--no-plots", action="store_true", help="write report.json only")
     p.add_argument("--save-predictions", action="store_true", help="also write OUT/predictions.csv (one row per "
@@ -46,6 +49,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=64, help="windows per forward pass")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
+    add_threads_arg(p)
     p.add_argument("--amp", action="store_true", help="bf16 autocast (fp16 on old GPUs)")
     p.add_argument("--seed", type=int, default=0, help="seed of the signer probe's folds")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -57,11 +61,12 @@ def run(args: argparse.Namespace) -> dict:
 
     if args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
-    if not 0.0 < args.threshold < 1.0:
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
         raise ValueError(f"--threshold must be a probability in (0, 1), got {args.threshold}")
     out = Path(args.out) if args.out else Path(args.ckpt).parent / "eval"
     check_report_dir(out, args.overwrite)  # fail before any work
     device = resolve_device(args.device)
+    configure_threads(args.threads, args.workers)
     progress = not args.quiet and sys.stderr.isatty()
     data = prepare_evaluation(args.ckpt, args.data, gt_path=args.gt, splits_json=args.splits_json, split=args.split,
                               window=args.window, stride=args.stride, map_location=device, progress=progress)
@@ -77,18 +82,20 @@ def run(args: argparse.Namespace) -> dict:
             else ("top1", "top5", "macro_f1"))
     keys += ("worst_signer_acc", "signer_gap", "signer_probe", "signer_probe_chance")
     shown = "  ".join(f"{k} {m[k]:.4f}" for k in keys if isinstance(m.get(k), float) and m[k] == m[k])
+    th = r["threshold"]
+    rule = f" (threshold {th['used']:.3f}: {th['source']})" if th else ""
     print(f"{PROG}: {c['videos']} videos, {c['windows']} windows, {c['signers']} signers "
-          f"({r['signers']['source']}) of {r['data']['split']}: {shown}", flush=True)
+          f"({r['signers']['source']}) of {r['data']['split']}: {shown}{rule}", flush=True)
     for w in r["warnings"]:
         print(f"{PROG}: warning: {w}", file=sys.stderr, flush=True)
     print(f"{PROG}: wrote {', '.join(str(f) for f in files)}", flush=True)
     return r
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
-    return run_cli(PROG, run, args)
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = get_args_parser(prog).parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format=f"{prog}: warning: %(message)s")
+    return run_cli(prog, run, args)
 
 
 if __name__ == "__main__":

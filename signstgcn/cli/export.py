@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from signstgcn.cli.common import run_cli
+from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.errors import SignSTGCNError
 from signstgcn.export import DEFAULT_OPSET, DEFAULT_TOLERANCE, FORMATS, export_model
 from signstgcn.inference import Predictor
@@ -21,9 +21,9 @@ from signstgcn.inference import Predictor
 PROG = "signstgcn export"
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Export a checkpoint to ONNX or TorchScript, verified "
-                                "against PyTorch.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Export a checkpoint to ONNX or TorchScript, verified "
+                                "against PyTorch.", formatter_class=HelpFormatter)
     p.add_argument("--ckpt", required=True, help="trained checkpoint (best.pt / last.pt)")
     p.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (needs the onnx extra) or torchscript")
     p.add_argument("--out", required=True, help="output file (e.g. model.onnx); metadata goes to OUT.json")
@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    return run_cli(PROG, run, args, errors=(SignSTGCNError, ValueError, RuntimeError, OSError))
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = get_args_parser(prog).parse_args(argv)
+    return run_cli(prog, run, args, errors=(SignSTGCNError, ValueError, RuntimeError, OSError))
 
 
 if __name__ == "__main__":

@@ -12,16 +12,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from signstgcn.cli.common import run_cli
+from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.errors import SignSTGCNError
 from signstgcn.extraction import FACE_MODES, extract_videos, find_videos
 
 PROG = "signstgcn extract"
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Extract MediaPipe Holistic landmarks from videos into "
-                                ".npz files (resumable).", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Extract MediaPipe Holistic landmarks from videos into "
+                                ".npz files (resumable).", formatter_class=HelpFormatter)
     p.add_argument("--videos", nargs="+", required=True, metavar="DIR_OR_FILE",
                    help="video files and/or folders (searched recursively for videos)")
     p.add_argument("--out", required=True, help="output folder for <video stem>.npz")
@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    return run_cli(PROG, run, args, errors=(SignSTGCNError, ValueError, OSError))
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = get_args_parser(prog).parse_args(argv)
+    return run_cli(prog, run, args, errors=(SignSTGCNError, ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import sys
 
-# command -> (module with get_args_parser() and main(argv) -> int, one-line help)
+from signstgcn.threads import prepare_openmp
+
+# command -> (module with get_args_parser(prog) and main(argv, prog) -> int, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("signstgcn.cli.demo", "the main job: synthetic data -> detector + sign classifier, in minutes"),
     "train": ("signstgcn.cli.train", "train on a landmark folder (= python -m train_landmarks)"),
@@ -44,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"signstgcn: error: unknown command {name!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    prepare_openmp()  # before the command imports torch
     module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    return int(module.main(rest, prog=f"signstgcn {name}") or 0)  # usage and errors name the command as run
 
 
 if __name__ == "__main__":

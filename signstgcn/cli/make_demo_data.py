@@ -11,30 +11,30 @@ import argparse
 import time
 from pathlib import Path
 
-from signstgcn.cli.common import run_cli
+from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.data.synthetic import TASKS, SyntheticInfo, check_out_dir, generate_dataset
 from signstgcn.errors import SignSTGCNError
 
 PROG = "signstgcn make-demo-data"
 
 
-def get_args_parser() -> argparse.ArgumentParser:
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """Command-line flags of make-demo-data."""
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Write a synthetic MediaPipe-Holistic-like landmark dataset (npz + "
-                               "groundtruth.txt + signers.txt) for demos and tests.")
+        prog=prog, description="Write a synthetic MediaPipe-Holistic-like landmark dataset (npz + "
+                               "groundtruth.txt + signers.txt) for demos and tests.", formatter_class=HelpFormatter)
     parser.add_argument("out", metavar="OUT", help="output folder (must be empty or absent unless --overwrite)")
     parser.add_argument("--task", choices=(*TASKS, "both"), default="both",
                         help="detection (long videos, n/s segments), recognition (one sign per clip) or both "
-                             "(OUT/detection and OUT/recognition; default)")
-    parser.add_argument("--signers", type=int, default=6, help="number of signers (default 6)")
+                             "(OUT/detection and OUT/recognition)")
+    parser.add_argument("--signers", type=int, default=6, help="number of signers")
     parser.add_argument("--videos-per-signer", type=int, default=None,
                         help="videos per signer (default: 3 for detection, 6 per class for recognition)")
-    parser.add_argument("--classes", type=int, default=5, help="number of sign classes for recognition (default 5)")
+    parser.add_argument("--classes", type=int, default=5, help="number of sign classes for recognition")
     parser.add_argument("--signer-class-bias", type=float, default=0.0,
-                        help="0..1: how strongly each signer's style and class mix go together (default 0)")
+                        help="0..1: how strongly each signer's style and class mix go together")
     parser.add_argument("--face", action="store_true", help="also write the 478-point face mesh")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed -> identical files (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed -> identical files")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a previous synthetic dataset in OUT (other files are never removed)")
     return parser
@@ -71,10 +71,10 @@ def run(args: argparse.Namespace) -> list[SyntheticInfo]:
     return infos
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """Entry point; returns 0 on success and 2 (one line on stderr) on bad arguments or data errors."""
-    args = get_args_parser().parse_args(argv)
-    return run_cli(PROG, run, args, errors=(SignSTGCNError, ValueError, OSError))
+    args = get_args_parser(prog).parse_args(argv)
+    return run_cli(prog, run, args, errors=(SignSTGCNError, ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -7,28 +7,34 @@ import argparse
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from signstgcn.cli.common import HelpFormatter
 from signstgcn.graph import LayoutSpec
 from signstgcn.model import ModelConfig, SignSTGCNModel, add_model_args, model_config_from_args
 
+PROG = "signGCN"
 
-def get_args_parser() -> argparse.ArgumentParser:
+
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="signGCN",
+        prog=prog,
         description="Build a SignSTGCN model, run a random batch, print shapes, parameter counts and FLOPs.",
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("--batch", type=int, default=2, help="random batch size N (default 2)")
-    p.add_argument("--window", type=int, default=25, help="frames per window T (default 25)")
-    p.add_argument("--coords", type=int, default=2, help="channels per joint C (default 2: x, y)")
+    p.add_argument("--batch", type=int, default=2, help="random batch size N")
+    p.add_argument("--window", type=int, default=25, help="frames per window T")
+    p.add_argument("--coords", type=int, default=2, help="channels per joint C (2 = x,y; 3 adds z)")
     p.add_argument("--include-pose", action="store_true", help="pose joints (none of the three -> pose + hands)")
     p.add_argument("--include-hands", action="store_true", help="hand joints")
-    p.add_argument("--include-face", action="store_true", help="face joints (compact subset by default)")
-    p.add_argument("--pose-subset", choices=("upper", "full"), default="upper")
-    p.add_argument("--face-subset", choices=("compact", "full"), default="compact")
+    p.add_argument("--include-face", action="store_true", help="face joints (see --face-subset)")
+    p.add_argument("--pose-subset", choices=("upper", "full"), default="upper",
+                   help="pose joints: upper body (no legs) or the full pose")
+    p.add_argument("--face-subset", choices=("compact", "full"), default="compact",
+                   help="face points with --include-face: the contour subset or the full mesh")
     p.add_argument("--num-classes", type=int, default=1, help="1 = binary (one logit)")
     p.add_argument("--num-signers", type=int, default=0, help="signer-head classes (0 = no signer head)")
     p.add_argument("--supcon-dim", type=int, default=ModelConfig.__dataclass_fields__["supcon_dim"].default,
                    help="SupCon projection size (0 = none)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the weights and the random batch")
     p.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
     add_model_args(p)
     return p
@@ -62,8 +68,8 @@ def count_flops(model: SignSTGCNModel, window: int) -> int:
     return counter.get_total_flops()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = get_args_parser()
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    parser = get_args_parser(prog)
     args = parser.parse_args(argv)
     if args.batch < 1 or args.window < 1 or args.coords < 1:
         parser.error("--batch, --window and --coords must be >= 1")

@@ -9,17 +9,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from signstgcn.cli.common import run_cli
+from signstgcn.cli.common import HelpFormatter, run_cli
 
 PROG = "signstgcn plot-metrics"
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Draw training curves from a metrics.csv.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Draw training curves from a metrics.csv.",
+                                formatter_class=HelpFormatter)
     p.add_argument("csv", help="metrics.csv written by train_landmarks --log-csv")
-    p.add_argument("--out", default=None, help="PNG path (None: curves.png next to the CSV)")
-    p.add_argument("--title", default=None, help="figure title (None: the run folder's name)")
+    p.add_argument("--out", default=None, help="PNG path (default: curves.png next to the CSV)")
+    p.add_argument("--title", default=None, help="figure title (default: the run folder's name)")
     return p
 
 
@@ -35,9 +35,9 @@ def run(args: argparse.Namespace) -> Path:
     return png
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    return run_cli(PROG, run, args)
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = get_args_parser(prog).parse_args(argv)
+    return run_cli(prog, run, args)
 
 
 if __name__ == "__main__":

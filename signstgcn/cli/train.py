@@ -12,7 +12,6 @@ import csv
 import json
 import logging
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Weig
 
 from signstgcn.atomic import write_text_atomic
 from signstgcn.checkpoint import read_checkpoint, save_checkpoint
-from signstgcn.cli.common import run_cli, selection_from_args
+from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli, selection_from_args
 from signstgcn.data.corpus import Corpus, load_corpus
 from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS, LabelVocab, build_vocab, parse_signing_labels
 from signstgcn.data.pipeline import DataConfig, fit_signers, make_dataset
@@ -36,6 +35,8 @@ from signstgcn.losses import auto_pos_weight
 from signstgcn.metrics import compute_metrics, scalar_metrics
 from signstgcn.model.config import add_model_args, model_config_from_args
 from signstgcn.model.model import SignSTGCNModel
+from signstgcn.progress import RunProgress, wants_progress
+from signstgcn.threads import configure_threads
 from signstgcn.training import (
     BEST_METRICS,
     LossSetup,
@@ -55,12 +56,12 @@ def _int_or_auto(text: str) -> int | None:
     return None if text == "auto" else int(text)
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Train SignSTGCN on a folder of landmark .npz files.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Train SignSTGCN on a folder of landmark .npz files.",
+                                formatter_class=HelpFormatter)
     d = p.add_argument_group("data")
     d.add_argument("--data", required=True, help="folder of .npz landmark files (searched recursively)")
-    d.add_argument("--gt", default=None, help="ground-truth file; None = DATA/groundtruth.txt")
+    d.add_argument("--gt", default=None, help="ground-truth file (default: DATA/groundtruth.txt)")
     d.add_argument("--window", type=int, default=25, help="frames per window")
     d.add_argument("--stride", type=int, default=1, help="frames between window starts")
     d.add_argument("--rule", choices=RULES, default="majority", help="binary window label rule")
@@ -69,16 +70,19 @@ def get_args_parser() -> argparse.ArgumentParser:
     d.add_argument("--coords", type=int, default=2, help="coordinate channels to use (2 = x,y; 3 adds z)")
     d.add_argument("--include-pose", action="store_true", help="use the pose (none of --include-* = pose+hands)")
     d.add_argument("--include-hands", action="store_true", help="use both hands")
-    d.add_argument("--include-face", action="store_true", help="use the face (compact contour subset)")
-    d.add_argument("--pose-subset", choices=("upper", "full"), default="upper")
-    d.add_argument("--face-subset", choices=("compact", "full"), default="compact")
+    d.add_argument("--include-face", action="store_true", help="use the face (see --face-subset)")
+    d.add_argument("--pose-subset", choices=("upper", "full"), default="upper",
+                   help="pose joints: upper body (no legs) or the full pose")
+    d.add_argument("--face-subset", choices=("compact", "full"), default="compact",
+                   help="face points with --include-face: the contour subset or the full mesh")
     d.add_argument("--hands-relative", action="store_true", help="hand joints relative to their wrist")
     d.add_argument("--binary", action="store_true", help="signing-vs-not detection (else multi-class)")
     d.add_argument("--signing-labels", default=",".join(DEFAULT_SIGNING_LABELS),
                    help="labels counted as signing in --binary mode (comma list, case-insensitive)")
-    d.add_argument("--num-classes", type=int, default=None, help="keep the N most frequent labels (multi-class)")
+    d.add_argument("--num-classes", type=int, default=None,
+                   help="keep the N most frequent labels (multi-class; default: every label)")
     d.add_argument("--splits-json", default=None, help="splits from build_video_splits (uses train and val; "
-                   "an empty or missing val = no validation)")
+                   "an empty or missing val = no validation; default: a split by --val-fraction)")
     d.add_argument("--val-fraction", type=float, default=0.2, help="share of videos for validation "
                    "(without --splits-json; signer-disjoint when signer ids are known; 0 = no validation: "
                    "train on every video, keep last.pt)")
@@ -87,19 +91,20 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="weight of the adversarial signer loss (0 = no signer head)")
     s.add_argument("--use-pseudo-signers", action="store_true",
                    help="K-means pseudo-signers (fit on train videos) instead of real signer ids")
-    s.add_argument("--num-pseudo-signers", type=int, default=8)
+    s.add_argument("--num-pseudo-signers", type=int, default=8, help="K of the pseudo-signer K-means")
     s.add_argument("--grl-schedule", choices=("constant", "dann"), default="constant",
                    help="GRL strength: constant --lambda-grl, or the DANN ramp from 0 to it")
     s.add_argument("--use-supcon", action="store_true", help="add the supervised contrastive loss")
-    s.add_argument("--supcon-weight", type=float, default=0.1)
-    s.add_argument("--supcon-temp", type=float, default=0.07)
+    s.add_argument("--supcon-weight", type=float, default=0.1, help="weight of the contrastive loss (--use-supcon)")
+    s.add_argument("--supcon-temp", type=float, default=0.07, help="temperature of the contrastive loss")
     add_model_args(p)
     o = p.add_argument_group("optimization")
-    o.add_argument("--batch", type=int, default=32)
-    o.add_argument("--epochs", type=int, default=50)
-    o.add_argument("--lr", type=float, default=1e-3)
-    o.add_argument("--weight-decay", type=float, default=1e-4)
-    o.add_argument("--scheduler", choices=("cosine", "step", "none"), default="cosine")
+    o.add_argument("--batch", type=int, default=32, help="training windows per batch (per process under torchrun)")
+    o.add_argument("--epochs", type=int, default=50, help="training epochs")
+    o.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
+    o.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    o.add_argument("--scheduler", choices=("cosine", "step", "none"), default="cosine",
+                   help="learning-rate schedule: cosine decay, step (x0.1 every third of --epochs) or none")
     o.add_argument("--label-smoothing", type=float, default=0.0, help="multi-class cross-entropy smoothing")
     o.add_argument("--pos-weight", default="none", help="binary positive-class weight: none, auto or a number")
     o.add_argument("--weighted-sampler", action="store_true", help="sample training windows class-balanced")
@@ -111,9 +116,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     r.add_argument("--log-csv", action="store_true", help="write OUT/metrics.csv and OUT/curves.png")
     r.add_argument("--resume", action="store_true", help="continue the run in OUT from OUT/last.pt")
     r.add_argument("--overwrite", action="store_true", help="replace a previous run in OUT")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0,
+                   help="random seed (validation split, pseudo-signers, model init, data order)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     r.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
+    add_threads_arg(r)
     r.add_argument("--amp", action="store_true", help="mixed precision: bf16 autocast (fp16 on old GPUs)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -177,6 +184,38 @@ def _check_out_dir(out: Path, args: argparse.Namespace) -> None:
                          f"or --overwrite to replace it")
 
 
+def _check_resume_epochs(ckpt: dict[str, Any], args: argparse.Namespace, completed: int, out: Path) -> None:
+    """Refuse to resume a finished run without more epochs; warn when ``--epochs`` changes the schedule."""
+    stored = (ckpt.get("args") or {}).get("epochs")
+    if completed >= args.epochs:
+        raise ValueError(f"--resume: {out / 'last.pt'} has already trained {completed} epochs and --epochs is "
+                         f"{args.epochs}; pass a larger --epochs to train more")
+    if isinstance(stored, int) and stored != args.epochs and args.scheduler != "none":
+        old = args.lr * lr_factor(args.scheduler, completed, stored)
+        new = args.lr * lr_factor(args.scheduler, completed, args.epochs)
+        log.warning("--epochs %d differs from the resumed run's %d: the %s learning-rate schedule now spans %d "
+                    "epochs, so epoch %d trains at lr %.3g instead of %.3g", args.epochs, stored, args.scheduler,
+                    args.epochs, completed + 1, new, old)
+
+
+def _check_window_fits(corpus: Corpus, ids: list[str], window: WindowConfig, *, binary: bool, where: str) -> None:
+    """A video shorter than ``--window`` gives one zero-padded window. Refuse binary training when every video
+    is that short (detection on padding only); otherwise warn with the counts."""
+    if window.sample_mode != "window" or not ids:
+        return
+    lengths = {v: corpus.num_frames(v) for v in ids}
+    short = sorted(v for v, t in lengths.items() if t < window.window)
+    if not short:
+        return
+    longest = max(lengths.values())
+    if binary and len(short) == len(ids):
+        raise ValueError(f"{where}: --window {window.window} is longer than every video (the longest has {longest} "
+                         f"frames), so every window would be padded; use --window {longest} or less")
+    hint = "" if binary else " (isolated clips: --sample-mode video resamples each clip to --window frames)"
+    log.warning("%s: %d of %d videos are shorter than --window %d (e.g. %s, %d frames) and give one padded window "
+                "each%s", where, len(short), len(ids), window.window, short[0], lengths[short[0]], hint)
+
+
 def _split(corpus: Corpus, args: argparse.Namespace, vocab_all: LabelVocab) -> tuple[list[str], list[str], str]:
     if args.splits_json:
         splits = load_splits(args.splits_json)
@@ -211,14 +250,26 @@ def _video_signers(corpus: Corpus, ids: list[str], cfg: DataConfig, signer_ids: 
     return [corpus.signers.get(v, "unknown") for v in ids]
 
 
+def _signer_counts(corpus: Corpus, cfg: DataConfig, train_ids: list[str], val_ids: list[str]) -> str:
+    """E.g. ``real ids, 3 in train + 1 in val of 4`` (the head learns the training signers only)."""
+    if cfg.signer_source == "pseudo":
+        return f"{cfg.num_signers} pseudo-signers (K-means on the training videos)"
+    if not corpus.signers:
+        return "none (no signers.txt or npz signer ids)"
+    def count(ids: list[str]) -> int:
+        return len({corpus.signers[v] for v in ids if v in corpus.signers})
+    return (f"real ids, {count(train_ids)} in train + {count(val_ids)} in val of "
+            f"{len(set(corpus.signers.values()))}")
+
+
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, default=str))
 
 
 class CsvLog:
-    """``metrics.csv``: one row per epoch; appends on --resume (header written once)."""
+    """``metrics.csv``: one row per epoch, numbered from 1; appends on --resume (header written once)."""
 
-    def __init__(self, path: Path, resume: bool, start_epoch: int) -> None:
+    def __init__(self, path: Path, resume: bool, completed: int) -> None:
         self.path = path
         self.fields: list[str] | None = None
         if resume and path.is_file():  # drop rows of epochs that will be re-run after the checkpoint
@@ -226,7 +277,9 @@ class CsvLog:
                 rows = list(csv.DictReader(f))
             if rows:
                 self.fields = list(rows[0].keys())
-                kept = [r for r in rows if int(r["epoch"]) < start_epoch]
+                if int(rows[0]["epoch"]) == 0:  # written before epochs were numbered from 1
+                    rows = [{**r, "epoch": str(int(r["epoch"]) + 1)} for r in rows]
+                kept = [r for r in rows if int(r["epoch"]) <= completed]
                 self._rewrite(kept)
         elif path.exists():
             path.unlink()
@@ -267,12 +320,23 @@ def _make_loader(ds, args, epoch: int, dist: DistInfo, labels: np.ndarray) -> Da
                       generator=g if args.workers else None)
 
 
+def lr_factor(kind: str, epoch: int, epochs: int) -> float:
+    """Learning rate of 0-based ``epoch`` of ``epochs`` over the base rate: ``cosine`` decay to 0 (the closed
+    form of ``CosineAnnealingLR``), ``step`` (x0.1 every third of the run) or ``none``."""
+    if kind == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, epochs) / epochs))
+    if kind == "step":
+        return 0.1 ** (epoch // max(1, epochs // 3))
+    return 1.0
+
+
 def _scheduler(optimizer: torch.optim.Optimizer, args: argparse.Namespace):
-    if args.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
-    if args.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, args.epochs // 3), gamma=0.1)
-    return None
+    """A per-epoch schedule computed from the epoch and ``--epochs`` alone, so a resumed run with a larger
+    ``--epochs`` follows the longer schedule from where it is instead of one planned for the old length."""
+    if args.scheduler == "none":
+        return None
+    kind, epochs = args.scheduler, args.epochs
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(kind, e, epochs))
 
 
 def _fmt(value: Any) -> Any:
@@ -295,9 +359,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     _check_args(args)
     device = resolve_device(args.device)
     dist = init_distributed(device)
+    threads = configure_threads(args.threads, args.workers)
     if device.type == "cuda" and dist.enabled:
         device = torch.device("cuda", dist.local_rank)
-    progress = dist.is_main and not args.quiet and sys.stderr.isatty()
+    progress = wants_progress(args.quiet, dist.is_main)
     out = Path(args.out)
     _check_out_dir(out, args)
     torch.manual_seed(args.seed)  # model init and dropout; data order and augmentation have their own seeds
@@ -328,6 +393,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               pseudo_signers=pseudo)
     if resume_ckpt is not None and not val_ids:
         _check_no_validation(args, "the resumed run's empty validation split")
+    _check_window_fits(corpus, train_ids + val_ids, data_cfg.window, binary=args.binary, where=str(args.data))
     train_ds = make_dataset(corpus, train_ids, data_cfg, train=True, seed=args.seed)
     val_ds = make_dataset(corpus, val_ids, data_cfg, train=False, seed=args.seed) if val_ids else None
     val_signers = _video_signers(corpus, val_ids, data_cfg, val_ds.signer_ids) if val_ds is not None else None
@@ -355,11 +421,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if resume_ckpt is not None:
         model.load_state_dict(resume_ckpt["model"])
         optimizer.load_state_dict(resume_ckpt["optimizer"])
-        if scheduler is not None and resume_ckpt["scheduler"] is not None:
-            scheduler.load_state_dict(resume_ckpt["scheduler"])
         state = resume_ckpt.get("train_state") or {}
-        start_epoch = int(resume_ckpt["epoch"]) + 1
+        start_epoch = int(resume_ckpt["epoch"])  # epochs completed (epochs are numbered from 1)
         best, stale = state.get("best"), int(state.get("stale", 0))
+        _check_resume_epochs(resume_ckpt, args, start_epoch, out)
+        if scheduler is not None:  # the schedule is a function of the epoch: continue it at start_epoch
+            scheduler.last_epoch = start_epoch
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * lr_factor(args.scheduler, start_epoch, args.epochs)
         if "torch_rng" in state:
             torch.set_rng_state(torch.as_tensor(state["torch_rng"], dtype=torch.uint8))
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
@@ -380,43 +449,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   f"last.pt is the final model), {len(train_ds)} samples")
         print(f"{PROG}: {videos}, layout {corpus.layout.name} (V={corpus.layout.num_nodes}), "
               f"{'binary' if args.binary else f'{data_cfg.vocab.num_classes} classes'}, signers: "
-              f"{data_cfg.signer_source} ({data_cfg.num_signers}), adversarial head: {'on' if adversarial else 'off'}, "
-              f"{model.num_parameters():,} parameters, device {device}"
+              f"{_signer_counts(corpus, data_cfg, train_ids, val_ids)}, "
+              f"adversarial head: {'on' if adversarial else 'off'}, "
+              f"{model.num_parameters():,} parameters, device {device}, {threads}"
               f"{f', {dist.world_size} ranks' if dist.enabled else ''}", flush=True)
     csv_log = CsvLog(out / "metrics.csv", args.resume, start_epoch) if (args.log_csv and dist.is_main) else None
     barrier(dist)
 
-    best_metrics: dict[str, Any] = dict(resume_ckpt["metrics"]) if resume_ckpt is not None else {}
-    for epoch in range(start_epoch, args.epochs):
+    best_metrics: dict[str, Any] = {}
+    if resume_ckpt is not None:
+        best_metrics = dict((resume_ckpt.get("train_state") or {}).get("best_metrics") or {})
+    bars = RunProgress(args.epochs, enabled=progress)
+    for epoch in range(start_epoch, args.epochs):  # 0-based index; users see epoch + 1
         tic = time.perf_counter()
         train_ds.set_epoch(epoch)
         loader = _make_loader(train_ds, args, epoch, dist, train_ds.labels)
         lam = grl_lambda(args.lambda_grl, args.grl_schedule, epoch / max(1, args.epochs - 1))
         lr = optimizer.param_groups[0]["lr"]
         train_stats = train_one_epoch(net, loader, optimizer, setup, device=device, precision=precision,
-                                      scaler=scaler, lambda_grl=lam, dist=dist, epoch=epoch, progress=progress)
+                                      scaler=scaler, lambda_grl=lam, dist=dist, epoch=epoch, progress=bars)
         if scheduler is not None:
             scheduler.step()
         if val_ds is not None:
             metrics, _ = evaluate(model, val_ds, setup, device=device, precision=precision,
                                   video_signers=val_signers, batch_size=max(args.batch, 64), workers=args.workers,
                                   dist=dist, progress=progress)
-            value = metrics[metric_key]
-            improved = best is None or (math.isfinite(value) and (value > best if higher else value < best))
+            value = metrics[metric_key]  # NaN (e.g. PR-AUC of a one-class split) never counts as an improvement
+            improved = math.isfinite(value) and (best is None or (value > best if higher else value < best))
             if improved:
-                best, stale, best_metrics = value, 0, dict(metrics, epoch=epoch)
+                best, stale, best_metrics = value, 0, dict(metrics, epoch=epoch + 1)
             else:
                 stale += 1
         else:  # no validation: no metrics, nothing to select (--save-best and --patience were refused)
             metrics, improved = {}, False
         seconds = time.perf_counter() - tic
+        bars.end_epoch(seconds)
         if dist.is_main:
-            state = {"best": best, "stale": stale, "torch_rng": torch.get_rng_state(), "metric_key": metric_key}
-            common = dict(data=data_record, epoch=epoch, optimizer=optimizer, scheduler=scheduler, args=args,
+            state = {"best": best, "stale": stale, "torch_rng": torch.get_rng_state(), "metric_key": metric_key,
+                     "best_metrics": scalar_metrics(best_metrics) if best_metrics else {}}
+            common = dict(data=data_record, epoch=epoch + 1, optimizer=optimizer, scheduler=scheduler, args=args,
                           val_acc=metrics.get("accuracy", metrics.get("top1")))
             val_row = ({f"val_{k}": v for k, v in scalar_metrics(metrics).items() if k != "seconds"} if metrics
                        else dict.fromkeys(_val_columns(args.binary, data_cfg.vocab.num_classes), ""))
-            row = {"epoch": epoch, "lr": lr, "grl_lambda": lam if adversarial else 0.0, "seconds": seconds,
+            row = {"epoch": epoch + 1, "lr": lr, "grl_lambda": lam if adversarial else 0.0, "seconds": seconds,
                    **{f"train_{k}": v for k, v in train_stats.items()}, **val_row}
             if csv_log is not None:
                 csv_log.write({k: _fmt(v) for k, v in row.items()})  # before last.pt: resume drops rows >= its epoch
@@ -440,16 +515,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         plot_metrics(out / "metrics.csv", out / "curves.png")
     if dist.is_main and val_ds is None:
         print(f"no validation split: last.pt is the final model; wrote {out}", flush=True)
+    elif dist.is_main and best is None:
+        print(f"no epoch had a finite validation {metric_key} (a validation split with one class has no "
+              f"PR-AUC); {'best.pt was not written; ' if args.save_best else ''}last.pt is the final model; "
+              f"wrote {out}", flush=True)
     elif dist.is_main:
-        print(f"best {metric_key} {best:.4f} (epoch {best_metrics.get('epoch', '?')}); wrote {out}", flush=True)
+        when = f"epoch {best_metrics['epoch']}" if "epoch" in best_metrics else "an epoch before --resume"
+        print(f"best {metric_key} {best:.4f} ({when}); wrote {out}", flush=True)
     cleanup_distributed(dist)
     return best_metrics
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
-    return run_cli(PROG, run, args, errors=(SignSTGCNError, ValueError, FileNotFoundError, FloatingPointError))
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = get_args_parser(prog).parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format=f"{prog}: warning: %(message)s")
+    return run_cli(prog, run, args, errors=(SignSTGCNError, ValueError, FileNotFoundError, FloatingPointError))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signstgcn.cli.common import run_cli
+from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.data.splits import SPLITS
 from signstgcn.embeddings import REDUCERS, extract_outputs, reduce_2d, tsne_perplexity
 from signstgcn.evaluation import prepare_evaluation
@@ -32,26 +32,31 @@ PROG = "visualize_signer_embeddings"
 UNKNOWN_SIGNER = "unknown"
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="2-D t-SNE / PCA maps of a checkpoint's signer and "
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="2-D t-SNE / PCA maps of a checkpoint's signer and "
                                 "classifier embeddings, coloured by signer and by label.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--data", required=True, help="folder of .npz landmark files with ground truth")
     p.add_argument("--ckpt", required=True, help="checkpoint written by train_landmarks")
-    p.add_argument("--gt", default=None, help="ground-truth file (None: DATA/groundtruth.txt)")
+    p.add_argument("--gt", default=None, help="ground-truth file (default: DATA/groundtruth.txt)")
     p.add_argument("--splits-json", default=None, help="splits file from build_video_splits")
     p.add_argument("--split", choices=SPLITS, default=None,
-                   help="draw one split (None: test with --splits-json, else every labeled video; train/val "
-                        "without --splits-json = the checkpoint's own split)")
-    d = p.add_argument_group("data settings (default: the checkpoint's)")
-    d.add_argument("--window", type=int, default=None, help="frames per window")
-    d.add_argument("--stride", type=int, default=None, help="frames between window starts")
-    d.add_argument("--coords", type=int, default=None, help="coordinate channels (must match the model)")
-    d.add_argument("--include-pose", action="store_true", help="parts: must match the model's")
-    d.add_argument("--include-hands", action="store_true")
-    d.add_argument("--include-face", action="store_true")
-    d.add_argument("--pose-subset", choices=("upper", "full"), default=None)
-    d.add_argument("--face-subset", choices=("compact", "full"), default=None)
+                   help="draw one split (train/val without --splits-json = the checkpoint's own split; "
+                        "default: test with --splits-json, else every labeled video)")
+    d = p.add_argument_group("data settings", "Not given: the checkpoint's. Parts and coordinates must match "
+                             "the model.")
+    d.add_argument("--window", type=int, default=None, help="frames per window (default: the checkpoint's)")
+    d.add_argument("--stride", type=int, default=None,
+                   help="frames between window starts (default: the checkpoint's)")
+    d.add_argument("--coords", type=int, default=None, help="coordinate channels (default: the checkpoint's)")
+    d.add_argument("--include-pose", action="store_true",
+                   help="use the pose (none of --include-* = the checkpoint's parts)")
+    d.add_argument("--include-hands", action="store_true", help="use both hands")
+    d.add_argument("--include-face", action="store_true", help="use the face")
+    d.add_argument("--pose-subset", choices=("upper", "full"), default=None,
+                   help="pose joints: upper body (no legs) or the full pose (default: the checkpoint's)")
+    d.add_argument("--face-subset", choices=("compact", "full"), default=None,
+                   help="face points: the contour subset or the full mesh (default: the checkpoint's)")
     r = p.add_argument_group("reduction and output")
     r.add_argument("--reduce", choices=REDUCERS, default="tsne", help="2-D reduction")
     r.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (shrunk for few windows)")
@@ -146,10 +151,10 @@ def run(args: argparse.Namespace) -> dict:
     return {"windows": n, "total_windows": total, "panels": list(panels), "png": png}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: warning: %(message)s")
-    return run_cli(PROG, run, args)
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = get_args_parser(prog).parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format=f"{prog}: warning: %(message)s")
+    return run_cli(prog, run, args)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from signstgcn.graph import Layout, LayoutSpec
 log = logging.getLogger(__name__)
 
 GROUNDTRUTH_NAME = "groundtruth.txt"
+MAX_NAMED = 5  # warnings name this many offending lines, then give a count
 
 
 @dataclass
@@ -111,10 +112,16 @@ def load_corpus(
     else:
         frames, fps, npz_signers, spec, layout = _pack_videos(pack, ids)
     if gt is not None:
-        beyond = sum(gt.beyond_video(v, frames[v].shape[0]) for v in ids)
-        report["annotations_beyond_video"] = beyond
+        beyond = [(line, v, frame, frames[v].shape[0]) for v in ids
+                  for frame, line in gt.beyond_video(v, frames[v].shape[0])]
+        report["annotations_beyond_video"] = len(beyond)
         if beyond:
-            log.warning("%s: %d annotations start after their video's last frame and are ignored", gt.path, beyond)
+            beyond.sort()
+            shown = "; ".join(f"line {line}: {v} frame {frame} (the video has {t} frames)"
+                              for line, v, frame, t in beyond[:MAX_NAMED])
+            more = f"; and {len(beyond) - MAX_NAMED} more" if len(beyond) > MAX_NAMED else ""
+            log.warning("%s: %d annotations start after their video's last frame and are ignored: %s%s",
+                        gt.path, len(beyond), shown, more)
     signers = load_signer_ids(root, ids, npz_signers)
     return Corpus(data_dir=root, video_ids=ids, frames=frames, layout_spec=spec, layout=layout,
                   coords=selection.coords, gt=gt, signers=signers, fps=fps, report=report)

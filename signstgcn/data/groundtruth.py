@@ -32,6 +32,7 @@ class GroundTruth:
     path: Path | None
     annotations: dict[str, list[tuple[int, str]]]
     duplicates: int = 0
+    lines: dict[tuple[str, int], int] = field(default_factory=dict)  # (video, frame) -> its line in the file
 
     @property
     def video_ids(self) -> list[str]:
@@ -53,9 +54,11 @@ class GroundTruth:
                 out.append((start, end, label))
         return out
 
-    def beyond_video(self, video_id: str, num_frames: int) -> int:
-        """Number of annotations of ``video_id`` that start at or after ``num_frames``."""
-        return sum(frame >= num_frames for frame, _ in self.annotations.get(video_id, []))
+    def beyond_video(self, video_id: str, num_frames: int) -> list[tuple[int, int]]:
+        """``(frame, line number)`` of the annotations of ``video_id`` that start at or after ``num_frames``
+        (line 0 when unknown)."""
+        return [(frame, self.lines.get((video_id, frame), 0))
+                for frame, _ in self.annotations.get(video_id, []) if frame >= num_frames]
 
     def frame_labels(self, video_id: str, num_frames: int, encode: Mapping[str, int] | LabelVocab) -> np.ndarray:
         """(T,) int64 label ids: ``UNLABELED`` before the first annotation, ``DROPPED`` outside vocab."""
@@ -76,6 +79,7 @@ def parse_groundtruth(path: str | Path) -> GroundTruth:
         raise DataError(f"{path}: not UTF-8 text ({err})") from None
     by_video: dict[str, dict[int, str]] = {}
     duplicates = 0
+    lines: dict[tuple[str, int], int] = {}
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -93,12 +97,13 @@ def parse_groundtruth(path: str | Path) -> GroundTruth:
         if frame in frames:
             duplicates += 1
         frames[frame] = label  # a later line for the same frame wins
+        lines[(video, frame)] = lineno
     if not by_video:
         raise DataError(f"{path}: no annotations (expected lines '<video_id> <frame_idx> <label>')")
     if duplicates:
         log.warning("%s: %d lines repeat an annotated frame of their video; the later line wins", path, duplicates)
     annotations = {vid: sorted(frames.items()) for vid, frames in by_video.items()}
-    return GroundTruth(path=path, annotations=annotations, duplicates=duplicates)
+    return GroundTruth(path=path, annotations=annotations, duplicates=duplicates, lines=lines)
 
 
 @dataclass(frozen=True)

@@ -167,12 +167,12 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model")
     g.add_argument("--input-streams", type=_streams, default=d["input_streams"].default,
                    help="input streams stacked as channels, comma list of joint, bone (joint minus its "
-                        "parent), motion (joint minus the previous frame); default joint")
+                        "parent), motion (joint minus the previous frame)")
     g.add_argument("--stgcn-channels", type=_int_list, default=d["stgcn_channels"].default,
-                   help="ST-GCN block widths, comma list (default 64,128,128)")
-    g.add_argument("--stgcn-kernel", type=int, default=d["stgcn_kernel"].default, help="temporal kernel (odd)")
+                   help="ST-GCN block widths, comma list")
+    g.add_argument("--stgcn-kernel", type=int, default=d["stgcn_kernel"].default, help="temporal kernel size (odd)")
     g.add_argument("--stgcn-dilations", type=_int_list, default=d["stgcn_dilations"].default,
-                   help="temporal dilation per block, comma list (default 1,2,3)")
+                   help="temporal dilation per block, comma list")
     g.add_argument("--temporal-hidden", type=int, default=d["temporal_hidden"].default, help="BiGRU hidden size")
     g.add_argument("--temporal", choices=TEMPORAL_MODES, default=d["temporal"].default,
                    help="temporal aggregator: bigru, or pool (masked mean, no GRU)")
@@ -181,7 +181,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-signer-attention", action="store_true",
                    help="ablation: plain attention, not conditioned on the signer embedding")
     g.add_argument("--attention", choices=("signer", "plain", "none"), default=None,
-                   help="temporal attention: signer-conditioned (default), plain, or none (ablations)")
+                   help="temporal attention: signer (conditioned on the signer embedding), or the ablations "
+                        "plain and none; overrides --no-signer-attention "
+                        "(default: signer; plain with --no-signer-attention)")
     g.add_argument("--lambda-grl", type=float, default=d["lambda_grl"].default,
                    help="gradient reversal strength for the signer head")
     g.add_argument("--dropout", type=float, default=d["dropout"].default, help="classifier dropout")
