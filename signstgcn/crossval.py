@@ -48,6 +48,7 @@ import numpy as np
 from signstgcn.atomic import write_text_atomic
 from signstgcn.data.corpus import Corpus
 from signstgcn.errors import DataError
+from signstgcn.progress import wants_progress
 
 __all__ = [
     "GROUP_BY",
@@ -315,7 +316,7 @@ def evaluate_fold(
     from signstgcn.training import resolve_precision
 
     device = resolve_device(train_args.device)
-    progress = not quiet and sys.stderr.isatty()
+    progress = wants_progress(quiet)
     prepared = prepare_evaluation(ckpt, data, gt_path=gt, splits_json=splits_json, split="test",
                                   map_location=device, progress=progress)
     result = evaluate_prepared(prepared, device=device, precision=resolve_precision(train_args.amp, device),

@@ -16,7 +16,7 @@ from tqdm import tqdm
 FALLBACK_SIZE = (100, 20)  # a terminal that reports no size (0 x 0) would otherwise get a hidden, empty bar
 
 
-def wants_progress(quiet: bool, is_main: bool, stream: IO[str] | None = None) -> bool:
+def wants_progress(quiet: bool, is_main: bool = True, stream: IO[str] | None = None) -> bool:
     """Progress bars for rank 0 only, unless ``--quiet``, and only when ``stream`` (stderr) is a terminal."""
     stream = sys.stderr if stream is None else stream
     return is_main and not quiet and bool(getattr(stream, "isatty", lambda: False)())

@@ -15,6 +15,7 @@ command-line entry points call it first. :func:`configure_threads` sets torch's 
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -61,15 +62,12 @@ def resolve_threads(threads: int | None, workers: int = 0) -> int:
     return max(1, min(_torch_default_threads(), usable_cpus()) - max(0, workers))
 
 
-_DEFAULT_THREADS: list[int] = []  # torch's own default, read once before any set_num_threads of ours
-
-
+@functools.cache
 def _torch_default_threads() -> int:
-    if not _DEFAULT_THREADS:
-        import torch
+    """torch's own default, read once, before any ``set_num_threads`` of ours."""
+    import torch
 
-        _DEFAULT_THREADS.append(torch.get_num_threads())
-    return _DEFAULT_THREADS[0]
+    return torch.get_num_threads()
 
 
 def configure_threads(threads: int | None, workers: int = 0) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from signstgcn.data.splits import (
 )
 from signstgcn.data.windows import RULES, SAMPLE_MODES, WindowConfig, build_window_index
 from signstgcn.errors import DataError
+from signstgcn.progress import wants_progress
 
 PROG = "build_video_splits"
 GROUP_BY = ("video", "signer", "pseudo-signer")
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # Counts do not depend on the parts: load the smallest selection (pose + hands, x and y).
     corpus = load_corpus(args.data, selection=PartSelection(coords=2), gt_path=args.gt,
-                         progress=sys.stderr.isatty())
+                         progress=wants_progress(quiet=False))
     counts = _counts(corpus, config, labels, args.multiclass)
     groups, signer_source, notes = _groups(args, corpus)
     signers = groups if groups is not None else (corpus.signers if signer_source == "real" else None)

@@ -57,6 +57,7 @@ from signstgcn.crossval import (
 from signstgcn.data.splits import write_splits
 from signstgcn.errors import SignSTGCNError
 from signstgcn.evaluation import REPORT_NAME
+from signstgcn.progress import wants_progress
 
 PROG = "signstgcn cross-validate"
 FOLDS_NAME, RESULTS_NAME, SUMMARY_JSON, SUMMARY_MD, FOLD_INFO = (
@@ -285,7 +286,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     _check_out(out, args)
 
     corpus = load_corpus(args.data, selection=PartSelection(coords=2), gt_path=args.gt,
-                         progress=not args.quiet and sys.stderr.isatty())
+                         progress=wants_progress(args.quiet))
     groups = video_groups(corpus.video_ids, corpus.signers, args.group_by)
     folds = assign_folds(groups, args.folds, seed=args.seed, unit=args.group_by)
     payload = _folds_payload(args, groups, folds)

@@ -54,10 +54,12 @@ from signstgcn.inference import (
     recognize,
     segment_mask,
 )
+from signstgcn.progress import wants_progress
 from signstgcn.threads import configure_threads
 
 PROG = "signstgcn detect"
 MODES = ("auto", "segments", "topk")
+DEFAULT_MIN_SECONDS = 0.2  # --min-duration and --min-gap
 DEFAULT_FPS = 25.0
 SEGMENT_FILES = (".frames.csv", ".segments.json", ".eaf")
 TOPK_FILES = (".topk.json", ".topk.csv")
@@ -90,9 +92,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     s.add_argument("--smooth-method", choices=SMOOTHING_METHODS, default=None,
                    help=f"moving median or mean (default: {DEFAULT_SMOOTH_METHOD})")
     s.add_argument("--min-duration", type=float, default=None,
-                   help="drop segments shorter than this, in seconds (default: 0.2)")
+                   help=f"drop segments shorter than this, in seconds (default: {DEFAULT_MIN_SECONDS:g})")
     s.add_argument("--min-gap", type=float, default=None,
-                   help="merge segments closer than this, in seconds (default: 0.2)")
+                   help=f"merge segments closer than this, in seconds (default: {DEFAULT_MIN_SECONDS:g})")
     s.add_argument("--fps", type=float, default=None,
                    help=f"frame rate of inputs that store none; also for times in topk (default: {DEFAULT_FPS:g})")
     s.add_argument("--tier", default=DEFAULT_TIER, help="ELAN tier id")
@@ -228,8 +230,8 @@ def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
     return {
         "mode": mode, "stride": stride, "threshold": threshold, "smooth": smooth,
         "smooth_method": args.smooth_method or DEFAULT_SMOOTH_METHOD, "weighting": args.frame_weighting or "center",
-        "min_duration": 0.2 if args.min_duration is None else args.min_duration,
-        "min_gap": 0.2 if args.min_gap is None else args.min_gap,
+        "min_duration": DEFAULT_MIN_SECONDS if args.min_duration is None else args.min_duration,
+        "min_gap": DEFAULT_MIN_SECONDS if args.min_gap is None else args.min_gap,
         "top_k": min(top_k, len(predictor.classes)) if mode == "topk" else top_k, "face": face,
     }
 
@@ -377,7 +379,7 @@ def run(args: argparse.Namespace) -> int:
     if any(src.kind == "video" for src in sources):
         require_mediapipe()  # fail before any work, with the install hint
     out.mkdir(parents=True, exist_ok=True)
-    progress = not args.quiet and sys.stderr.isatty()
+    progress = wants_progress(args.quiet)
     failed = 0
     for src in tqdm(sources, desc="detect", unit="input", disable=not progress):
         try:

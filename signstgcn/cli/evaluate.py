@@ -19,6 +19,7 @@ from pathlib import Path
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli
 from signstgcn.data.splits import SPLITS
 from signstgcn.evaluation import check_report_dir, evaluate_prepared, prepare_evaluation, save_evaluation
+from signstgcn.progress import wants_progress
 from signstgcn.threads import configure_threads
 from signstgcn.training import resolve_precision
 
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> dict:
     check_report_dir(out, args.overwrite)  # fail before any work
     device = resolve_device(args.device)
     configure_threads(args.threads, args.workers)
-    progress = not args.quiet and sys.stderr.isatty()
+    progress = wants_progress(args.quiet)
     data = prepare_evaluation(args.ckpt, args.data, gt_path=args.gt, splits_json=args.splits_json, split=args.split,
                               window=args.window, stride=args.stride, map_location=device, progress=progress)
     result = evaluate_prepared(data, device=device, precision=resolve_precision(args.amp, device),

@@ -15,6 +15,7 @@ import sys
 from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.errors import SignSTGCNError
 from signstgcn.extraction import FACE_MODES, extract_videos, find_videos
+from signstgcn.progress import wants_progress
 
 PROG = "signstgcn extract"
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     def report_failure(video, message: str) -> None:
         print(f"{PROG}: warning: skipped {video}: {message}", file=sys.stderr, flush=True)
 
-    progress = not args.quiet and sys.stderr.isatty()
+    progress = wants_progress(args.quiet)
     report = extract_videos(videos, args.out, face=args.face, overwrite=args.overwrite, progress=progress,
                             on_failure=report_failure)
     if not args.quiet:

@@ -330,13 +330,15 @@ def lr_factor(kind: str, epoch: int, epochs: int) -> float:
     return 1.0
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, args: argparse.Namespace):
-    """A per-epoch schedule computed from the epoch and ``--epochs`` alone, so a resumed run with a larger
-    ``--epochs`` follows the longer schedule from where it is instead of one planned for the old length."""
+def _scheduler(optimizer: torch.optim.Optimizer, args: argparse.Namespace, start_epoch: int = 0):
+    """A per-epoch schedule computed from the epoch and ``--epochs`` alone, starting at 0-based ``start_epoch``
+    (sets the optimizer's learning rate for it), so a resumed run with a larger ``--epochs`` follows the longer
+    schedule from where it is instead of one planned for the old length."""
     if args.scheduler == "none":
         return None
     kind, epochs = args.scheduler, args.epochs
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(kind, e, epochs))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(kind, e, epochs),
+                                             last_epoch=start_epoch - 1)
 
 
 def _fmt(value: Any) -> Any:
@@ -412,7 +414,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         num_signers=data_cfg.num_signers if adversarial else 0, supcon_dim=128 if args.use_supcon else 0)
     model = SignSTGCNModel(model_cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = _scheduler(optimizer, args)
     precision = resolve_precision(args.amp, device)
     scaler = torch.amp.GradScaler("cuda") if precision.dtype == torch.float16 else None
     metric_key, higher = best_metric_key(args.best_metric, args.binary)
@@ -425,12 +426,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start_epoch = int(resume_ckpt["epoch"])  # epochs completed (epochs are numbered from 1)
         best, stale = state.get("best"), int(state.get("stale", 0))
         _check_resume_epochs(resume_ckpt, args, start_epoch, out)
-        if scheduler is not None:  # the schedule is a function of the epoch: continue it at start_epoch
-            scheduler.last_epoch = start_epoch
-            for group in optimizer.param_groups:
-                group["lr"] = group["initial_lr"] * lr_factor(args.scheduler, start_epoch, args.epochs)
         if "torch_rng" in state:
             torch.set_rng_state(torch.as_tensor(state["torch_rng"], dtype=torch.uint8))
+    scheduler = _scheduler(optimizer, args, start_epoch)
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.enabled else model
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.data.splits import SPLITS
 from signstgcn.embeddings import REDUCERS, extract_outputs, reduce_2d, tsne_perplexity
 from signstgcn.evaluation import prepare_evaluation
+from signstgcn.progress import wants_progress
 from signstgcn.training import resolve_precision
 
 PROG = "visualize_signer_embeddings"
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> dict:
         if path and Path(path).is_dir():
             raise ValueError(f"{flag} {path}: is a folder; expected a file path")
     device = resolve_device(args.device)
-    progress = not args.quiet and sys.stderr.isatty()
+    progress = wants_progress(args.quiet)
     part_flags = dict(include_pose=args.include_pose, include_hands=args.include_hands,
                       include_face=args.include_face, pose_subset=args.pose_subset, face_subset=args.face_subset,
                       coords=args.coords)
