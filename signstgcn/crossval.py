@@ -91,7 +91,8 @@ _MULTICLASS = (("top1", "top-1"), ("macro_f1", "macro-F1"))
 _BINARY = (("accuracy", "accuracy"), ("f1", "F1"), ("pr_auc", "PR-AUC"), ("frame_pr_auc", "frame PR-AUC"),
            ("frame_f1", "frame F1"))
 _BIAS = (("worst_signer_acc", "worst-signer acc"), ("signer_gap", "signer gap"), ("signer_probe", "signer probe"),
-         ("signer_probe_chance", "probe chance"))
+         ("signer_probe_chance", "probe chance"), ("within_class_signer_probe", "within-class probe"),
+         ("within_class_signer_probe_chance", "within-class chance"))
 
 
 # ------------------------------------------------------------------------------------------------ folds
@@ -308,9 +309,11 @@ def train_fold(
 
 def evaluate_fold(
     ckpt: Path, data: str | Path, splits_json: Path, out_dir: Path, *, gt: str | Path | None = None,
-    train_args: argparse.Namespace, seed: int = 0, quiet: bool = False,
+    train_args: argparse.Namespace, seed: int = 0, quiet: bool = False, adapt: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``ckpt`` on the ``test`` split of ``splits_json``; writes ``out_dir/report.json`` + plots."""
+    """Evaluate ``ckpt`` on the ``test`` split of ``splits_json``; writes ``out_dir/report.json`` + plots.
+
+    ``adapt``: each test signer's windows are scored by the model adapted to them (AdaBN, no labels read)."""
     from signstgcn.cli.train import resolve_device
     from signstgcn.evaluation import evaluate_prepared, prepare_evaluation, save_evaluation
     from signstgcn.training import resolve_precision
@@ -321,7 +324,7 @@ def evaluate_fold(
                                   map_location=device, progress=progress)
     result = evaluate_prepared(prepared, device=device, precision=resolve_precision(train_args.amp, device),
                                batch_size=max(train_args.batch, 64), workers=train_args.workers, seed=seed,
-                               progress=progress)
+                               progress=progress, adapt=adapt)
     save_evaluation(result, out_dir, overwrite=True)  # the fold folder is the cross-validation's own
     return result.report
 

@@ -315,7 +315,7 @@ def prepare_evaluation(
     loaded = load_checkpoint(ckpt_path, map_location=map_location)
     stored = DataConfig.from_dict(loaded.data)
     model_cfg = loaded.model.config
-    if model_cfg.in_channels != stored.selection.coords or model_cfg.layout != stored.layout:
+    if model_cfg.in_channels != stored.in_channels or model_cfg.layout != stored.layout:
         raise CheckpointError(f"checkpoint {ckpt_path}: its data settings ({parts_text(stored.selection)}) do not "
                               f"match its model (in_channels={model_cfg.in_channels})")
     selection = None if part_flags is None else requested_selection(stored.selection, **part_flags)
@@ -381,11 +381,14 @@ def evaluate_prepared(
     probe: bool = True,
     seed: int = 0,
     progress: bool = False,
+    adapt: str | None = None,
 ) -> EvaluationResult:
     """Run the frozen model over ``data`` and build the report (DESIGN §4 metrics and more).
 
     ``threshold`` (binary): None = the rule of ``signstgcn detect``, the checkpoint's best-F1 validation
-    threshold (0.5 when it stores none); the report says which was used.
+    threshold (0.5 when it stores none); the report says which was used. ``adapt`` (``"all"`` / ``"input"``):
+    score each signer's windows with a copy of the model adapted to that signer's windows first (AdaBN,
+    :mod:`signstgcn.adaptation`; no label is read; videos without a signer id are adapted to together).
     """
     source = "given"
     if threshold is None:
@@ -394,9 +397,13 @@ def evaluate_prepared(
         raise ValueError(f"--threshold must be a probability in (0, 1), got {threshold}")
     device = torch.device(device)
     model = data.checkpoint.model.to(device).eval()
-    outputs = extract_outputs(model, data.dataset, device=device, precision=precision, batch_size=batch_size,
-                              workers=workers, progress=progress, desc="evaluate")
     names = np.array(list(data.video_signers), dtype=object)  # (M,) None = unknown
+    if adapt is None:
+        outputs = extract_outputs(model, data.dataset, device=device, precision=precision, batch_size=batch_size,
+                                  workers=workers, progress=progress, desc="evaluate")
+    else:
+        outputs = _adapted_outputs(model, data.dataset, names, layers=adapt, device=device, precision=precision,
+                                   batch_size=batch_size, workers=workers)
     videos = outputs["videos"]
     signers = names[videos]  # (N,)
     binary = data.binary
@@ -417,7 +424,7 @@ def evaluate_prepared(
             "note": "best_f1 is tuned on this split itself: optimistic; pick thresholds on a validation split"}
         report_extra["metrics_at_best_threshold"] = binary_metrics(scores, labels, best_t)
         report_extra["counts"] = {"positive_windows": int(np.count_nonzero(labels == 1))}
-        if data.config.window.sample_mode != "video":
+        if data.config.window.sample_mode != "video" and adapt is None:  # frame scores: the unadapted model's
             frame = _frame_metrics(data, model, threshold, batch_size)
             metrics.update({f"frame_{k}": v for k, v in frame["metrics"].items() if k in _FRAME_SCALARS})
             per = frame["per_signer_pr_auc"]
@@ -450,8 +457,35 @@ def evaluate_prepared(
         probe_signer_emb = signer_probe(signer_emb, signers, groups=videos, seed=seed)
     report = _report(data, metrics, report_extra, per_signer_windows, probe_signer_emb, signer_emb is not None,
                      probe)
+    report["adaptation"] = None if adapt is None else {
+        "method": "AdaBN", "layers": adapt, "per": "signer",
+        "note": "each signer's windows scored by a copy of the model whose BatchNorm statistics were re-estimated on "
+                "those windows (no labels read)" + ("; frame-level detection metrics are not computed"
+                                                     if binary and data.config.window.sample_mode != "video" else "")}
     return EvaluationResult(report=report, outputs=outputs, signers=signers, scores=scores, preds=preds,
                             video_ids=list(data.dataset.video_ids), class_names=data.class_names)
+
+
+def _adapted_outputs(model: torch.nn.Module, dataset: Any, video_signers: np.ndarray, *, layers: str,
+                     device: torch.device, precision: Precision | None, batch_size: int,
+                     workers: int) -> dict[str, Any]:
+    """:func:`extract_outputs` where each signer's windows go through a copy of ``model`` adapted to them."""
+    from signstgcn.adaptation import adapted_copy
+
+    window_signer = np.array([str(s) for s in video_signers[dataset.index.video]], dtype=object)  # (N,)
+    order, parts = [], []
+    for name in sorted(set(window_signer)):
+        idx = np.flatnonzero(window_signer == name)  # (n,)
+        adapted = adapted_copy(model, dataset, idx, layers=layers, device=device)
+        parts.append(extract_outputs(adapted, dataset, device=device, precision=precision, indices=idx,
+                                     batch_size=batch_size, workers=workers))
+        order.append(idx)
+    back = np.argsort(np.concatenate(order), kind="stable")  # (N,) position of each window in the concatenation
+    merged: dict[str, Any] = {}
+    for key in parts[0]:
+        values = [p[key] for p in parts]
+        merged[key] = None if any(v is None for v in values) else np.concatenate(values)[back]
+    return merged
 
 
 _FRAME_SCALARS = ("pr_auc", "roc_auc", "f1", "accuracy", "raw_pr_auc")
@@ -538,10 +572,14 @@ def _report(data: EvalData, metrics: dict[str, Any], extra: dict[str, Any], per_
     report["signer_probe"] = {
         "accuracy": metrics["signer_probe"] if probe else None,
         "chance": metrics["signer_probe_chance"] if probe else None,
+        "within_class_accuracy": metrics["within_class_signer_probe"] if probe else None,
+        "within_class_chance": metrics["within_class_signer_probe_chance"] if probe else None,
         "embedding": "classifier embedding (input of the classifier and signer heads)",
         "signer_embedding_accuracy": probe_signer_emb if has_signer_encoder and probe else None,
         "method": "logistic regression on standardized frozen embeddings, cross-validated with folds grouped by "
-                  "video (never a video in both train and test); lower = less signer information",
+                  "video (never a video in both train and test); lower = less signer information. within_class: the "
+                  "same probe on the windows of one class at a time, averaged over classes (signer information "
+                  "the class cannot explain)",
     }
     label_warnings = extra.pop("warnings", [])
     report.update(extra)  # confusion_matrix, per_class, per_signer_confusion (multi-class); frame_detection (binary)

@@ -52,8 +52,8 @@ _MP_POSE = _Skeleton(
     upper=tuple(range(25)),
     center=0,
     joints={
-        "nose": 0, "left_eye": 2, "right_eye": 5, "left_ear": 7, "right_ear": 8,
-        "left_shoulder": 11, "right_shoulder": 12, "left_elbow": 13, "right_elbow": 14,
+        "nose": 0, "left_eye": 2, "right_eye": 5, "left_ear": 7, "right_ear": 8, "mouth_left": 9,
+        "mouth_right": 10, "left_shoulder": 11, "right_shoulder": 12, "left_elbow": 13, "right_elbow": 14,
         "left_wrist": 15, "right_wrist": 16, "left_hip": 23, "right_hip": 24,
     },
 )

@@ -77,7 +77,7 @@ class Predictor:
     def __post_init__(self) -> None:
         self.model.eval()
         self.layout: Layout = self.data.layout.build()
-        self.transform = default_eval_transforms(self.layout, hands_relative=self.data.hands_relative)
+        self.transform = default_eval_transforms(self.layout, **self.data.normalize_options())
 
     @classmethod
     def from_checkpoint(cls, path: str | PathLike[str], device: str | torch.device = "cpu") -> Predictor:

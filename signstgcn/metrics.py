@@ -10,7 +10,10 @@ batches). Returned dicts are JSON-serializable; their keys are stable snake_case
 - multi-class (:func:`multiclass_metrics`): ``top1, top5, macro_f1``;
 - signer bias (:func:`signer_bias_metrics`): ``per_signer_acc`` (dict, not a column),
   ``mean_signer_acc, worst_signer_acc, best_signer_acc, signer_gap, num_signers``;
-- signer probe (:func:`signer_probe`): ``signer_probe, signer_probe_chance`` (lower is better).
+- signer probe (:func:`signer_probe`): ``signer_probe, signer_probe_chance`` (lower is better);
+- within-class signer probe (:func:`within_class_signer_probe`): ``within_class_signer_probe,
+  within_class_signer_probe_chance``: the same probe inside each class, averaged over classes (what the
+  class cannot explain; lower is better).
 
 Undefined values are ``float("nan")`` (e.g. AUCs when the labels hold one class only), never a warning.
 Signer id ``-1`` / ``None`` / NaN means "unknown" and is ignored by the signer metrics.
@@ -44,6 +47,7 @@ __all__ = [
     "signer_bias_metrics",
     "signer_probe",
     "signer_probe_chance",
+    "within_class_signer_probe",
 ]
 
 NAN = float("nan")
@@ -325,6 +329,43 @@ def signer_probe(
     return float(np.mean(pred == y))
 
 
+def within_class_signer_probe(
+    embeddings: np.ndarray,
+    signers: np.ndarray,
+    labels: np.ndarray,
+    *,
+    groups: np.ndarray | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    max_samples: int = 4000,
+) -> tuple[float, float]:
+    """The signer probe run inside each class, averaged over classes: ``(accuracy, chance)``.
+
+    A plain :func:`signer_probe` also succeeds when signers differ only in which classes they sign (or in
+    how the model maps their classes); within one class every window carries the same label, so what the
+    probe still recovers there is signer information that the class cannot explain. Each class with at
+    least two signers that the probe can test (:func:`signer_probe`'s rules) counts once; its chance is
+    the share of its most frequent signer. NaN, NaN when no class qualifies.
+    """
+    y = np.asarray(labels).reshape(-1)
+    s = np.asarray(signers).reshape(-1)
+    if y.shape != s.shape:
+        raise ValueError(f"labels: expected shape {s.shape} matching signers, got {y.shape}")
+    g = None if groups is None else np.asarray(groups).reshape(-1)
+    x = np.asarray(embeddings)
+    accs, chances = [], []
+    for cls in np.unique(y):
+        rows = np.flatnonzero(y == cls)  # (Nc,)
+        acc = signer_probe(x[rows], s[rows], groups=None if g is None else g[rows], folds=folds, seed=seed,
+                           max_samples=max_samples)
+        if math.isfinite(acc):
+            accs.append(acc)
+            chances.append(signer_probe_chance(s[rows]))
+    if not accs:
+        return NAN, NAN
+    return float(np.mean(accs)), float(np.mean(chances))
+
+
 # ------------------------------------------------------------------------------------------ whole split
 def compute_metrics(
     outputs: Mapping[str, np.ndarray],
@@ -343,7 +384,8 @@ def compute_metrics(
             index, used by the probe).
         binary: detection (binary) or recognition (multi-class) metrics.
         threshold: decision threshold on the positive probability (binary).
-        probe: run :func:`signer_probe` when embeddings and signers are given.
+        probe: run :func:`signer_probe` and :func:`within_class_signer_probe` when embeddings and signers
+            are given.
         probe_seed: seed of the probe.
 
     Returns:
@@ -351,7 +393,8 @@ def compute_metrics(
         roc_auc, pos_rate, pred_pos_rate, best_threshold, best_f1``; multi-class: ``accuracy`` (= top1),
         ``top1, top5, macro_f1``), then always the signer keys ``per_signer_acc, mean_signer_acc,
         worst_signer_acc, best_signer_acc, signer_gap, num_signers, signer_probe,
-        signer_probe_chance`` (NaN / 0 / {} when the inputs are missing), so CSV columns are stable.
+        signer_probe_chance, within_class_signer_probe, within_class_signer_probe_chance`` (NaN / 0 / {}
+        when the inputs are missing), so CSV columns are stable.
     """
     labels = np.asarray(outputs["labels"]).reshape(-1)
     scores = _scores(outputs, binary)
@@ -375,6 +418,9 @@ def compute_metrics(
         signer_probe(embeddings, signers, groups=groups, seed=probe_seed) if run_probe else NAN
     )
     result["signer_probe_chance"] = signer_probe_chance(signers) if run_probe else NAN
+    within = (within_class_signer_probe(embeddings, signers, labels, groups=groups, seed=probe_seed)
+              if run_probe else (NAN, NAN))
+    result["within_class_signer_probe"], result["within_class_signer_probe_chance"] = within
     return result
 
 

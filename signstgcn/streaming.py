@@ -255,7 +255,7 @@ class IncrementalDetector:
         self.threshold = p.best_threshold if threshold is None else float(threshold)
         self.backbone = IncrementalBackbone(p.model.backbone, p.model.streams)
         self.lag = self.backbone.lag
-        self._normalize = Normalize(p.layout, hands_relative=p.data.hands_relative)
+        self._normalize = Normalize(p.layout, **p.data.normalize_options())
         self._V, self._C = p.layout.num_nodes, p.data.selection.coords
         self._D = self.backbone.out_channels
         self._weights = window_weights(self.window, weighting)

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 REPORT_KEYS = {"version", "signstgcn", "created", "checkpoint", "data", "settings", "counts", "signers", "threshold",
                "metrics", "per_signer_acc", "per_signer_windows", "signer_probe", "plots", "warnings"}
 SIGNER_METRICS = {"mean_signer_acc", "worst_signer_acc", "best_signer_acc", "signer_gap", "num_signers",
-                  "signer_probe", "signer_probe_chance"}
+                  "signer_probe", "signer_probe_chance", "within_class_signer_probe",
+                  "within_class_signer_probe_chance"}
 
 
 @pytest.fixture(scope="module")

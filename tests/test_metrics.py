@@ -21,6 +21,7 @@ from signstgcn.metrics import (
     signer_bias_metrics,
     signer_probe,
     signer_probe_chance,
+    within_class_signer_probe,
 )
 
 # 6 samples, threshold 0.5 -> pred [1, 1, 0, 1, 0, 0]: TP 2, FP 1, FN 1, TN 2
@@ -31,6 +32,7 @@ LABELS = np.array([1, 1, 1, 0, 0, 0])
 SIGNER_KEYS = {
     "per_signer_acc", "mean_signer_acc", "worst_signer_acc", "best_signer_acc", "signer_gap",
     "num_signers", "signer_probe", "signer_probe_chance",
+    "within_class_signer_probe", "within_class_signer_probe_chance",
 }
 BINARY_KEYS = {
     "num_samples", "accuracy", "precision", "recall", "f1", "pr_auc", "roc_auc", "pos_rate",
@@ -175,6 +177,32 @@ def test_signer_probe_degenerate_cases() -> None:
     value = signer_probe(emb[:5], np.array([0, 0, 1, 1, 2]))
     assert 0.0 <= value <= 1.0
     assert math.isnan(signer_probe_chance(np.full(3, -1)))
+
+
+def test_within_class_probe_ignores_what_the_class_explains() -> None:
+    # 4 signers, 4 classes; each signer signs "their" class 70% of the time. An embedding that holds only the
+    # class lets the plain probe beat chance (class -> likely signer) but not the within-class probe.
+    rng = np.random.default_rng(0)
+    signers = np.repeat(np.arange(4), 80)  # (320,)
+    other = (signers + rng.integers(1, 4, size=signers.size)) % 4
+    labels = np.where(rng.random(signers.size) < 0.7, signers, other)  # (320,)
+    class_only = 4.0 * np.eye(4)[labels] + rng.normal(size=(signers.size, 4))  # (320, 4)
+    plain = signer_probe(class_only, signers)
+    within, chance = within_class_signer_probe(class_only, signers, labels)
+    assert plain > 0.55  # chance 0.25: the class alone identifies the signer most of the time
+    assert within < chance + 0.1  # inside a class: no better than naming its usual signer
+    # add a signer direction: the within-class probe now finds the signer too
+    with_signer = class_only + 3.0 * rng.normal(size=(4, 4))[signers]
+    assert within_class_signer_probe(with_signer, signers, labels)[0] > 0.9
+
+
+def test_within_class_probe_degenerate_cases() -> None:
+    emb = np.random.default_rng(0).normal(size=(8, 3))
+    # every class has a single signer: nothing to probe
+    within = within_class_signer_probe(emb, np.array([0, 0, 0, 0, 1, 1, 1, 1]), np.array([0] * 4 + [1] * 4))
+    assert all(math.isnan(v) for v in within)
+    with pytest.raises(ValueError, match="labels"):
+        within_class_signer_probe(emb, np.zeros(8), np.zeros(7))
 
 
 def test_signer_probe_subsamples_deterministically() -> None:

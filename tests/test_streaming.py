@@ -232,3 +232,26 @@ def test_incremental_detector_refuses_what_it_cannot_stream():
         IncrementalDetector(predictor(random_model()), stride=26)
     with pytest.raises(CheckpointError, match="needs a binary"):
         StreamingDetector(predictor(random_model(num_classes=3), binary=False))
+
+
+def test_incremental_detector_with_the_invariant_input_representation():
+    """Face channels, canonical bones, levelled shoulders and hands relative stream too (each frame normalized
+    with its trailing window's measurements): same windows as offline, probabilities close."""
+    import dataclasses
+
+    layout = SPEC.build()
+    model = random_model(in_channels=4)
+    base = predictor(model)
+    data = dataclasses.replace(base.data, hands_relative=True, face_channels=True, level_shoulders=True,
+                               bone_lengths=tuple(np.full(layout.num_nodes, 0.2)))
+    pred = Predictor(model, data)
+    frames = stream_frames(80, seed=5, still_shoulders=True)
+    starts, probs, _ = _offline(pred, frames, 5)
+    windows, final = _run(IncrementalDetector(pred, stride=5, threaded=False), frames)
+    assert [s for s, _ in windows] == starts.tolist()
+    assert not np.isnan(final).any()
+    streamed = np.array([p for _, p in windows])
+    _, plain, _ = _offline(Predictor(model, dataclasses.replace(data, hands_relative=False, bone_lengths=(),
+                                                                 level_shoulders=False)), frames, 5)
+    assert np.abs(plain - probs).max() > 1e-3  # the options reach the model
+    assert np.abs(streamed - probs).max() < 0.05  # as close as the plain representation streams (test above)

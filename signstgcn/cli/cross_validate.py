@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from signstgcn.adaptation import ADAPT_LAYERS
 from signstgcn.atomic import write_text_atomic
 from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.crossval import (
@@ -91,6 +92,10 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=1,
                    help="train every fold R times (training seeds SEED .. SEED+R-1, same folds); the table "
                         "averages the repeats and shows the main metric per seed")
+    p.add_argument("--adapt", choices=ADAPT_LAYERS, default=None,
+                   help="also score every fold with each test signer's model adapted to that signer's own clips "
+                        "(AdaBN, no labels read; 'CONFIG+adapt' rows, eval_adapted/ folders): all = every "
+                        "BatchNorm, input = the input BatchNorm only (default: off)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace a previous cross-validation in OUT")
     p.add_argument("--resume", action="store_true",
@@ -144,6 +149,8 @@ def _check_same_run(out: Path, payload: dict[str, Any]) -> None:
     previous = _read_json(out / FOLDS_NAME)
     stored = previous.get("settings", {})
     for key, value in payload["settings"].items():
+        if key == "adapt":  # adapted scores can be added to (or left out of) a finished run
+            continue
         if stored.get(key, 1 if key == "repeats" else None) != value:  # runs from before --repeats had one
             raise ValueError(f"--resume: {out / FOLDS_NAME} was made with {key} = {stored.get(key)!r}, this command "
                              f"has {value!r}; use the same settings, --overwrite, or another --out")
@@ -167,7 +174,7 @@ def _clear(out: Path) -> None:
 def _folds_payload(args: argparse.Namespace, groups: dict[str, str], folds: list[list[str]]) -> dict[str, Any]:
     settings = {"data": str(Path(args.data).resolve()), "gt": None if args.gt is None else str(Path(args.gt).resolve()),
                 "folds": args.folds, "group_by": args.group_by, "seed": args.seed,
-                "inner_val_fraction": args.inner_val_fraction, "repeats": args.repeats,
+                "inner_val_fraction": args.inner_val_fraction, "repeats": args.repeats, "adapt": args.adapt,
                 "train_flags": list(args.train_flags)}
     return {"version": 1, "settings": settings,
             "folds": [{"fold": k, "test_groups": sorted({groups[v] for v in vids}), "test_videos": vids}
@@ -184,14 +191,20 @@ def _run_name(args: argparse.Namespace, k: int, seed: int) -> str:
     return f"fold{k}" if args.repeats == 1 else f"fold{k}-seed{seed}"
 
 
+ADAPTED_DIR = "eval_adapted"
+
+
 def _run_fold(args: argparse.Namespace, config: str, k: int, seed: int, splits: FoldSplits, groups: dict[str, str],
-              train_args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """Train (with ``seed``) and evaluate one fold of one config; returns (report, fold info, "trained" |
-    "evaluated" | "skipped")."""
+              train_args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], dict[str, Any] | None,
+                                                                   dict[str, Any], str]:
+    """Train (with ``seed``) and evaluate one fold of one config; returns (report, adapted report or None, fold
+    info, "trained" | "evaluated" | "skipped")."""
     fold_dir = out / config / _run_name(args, k, seed)
     report_path, info_path = fold_dir / "eval" / REPORT_NAME, fold_dir / FOLD_INFO
-    if args.resume and report_path.is_file() and info_path.is_file():
-        return _read_json(report_path), _read_json(info_path), "skipped"
+    adapted_path = fold_dir / ADAPTED_DIR / REPORT_NAME
+    if args.resume and report_path.is_file() and info_path.is_file() and (not args.adapt or adapted_path.is_file()):
+        adapted = _read_json(adapted_path) if args.adapt else None
+        return _read_json(report_path), adapted, _read_json(info_path), "skipped"
     select = args.inner_val_fraction > 0
     splits_path = fold_dir / "splits.json"
     settings = {"fold": k, "folds": args.folds, "group_by": args.group_by, "seed": args.seed,
@@ -208,9 +221,17 @@ def _run_fold(args: argparse.Namespace, config: str, k: int, seed: int, splits: 
                 "val_groups": sorted({groups[v] for v in splits.val})}
         write_json(info_path, info)
         status = "trained"
-    report = evaluate_fold(fold_dir / info["checkpoint"], args.data, splits_path, fold_dir / "eval", gt=args.gt,
-                           train_args=train_args, seed=seed, quiet=args.quiet)
-    return report, info, status
+    ckpt = fold_dir / info["checkpoint"]
+    if args.resume and report_path.is_file():
+        report = _read_json(report_path)
+    else:
+        report = evaluate_fold(ckpt, args.data, splits_path, fold_dir / "eval", gt=args.gt, train_args=train_args,
+                               seed=seed, quiet=args.quiet)
+    adapted = None
+    if args.adapt:
+        adapted = evaluate_fold(ckpt, args.data, splits_path, fold_dir / ADAPTED_DIR, gt=args.gt,
+                                train_args=train_args, seed=seed, quiet=args.quiet, adapt=args.adapt)
+    return report, adapted, info, status
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -312,17 +333,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for seed in range(args.seed, args.seed + args.repeats):
                 name = _run_name(args, k, seed)
                 try:
-                    report, info, status = _run_fold(args, config, k, seed, splits[k], groups, train_args, out)
+                    report, adapted, info, status = _run_fold(args, config, k, seed, splits[k], groups, train_args,
+                                                              out)
                 except (SignSTGCNError, ValueError, FileNotFoundError) as err:  # say which fold; --resume continues
                     raise ValueError(f"[{config}] {name}: {err}") from err
-                row = result_row(config, k, report, info, seed=seed)
-                rows.append(row)
-                reports.setdefault(config, []).append((name, report))
+                scored = [(config, report)] + ([(f"{config}+adapt", adapted)] if adapted is not None else [])
+                for label, rep in scored:
+                    row = result_row(label, k, rep, info, seed=seed)
+                    rows.append(row)
+                    reports.setdefault(label, []).append((name, rep))
+                    if not args.quiet:
+                        print(_result_line(label, name, row, status), flush=True)
+                        for warning in rep.get("warnings", []):
+                            print(f"{PROG}: warning: [{label}] {name}: {warning}", file=sys.stderr, flush=True)
                 table = _write_results(out, rows, reports, footer, settings)
-                if not args.quiet:
-                    print(_result_line(config, name, row, status), flush=True)
-                    for warning in report.get("warnings", []):
-                        print(f"{PROG}: warning: [{config}] {name}: {warning}", file=sys.stderr, flush=True)
     print(table, end="", flush=True)
     print(f"{PROG}: wrote {out / RESULTS_NAME}, {out / SUMMARY_JSON}, {out / SUMMARY_MD}", flush=True)
     return _read_json(out / SUMMARY_JSON)["configs"]

@@ -16,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+from signstgcn.adaptation import ADAPT_LAYERS
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli
 from signstgcn.data.splits import SPLITS
 from signstgcn.evaluation import check_report_dir, evaluate_prepared, prepare_evaluation, save_evaluation
@@ -43,6 +44,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=None,
                    help="binary decision threshold on the probability (default: the checkpoint's best-F1 "
                    "validation threshold, as detect uses; 0.5 when it stores none)")
+    p.add_argument("--adapt", choices=ADAPT_LAYERS, default=None,
+                   help="score each signer's windows with the model adapted to them first (AdaBN on those windows, "
+                        "no labels read): all = every BatchNorm, input = the input BatchNorm only (default: off)")
     p.add_argument("--no-probe", action="store_true", help="skip the signer probe (faster on huge splits)")
     p.add_argument("--no-plots", action="store_true", help="write report.json only")
     p.add_argument("--save-predictions", action="store_true", help="also write OUT/predictions.csv (one row per "
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> dict:
                               window=args.window, stride=args.stride, map_location=device, progress=progress)
     result = evaluate_prepared(data, device=device, precision=resolve_precision(args.amp, device),
                                threshold=args.threshold, batch_size=args.batch, workers=args.workers,
-                               probe=not args.no_probe, seed=args.seed, progress=progress)
+                               probe=not args.no_probe, seed=args.seed, progress=progress, adapt=args.adapt)
     files = save_evaluation(result, out, overwrite=args.overwrite, plots=not args.no_plots,
                             predictions=args.save_predictions)
     r = result.report
@@ -81,7 +85,8 @@ def run(args: argparse.Namespace) -> dict:
     binary = r["checkpoint"]["task"] == "binary"
     keys = (("accuracy", "f1", "pr_auc", "roc_auc", "frame_pr_auc", "frame_f1") if binary
             else ("top1", "top5", "macro_f1"))
-    keys += ("worst_signer_acc", "signer_gap", "signer_probe", "signer_probe_chance")
+    keys += ("worst_signer_acc", "signer_gap", "signer_probe", "signer_probe_chance", "within_class_signer_probe",
+             "within_class_signer_probe_chance")
     shown = "  ".join(f"{k} {m[k]:.4f}" for k in keys if isinstance(m.get(k), float) and m[k] == m[k])
     th = r["threshold"]
     rule = f" (threshold {th['used']:.3f}: {th['source']})" if th else ""

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "make-demo-data": ("signstgcn.cli.make_demo_data", "write a synthetic MediaPipe-like dataset in the user format"),
     "build-splits": ("signstgcn.cli.build_video_splits", "video-level train/val/test splits (= build_video_splits)"),
     "evaluate": ("signstgcn.cli.evaluate", "metrics, per-signer bias report and plots for a checkpoint on a folder"),
+    "adapt": ("signstgcn.cli.adapt", "adapt a checkpoint to a new signer from unlabeled recordings (AdaBN)"),
     "cross-validate": ("signstgcn.cli.cross_validate", "signer-disjoint k-fold cross-validation of ablation configs"),
     "visualize": ("signstgcn.cli.visualize", "t-SNE/PCA plot of signer and classifier embeddings"),
     "plot-metrics": ("signstgcn.cli.plot_metrics", "training curves PNG from a metrics.csv"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -26,8 +27,9 @@ from signstgcn.checkpoint import read_checkpoint, save_checkpoint
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli, selection_from_args
 from signstgcn.data.corpus import Corpus, load_corpus
 from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS, LabelVocab, build_vocab, parse_signing_labels
-from signstgcn.data.pipeline import DataConfig, fit_signers, make_dataset
+from signstgcn.data.pipeline import DataConfig, fit_bone_lengths, fit_signers, make_dataset
 from signstgcn.data.splits import check_split_videos, count_windows, load_splits, validation_split
+from signstgcn.data.transforms import AUGMENT_PRESETS, DOMINANT_HAND
 from signstgcn.data.windows import RULES, SAMPLE_MODES, WindowConfig, build_window_index
 from signstgcn.distributed import DistInfo, barrier, cleanup_distributed, init_distributed
 from signstgcn.errors import SignSTGCNError
@@ -75,7 +77,24 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
                    help="pose joints: upper body (no legs) or the full pose")
     d.add_argument("--face-subset", choices=("compact", "full"), default="compact",
                    help="face points with --include-face: the contour subset or the full mesh")
-    d.add_argument("--hands-relative", action="store_true", help="hand joints relative to their wrist")
+    r = p.add_argument_group("input representation (signer and camera invariance; stored in the checkpoint)")
+    r.add_argument("--hands-relative", action=argparse.BooleanOptionalAction, default=False,
+                   help="hand joints relative to their own wrist (hand shape apart from hand location)")
+    r.add_argument("--face-channels", action=argparse.BooleanOptionalAction, default=False,
+                   help="2 more channels per joint: its position relative to the nose in face units, so a hand "
+                        "'at the chin' reads the same for every person and camera (needs the pose)")
+    r.add_argument("--canonical-bones", action=argparse.BooleanOptionalAction, default=False,
+                   help="retarget every bone onto a reference skeleton fitted on the training videos, keeping "
+                        "its direction (arm length, hand size and build no longer identify the signer)")
+    r.add_argument("--level-shoulders", action=argparse.BooleanOptionalAction, default=False,
+                   help="rotate each window so the shoulder line is level (camera roll, leaning)")
+    r.add_argument("--dominant-hand", choices=DOMINANT_HAND, default="any",
+                   help="right: mirror windows whose left hand moves more, in training and at test time "
+                        "(left-handed signing read as right-handed; replaces the random mirror)")
+    r.add_argument("--augment", choices=AUGMENT_PRESETS, default="standard",
+                   help="training augmentation: standard (mirror, rotation 15 deg, scale, shear, speed "
+                        "0.8-1.2x, joint dropout), strong (wider: speed 0.5-1.5x, whole-hand dropout, ...) "
+                        "or none")
     d.add_argument("--binary", action="store_true", help="signing-vs-not detection (else multi-class)")
     d.add_argument("--signing-labels", default=",".join(DEFAULT_SIGNING_LABELS),
                    help="labels counted as signing in --binary mode (comma list, case-insensitive)")
@@ -392,7 +411,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         data_cfg = DataConfig(selection, corpus.layout_spec,
                               WindowConfig(args.window, args.stride, args.rule, args.sample_mode), vocab,
                               hands_relative=args.hands_relative, signer_source=source, signers=names,
-                              pseudo_signers=pseudo)
+                              pseudo_signers=pseudo, level_shoulders=args.level_shoulders,
+                              face_channels=args.face_channels, dominant_hand=args.dominant_hand,
+                              augment=args.augment)
+        if args.canonical_bones:
+            lengths = fit_bone_lengths(corpus, train_ids, data_cfg, seed=args.seed)
+            data_cfg = dataclasses.replace(data_cfg, bone_lengths=lengths)
     if resume_ckpt is not None and not val_ids:
         _check_no_validation(args, "the resumed run's empty validation split")
     _check_window_fits(corpus, train_ids + val_ids, data_cfg.window, binary=args.binary, where=str(args.data))
@@ -410,7 +434,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                       signer_weight=args.signer_loss_weight if adversarial else 0.0,
                       supcon_weight=args.supcon_weight if args.use_supcon else 0.0, supcon_temp=args.supcon_temp)
     model_cfg = model_config_from_args(
-        args, layout=data_cfg.layout, in_channels=selection.coords, num_classes=data_cfg.vocab.num_classes,
+        args, layout=data_cfg.layout, in_channels=data_cfg.in_channels, num_classes=data_cfg.vocab.num_classes,
         num_signers=data_cfg.num_signers if adversarial else 0, supcon_dim=128 if args.use_supcon else 0)
     model = SignSTGCNModel(model_cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -446,6 +470,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   f"{len(train_ids)} train videos, no validation split ({split_source}: no model selection, "
                   f"last.pt is the final model), {len(train_ds)} samples")
         print(f"{PROG}: {videos}, layout {corpus.layout.name} (V={corpus.layout.num_nodes}), "
+              f"input {data_cfg.representation()} ({data_cfg.in_channels} channels, augment {data_cfg.augment}), "
               f"{'binary' if args.binary else f'{data_cfg.vocab.num_classes} classes'}, signers: "
               f"{_signer_counts(corpus, data_cfg, train_ids, val_ids)}, "
               f"adversarial head: {'on' if adversarial else 'off'}, "

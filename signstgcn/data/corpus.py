@@ -65,6 +65,7 @@ def load_corpus(
     layout_spec: LayoutSpec | None = None,
     video_ids: Iterable[str] | None = None,
     require_labels: bool = True,
+    read_labels: bool = True,
     progress: bool = False,
 ) -> Corpus:
     """Load ``data_dir`` (see module docstring).
@@ -72,7 +73,8 @@ def load_corpus(
     ``layout_spec`` fixes the graph (e.g. from a checkpoint); otherwise it is inferred from the first
     file (MediaPipe or OpenPose pose, 468/478-point face). ``video_ids`` restricts loading to those
     videos. With ``require_labels`` the ground truth (``gt_path`` or ``DATA/groundtruth.txt``) must
-    exist and only labeled videos are kept. ``data_dir`` may be a pack (see module docstring).
+    exist and only labeled videos are kept; ``read_labels=False`` never opens a ground-truth file (unlabeled
+    use, e.g. ``signstgcn adapt``). ``data_dir`` may be a pack (see module docstring).
     """
     selection = selection or PartSelection()
     root = Path(data_dir)
@@ -81,7 +83,7 @@ def load_corpus(
     known = files.keys() if pack is None else set(pack.info.video_ids)  # video ids with landmarks
     gt = None
     gt_file = Path(gt_path) if gt_path is not None else root / GROUNDTRUTH_NAME
-    if require_labels or gt_file.is_file():
+    if read_labels and (require_labels or gt_file.is_file()):
         gt = parse_groundtruth(gt_file)
     report: dict[str, int] = {}
     ids = sorted(known)

@@ -14,12 +14,19 @@ from typing import Any
 
 import numpy as np
 
+from signstgcn.data.canonical import BoneTree, fit_reference_lengths
 from signstgcn.data.corpus import Corpus
 from signstgcn.data.groundtruth import LabelVocab
 from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.signers import PseudoSigners, signer_statistics, video_statistics
-from signstgcn.data.transforms import default_eval_transforms, default_train_transforms
-from signstgcn.data.windows import WindowConfig, WindowDataset, build_window_index
+from signstgcn.data.transforms import (
+    AUGMENT_PRESETS,
+    DOMINANT_HAND,
+    Normalize,
+    default_eval_transforms,
+    default_train_transforms,
+)
+from signstgcn.data.windows import WindowConfig, WindowDataset, build_window_index, present_mask
 from signstgcn.errors import DataError
 from signstgcn.graph import LayoutSpec
 
@@ -38,8 +45,18 @@ class DataConfig:
     signer_source: str = "none"
     signers: tuple[str, ...] = ()
     pseudo_signers: dict[str, Any] | None = field(default=None, compare=False)
+    level_shoulders: bool = False
+    face_channels: bool = False
+    dominant_hand: str = "any"
+    bone_lengths: tuple[float, ...] = ()
+    augment: str = "standard"
 
     def __post_init__(self) -> None:
+        if self.dominant_hand not in DOMINANT_HAND:
+            raise ValueError(f"Invalid dominant_hand {self.dominant_hand!r}. Only {', '.join(DOMINANT_HAND)} "
+                             f"are supported")
+        if self.augment not in AUGMENT_PRESETS:
+            raise ValueError(f"Invalid augment {self.augment!r}. Only {', '.join(AUGMENT_PRESETS)} are supported")
         if self.signer_source not in SIGNER_SOURCES:
             raise ValueError(f"Invalid signer_source {self.signer_source!r}. Only real, pseudo, none are supported")
         if self.signer_source == "pseudo" and self.pseudo_signers is None:
@@ -48,6 +65,26 @@ class DataConfig:
     @property
     def num_signers(self) -> int:
         return len(self.signers)
+
+    @property
+    def in_channels(self) -> int:
+        """Channels per joint the model receives: the coordinates, plus 2 face channels."""
+        return self.selection.coords + (2 if self.face_channels else 0)
+
+    def normalize_options(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`~signstgcn.data.transforms.Normalize` (and the transform presets)."""
+        return {"hands_relative": self.hands_relative, "level_shoulders": self.level_shoulders,
+                "face_channels": self.face_channels, "dominant_hand": self.dominant_hand,
+                "bone_lengths": self.bone_lengths or None}
+
+    def representation(self) -> str:
+        """The input representation in words, e.g. ``hands relative, face channels, canonical bones``."""
+        names = [name for on, name in ((self.hands_relative, "hands relative"),
+                                       (self.level_shoulders, "shoulders levelled"),
+                                       (self.face_channels, "face channels"),
+                                       (self.dominant_hand == "right", "right-dominant"),
+                                       (bool(self.bone_lengths), "canonical bones")) if on]
+        return ", ".join(names) or "plain"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +96,11 @@ class DataConfig:
             "signer_source": self.signer_source,
             "signers": list(self.signers),
             "pseudo_signers": self.pseudo_signers,
+            "level_shoulders": self.level_shoulders,
+            "face_channels": self.face_channels,
+            "dominant_hand": self.dominant_hand,
+            "bone_lengths": list(self.bone_lengths),
+            "augment": self.augment,
         }
 
     @classmethod
@@ -73,6 +115,11 @@ class DataConfig:
                 signer_source=d.get("signer_source", "none"),
                 signers=tuple(d.get("signers", ())),
                 pseudo_signers=d.get("pseudo_signers"),
+                level_shoulders=bool(d.get("level_shoulders", False)),
+                face_channels=bool(d.get("face_channels", False)),
+                dominant_hand=d.get("dominant_hand", "any"),
+                bone_lengths=tuple(float(v) for v in d.get("bone_lengths", ())),
+                augment=d.get("augment", "standard"),
             )
         except (KeyError, TypeError) as err:
             raise DataError(f"checkpoint data settings are incomplete or from another version ({err})") from None
@@ -127,8 +174,31 @@ def make_dataset(
     make = default_train_transforms if train else default_eval_transforms
     return WindowDataset(
         videos, ids, index, config.window, layout,
-        transform=make(layout, hands_relative=config.hands_relative),
+        transform=make(layout, **config.normalize_options(), **({"augment": config.augment} if train else {})),
         signer_stats=signer_statistics,
         signer_ids=signer_ids_for(corpus, ids, config),
         seed=seed,
     )
+
+
+def fit_bone_lengths(corpus: Corpus, video_ids: Sequence[str], config: DataConfig, *, max_windows: int = 2000,
+                     seed: int = 0) -> tuple[float, ...]:
+    """The reference skeleton of ``--canonical-bones``: each bone's median typical length over windows of the
+    training videos (``config``'s window length, normalized with ``config``'s options but no retargeting)."""
+    layout = corpus.layout
+    options = {**config.normalize_options(), "bone_lengths": None, "face_channels": False}
+    normalize = Normalize(layout, **options, defer_features=True)
+    w = config.window.window
+    spans = [(v, s) for v in video_ids for s in range(0, max(corpus.frames[v].shape[0] - w, 0) + 1, w)]
+    if len(spans) > max_windows:
+        pick = np.random.default_rng(seed).choice(len(spans), size=max_windows, replace=False)
+        spans = [spans[i] for i in sorted(pick)]
+
+    def windows():
+        for v, s in spans:
+            raw = corpus.frames[v][s:s + w]  # (<=W, V, C)
+            mask = present_mask(raw)  # (T, V)
+            yield normalize(raw, mask)
+
+    lengths = fit_reference_lengths(BoneTree(layout), windows())
+    return tuple(float(v) for v in lengths)

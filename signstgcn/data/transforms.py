@@ -17,16 +17,21 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
+from signstgcn.data.canonical import BoneTree
 from signstgcn.graph import Layout
 
 __all__ = [
     "Compose",
+    "FinishFeatures",
     "JointDropout",
+    "NormParams",
     "Normalize",
+    "PartDropout",
     "RandomMirror",
     "RandomRotation",
     "RandomScale",
@@ -67,22 +72,70 @@ def _fmt(value: float) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-class Normalize:
-    """Centre on the shoulder midpoint and scale by the shoulder width, per window.
+DOMINANT_HAND = ("any", "right")
 
-    Centre = mean shoulder midpoint over the frames where both shoulders are present; scale = median
-    shoulder width over those frames. Without usable shoulders (no pose part, shoulders missing in the
-    whole window, zero width) the centre is the mean of all present joints and the scale their median
-    distance to it. x and y are centred and scaled, z (channel 2, MediaPipe only) is scaled by the same
-    factor, further channels are untouched. With ``hands_relative`` each hand is expressed relative to
-    its own wrist (hand joint 0) in frames where that wrist is present. Missing joints (mask False or
-    non-finite x/y) become 0 and stay False in the returned mask. The result does not change when the
-    raw window is translated or uniformly scaled (camera position and distance).
+
+@dataclass(frozen=True)
+class NormParams:
+    """What :meth:`Normalize.params` measures on a raw window, so single frames can be normalized alike.
+
+    ``cx, cy, scale``: centre and unit (raw image units); ``angle``: shoulder roll removed (radians);
+    ``mirror``: the window is left-dominant and is mirrored; ``bone_scales (V,)``: per-bone retargeting
+    factors (None = off); ``face``: ``(nose x, nose y, face unit)`` in normalized units (None = off or no
+    face in the window).
     """
 
-    def __init__(self, layout: Layout, hands_relative: bool = False) -> None:
+    cx: float
+    cy: float
+    scale: float
+    angle: float = 0.0
+    mirror: bool = False
+    bone_scales: np.ndarray | None = None
+    face: tuple[float, float, float] | None = None
+
+
+class Normalize:
+    """Raw landmarks to signer- and camera-invariant model coordinates, per window.
+
+    Always: centre on the shoulder midpoint and scale by the shoulder width. Centre = mean shoulder
+    midpoint over the frames where both shoulders are present; scale = median shoulder width over those
+    frames. Without usable shoulders (no pose part, shoulders missing in the whole window, zero width) the
+    centre is the mean of all present joints and the scale their median distance to it. x and y are
+    centred and scaled, z (channel 2, MediaPipe only) is scaled by the same factor, further channels are
+    untouched. Missing joints (mask False or non-finite x/y) become 0 and stay False in the returned mask.
+    The result does not change when the raw window is translated or uniformly scaled.
+
+    Options (each recorded in the checkpoint's data config, applied in this order):
+
+    - ``level_shoulders``: rotate the window so the mean shoulder line is horizontal (camera roll,
+      leaning);
+    - ``dominant_hand="right"``: mirror a window whose left wrist travels further than its right one
+      (left-handed signing becomes right-handed; x -> -x and left/right nodes swapped);
+    - ``bone_lengths`` (V,): retarget every bone onto this reference skeleton, keeping its direction
+      (:mod:`signstgcn.data.canonical`), so arm length, hand size and build no longer tell signers apart;
+    - ``face_channels``: append 2 channels to every joint, its x/y relative to the nose in face units
+      (eye-to-mouth distance, or the eye distance without mouth points), from absolute positions: "at the
+      chin" means the same for every person and camera. 0 where the joint or the window's face is missing;
+    - ``hands_relative``: each hand relative to its own wrist (hand joint 0) in frames where that wrist is
+      present (the face channels keep the hand's location).
+
+    The last two are *features* of the final coordinates: :meth:`features`. The training pipeline builds
+    ``Normalize(..., defer_features=True)``, augments, then runs :class:`FinishFeatures`, so augmentations
+    move absolute positions and the features follow them.
+    """
+
+    def __init__(self, layout: Layout, hands_relative: bool = False, *, level_shoulders: bool = False,
+                 face_channels: bool = False, dominant_hand: str = "any",
+                 bone_lengths: Sequence[float] | None = None, defer_features: bool = False) -> None:
+        if dominant_hand not in DOMINANT_HAND:
+            raise ValueError(f"Invalid dominant_hand {dominant_hand!r}. Only {', '.join(DOMINANT_HAND)} "
+                             f"are supported")
         self.layout = layout
         self.hands_relative = bool(hands_relative)
+        self.level_shoulders = bool(level_shoulders)
+        self.face_channels = bool(face_channels)
+        self.dominant_hand = dominant_hand
+        self.defer_features = bool(defer_features)
         self._num_nodes = layout.num_nodes
         left, right = layout.joint("left_shoulder"), layout.joint("right_shoulder")
         self._shoulders = (left, right) if left is not None and right is not None else None
@@ -93,16 +146,62 @@ class Normalize:
                 part_slice, wrist = layout.part_slice(part), layout.node(part, 0)
                 if part_slice is not None and wrist is not None:
                     self._hands.append((part_slice, wrist))
+        self._perm = np.asarray(layout.mirror_permutation(), dtype=np.int64)  # (V,)
+        self._wrists = _wrist_nodes(layout)
+        if self.dominant_hand == "right" and self._wrists is None:
+            raise ValueError(f"dominant_hand='right' needs wrists (pose or hands) in layout {layout.name!r}")
+        self._face = _face_nodes(layout)
+        if self.face_channels and self._face is None:
+            raise ValueError(f"face_channels needs the pose's nose and eyes in layout {layout.name!r} "
+                             f"(use --include-pose)")
+        self.bone_lengths: np.ndarray | None = None
+        self._tree: BoneTree | None = None
+        if bone_lengths is not None and len(bone_lengths):
+            lengths = np.asarray(bone_lengths, dtype=np.float64)
+            if lengths.shape != (self._num_nodes,):
+                raise ValueError(f"bone_lengths: expected {self._num_nodes} values for layout {layout.name!r}, "
+                                 f"got {lengths.shape[0]}")
+            self.bone_lengths, self._tree = lengths, BoneTree(layout)
+
+    @property
+    def extra_channels(self) -> int:
+        """Channels the features add to the input's (2 with ``face_channels``)."""
+        return 2 if self.face_channels else 0
 
     def __repr__(self) -> str:
-        return f"Normalize(layout={self.layout.name!r}, hands_relative={self.hands_relative})"
+        opts = "".join(f", {name}=True" for name in ("level_shoulders", "face_channels", "defer_features")
+                       if getattr(self, name))
+        if self.dominant_hand != "any":
+            opts += f", dominant_hand={self.dominant_hand!r}"
+        if self.bone_lengths is not None:
+            opts += ", canonical_bones=True"
+        return f"Normalize(layout={self.layout.name!r}, hands_relative={self.hands_relative}{opts})"
 
-    def params(self, frames: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
-        """``(cx, cy, scale)`` of a raw window ``frames (T, V, C)``, ``mask (T, V)`` (see the class docstring).
+    def params(self, frames: np.ndarray, mask: np.ndarray) -> NormParams:
+        """:class:`NormParams` of a raw window ``frames (T, V, C)``, ``mask (T, V)`` (see the class docstring).
 
-        Only the shoulder columns are read when they are usable (the common case, and the cheap one).
+        Only the shoulder columns are read for the centre and scale when they are usable (the common case).
         """
         mask = np.asarray(mask, dtype=bool)
+        cx, cy, scale, angle = self._frame(frames, mask)
+        params = NormParams(cx, cy, scale, angle)
+        if not (self.dominant_hand != "any" or self._tree is not None or self.face_channels):
+            return params
+        out, valid = self.apply(frames, mask, params, features=False)  # (T, V, C), (T, V)
+        mirror = self.dominant_hand == "right" and _left_moves_more(out, valid, self._wrists)
+        if mirror:
+            out, valid = self._mirror(out, valid)
+        bone_scales = None
+        if self._tree is not None:
+            assert self.bone_lengths is not None
+            bone_scales = self._tree.scales(out[..., :2], valid, self.bone_lengths)  # (V,)
+            out = out.copy()
+            out[..., :2] = self._tree.retarget(out[..., :2], valid, bone_scales)
+        face = self._face_params(out, valid) if self.face_channels else None
+        return NormParams(cx, cy, scale, angle, mirror, bone_scales, face)
+
+    def _frame(self, frames: np.ndarray, mask: np.ndarray) -> tuple[float, float, float, float]:
+        """``(cx, cy, scale, angle)`` of the window: centre, unit and the shoulder roll to remove."""
         if self._shoulders is not None:
             cols = list(self._shoulders)
             sx, sy = frames[:, cols, 0], frames[:, cols, 1]  # (T, 2) each: left, right shoulder
@@ -112,37 +211,104 @@ class Normalize:
                 lx, ly, rx, ry = sx[both, 0], sy[both, 0], sx[both, 1], sy[both, 1]  # (F,) each
                 width = _median(np.hypot(lx - rx, ly - ry))
                 if width > _EPS:
-                    return float((lx + rx).mean()) * 0.5, float((ly + ry).mean()) * 0.5, width
+                    angle = 0.0
+                    if self.level_shoulders:
+                        dx, dy = float((lx - rx).mean()), float((ly - ry).mean())
+                        angle = math.atan(dy / dx) if abs(dx) > _EPS else 0.0  # in (-90, 90) degrees
+                    return float((lx + rx).mean()) * 0.5, float((ly + ry).mean()) * 0.5, width, angle
         x, y = frames[..., 0], frames[..., 1]  # (T, V) each
         valid = mask & np.isfinite(x) & np.isfinite(y)  # (T, V)
         px, py = x[valid], y[valid]  # (P,) each
         if px.size == 0:
-            return 0.0, 0.0, 1.0
+            return 0.0, 0.0, 1.0, 0.0
         cx, cy = float(px.mean()), float(py.mean())
         spread = _median(np.hypot(px - cx, py - cy))
-        return cx, cy, spread if spread > _EPS else 1.0
+        return cx, cy, spread if spread > _EPS else 1.0, 0.0
 
-    def apply(
-        self, frames: np.ndarray, mask: np.ndarray, params: tuple[float, float, float]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Normalize ``frames (T, V, C)`` with given ``params`` (from :meth:`params`, maybe of another window)."""
+    def _mirror(self, frames: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = frames[:, self._perm]  # (T, V, C) copy
+        out[..., 0] *= -1.0
+        out[..., 0] += 0.0  # -0.0 -> 0.0 so missing joints stay exactly +0
+        return out, valid[:, self._perm]
+
+    def _face_params(self, frames: np.ndarray, valid: np.ndarray) -> tuple[float, float, float] | None:
+        """``(nose x, nose y, face unit)`` of normalized ``frames (T, V, C)``: means / median over the frames
+        with the nose and both eyes (and both mouth corners when the layout has them); None without any."""
+        assert self._face is not None
+        nose, eyes, mouth = self._face
+        need = [nose, *eyes, *mouth]
+        ok = valid[:, need].all(axis=1)  # (T,)
+        if not ok.any():
+            return None
+        xy = frames[ok][..., :2].astype(np.float64)  # (F, V, 2)
+        eye_mid = xy[:, list(eyes)].mean(axis=1)  # (F, 2)
+        if mouth:
+            size = np.linalg.norm(eye_mid - xy[:, list(mouth)].mean(axis=1), axis=1)  # (F,)
+        else:
+            size = np.linalg.norm(xy[:, eyes[0]] - xy[:, eyes[1]], axis=1)
+        unit = _median(size)
+        if unit <= _EPS:
+            return None
+        return float(xy[:, nose, 0].mean()), float(xy[:, nose, 1].mean()), unit
+
+    def apply(self, frames: np.ndarray, mask: np.ndarray, params: NormParams | tuple[float, float, float],
+              *, features: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Normalize ``frames (T, V, C)`` with given ``params`` (from :meth:`params`, maybe of another window).
+
+        ``features`` (default: not ``defer_features``) adds the face channels and hand-relative coordinates.
+        """
+        if not isinstance(params, NormParams):
+            params = NormParams(*params)
         out = np.array(frames, dtype=np.float32)  # (T, V, C) copy
         x, y = out[..., 0], out[..., 1]  # (T, V) views into out
         valid = np.asarray(mask, dtype=bool) & np.isfinite(x) & np.isfinite(y)  # (T, V)
-        cx, cy, scale = params
-        x -= np.float32(cx)
-        y -= np.float32(cy)
+        x -= np.float32(params.cx)
+        y -= np.float32(params.cy)
         spatial = 3 if (self._scale_z and out.shape[2] > 2) else 2
-        out[..., :spatial] *= np.float32(1.0 / scale)
-        for part_slice, wrist in self._hands:
-            present = valid[:, wrist]  # (T,)
-            anchor_x = np.where(present, x[:, wrist], np.float32(0))  # (T,)
-            anchor_y = np.where(present, y[:, wrist], np.float32(0))
-            x[:, part_slice] -= anchor_x[:, None]
-            y[:, part_slice] -= anchor_y[:, None]
+        out[..., :spatial] *= np.float32(1.0 / params.scale)
+        if params.angle:
+            cos, sin = math.cos(params.angle), math.sin(params.angle)
+            out = _apply_linear(out, np.array([[cos, sin], [-sin, cos]]))  # rotate by -angle
         keep = np.repeat(valid, out.shape[2]).reshape(out.shape)  # (T, V, C)
         keep &= np.isfinite(out)  # a NaN z/visibility of a present joint becomes 0 too
-        return np.where(keep, out, np.float32(0)), valid
+        out = np.where(keep, out, np.float32(0))
+        if params.mirror:
+            out, valid = self._mirror(out, valid)
+        if params.bone_scales is not None and self._tree is not None:
+            out[..., :2] = self._tree.retarget(out[..., :2], valid, params.bone_scales)
+        if (not self.defer_features) if features is None else features:
+            out = self.features(out, valid, params.face if self.face_channels else None)
+        return out, valid
+
+    def features(self, frames: np.ndarray, valid: np.ndarray,
+                 face: tuple[float, float, float] | None = None) -> np.ndarray:
+        """Face channels (``face_channels``) and hand-relative coordinates (``hands_relative``) of normalized
+        ``frames (T, V, C)`` → ``(T, V, C + extra_channels)``. ``face`` = ``(nose x, nose y, unit)``; None
+        measures it on ``frames`` (a window)."""
+        out = frames
+        if self.face_channels:
+            if face is None:
+                face = self._face_params(frames, valid)
+            rel = np.zeros((*frames.shape[:2], 2), dtype=np.float32)  # (T, V, 2)
+            if face is not None:
+                nose = self._face[0]  # type: ignore[index]
+                nx, ny, unit = face
+                here = valid[:, nose][:, None]  # (T, 1): this frame's nose, else the window's
+                ax = np.where(here, frames[:, nose:nose + 1, 0], np.float32(nx))  # (T, 1)
+                ay = np.where(here, frames[:, nose:nose + 1, 1], np.float32(ny))
+                rel[..., 0] = (frames[..., 0] - ax) / np.float32(unit)
+                rel[..., 1] = (frames[..., 1] - ay) / np.float32(unit)
+                rel[~valid] = 0.0
+            out = np.concatenate([frames, rel], axis=2)  # (T, V, C + 2)
+        if self._hands:
+            out = out.copy() if out is frames else out
+            for part_slice, wrist in self._hands:
+                present = valid[:, wrist]  # (T,)
+                for c in (0, 1):
+                    anchor = np.where(present, out[:, wrist, c], np.float32(0))  # (T,)
+                    out[:, part_slice, c] -= anchor[:, None]
+                out[:, part_slice, :2] *= valid[:, part_slice, None]  # missing hand joints stay 0
+        return out
 
     def __call__(
         self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None = None
@@ -154,6 +320,52 @@ class Normalize:
                 f"got {frames.shape[1]}"
             )
         return self.apply(frames, mask, self.params(frames, mask))
+
+
+class FinishFeatures:
+    """The feature step of a deferred :class:`Normalize` (face channels, hands relative), after augmentation."""
+
+    def __init__(self, normalize: Normalize) -> None:
+        self.normalize = normalize
+
+    def __repr__(self) -> str:
+        return "FinishFeatures()"
+
+    def __call__(
+        self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        _check_window(frames, mask, "FinishFeatures")
+        return self.normalize.features(frames, mask), mask
+
+
+def _wrist_nodes(layout: Layout) -> tuple[int, int] | None:
+    """(left, right) wrist node: the pose wrists, else the hands' joint 0; None without both."""
+    left, right = layout.joint("left_wrist"), layout.joint("right_wrist")
+    if left is None or right is None:
+        left, right = layout.node("left_hand", 0), layout.node("right_hand", 0)
+    return (left, right) if left is not None and right is not None else None
+
+
+def _face_nodes(layout: Layout) -> tuple[int, tuple[int, int], tuple[int, ...]] | None:
+    """(nose, (left eye, right eye), mouth corners or ()) pose nodes; None without nose and eyes."""
+    names = ("nose", "left_eye", "right_eye")
+    nodes = [layout.joint(n) for n in names]
+    if any(n is None for n in nodes):
+        return None
+    mouth = (layout.joint("mouth_left"), layout.joint("mouth_right"))
+    return nodes[0], (nodes[1], nodes[2]), tuple(mouth) if None not in mouth else ()  # type: ignore[return-value]
+
+
+def _left_moves_more(frames: np.ndarray, valid: np.ndarray, wrists: tuple[int, int] | None) -> bool:
+    """Whether the left wrist travels further than the right one over the window (mean step per frame)."""
+    if wrists is None or frames.shape[0] < 2:
+        return False
+    cols = list(wrists)
+    xy = frames[:, cols, :2].astype(np.float64)  # (T, 2, 2)
+    ok = valid[1:, cols] & valid[:-1, cols]  # (T-1, 2)
+    step = np.where(ok, np.linalg.norm(np.diff(xy, axis=0), axis=2), 0.0)  # (T-1, 2)
+    travel = step.sum(axis=0) / np.maximum(ok.sum(axis=0), 1)  # (2,) left, right
+    return bool(travel[0] > travel[1])
 
 
 def _median(values: np.ndarray) -> float:
@@ -293,6 +505,31 @@ class JointDropout:
         return out, out_mask
 
 
+class PartDropout:
+    """Drop each hand for the whole window with probability ``p`` (as if the detector missed it)."""
+
+    def __init__(self, layout: Layout, p: float = 0.1) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"PartDropout: expected 0 <= p <= 1, got {p}")
+        self.layout = layout
+        self.p = float(p)
+        self._parts = [sl for sl in (layout.part_slice("left_hand"), layout.part_slice("right_hand")) if sl]
+
+    def __repr__(self) -> str:
+        return f"PartDropout(p={_fmt(self.p)})"
+
+    def __call__(
+        self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        _check_window(frames, mask, "PartDropout")
+        out, out_mask = frames.copy(), mask.copy()
+        for part in self._parts:
+            if rng.random() < self.p:
+                out[:, part] = 0.0
+                out_mask[:, part] = False
+        return out, out_mask
+
+
 # --------------------------------------------------------------------------------------------------
 # Temporal augmentations: resample back to the same T, mask-aware
 # --------------------------------------------------------------------------------------------------
@@ -405,21 +642,34 @@ class Compose:
         return frames, mask
 
 
-def default_train_transforms(layout: Layout, hands_relative: bool = False) -> Compose:
-    """Normalize, then mirror, rotation, scale, shear, speed and joint dropout."""
-    return Compose(
-        [
-            Normalize(layout, hands_relative=hands_relative),
-            RandomMirror(layout, p=0.5),
-            RandomRotation(degrees=15.0),
-            RandomScale(0.9, 1.1),
-            RandomShear(0.1),
-            RandomSpeed(0.8, 1.2),
-            JointDropout(p=0.05),
-        ]
-    )
+AUGMENT_PRESETS = ("standard", "strong", "none")
 
 
-def default_eval_transforms(layout: Layout, hands_relative: bool = False) -> Compose:
-    """Normalization only."""
-    return Compose([Normalize(layout, hands_relative=hands_relative)])
+def default_train_transforms(layout: Layout, hands_relative: bool = False, *, augment: str = "standard",
+                             **options: Any) -> Compose:
+    """Normalize (``options``: see :class:`Normalize`), then the ``augment`` preset, then the features.
+
+    ``standard``: mirror, rotation ±15°, scale 0.9–1.1, shear 0.1, speed 0.8–1.2×, joint dropout 5%.
+    ``strong``: mirror, rotation ±20°, scale 0.8–1.25, shear 0.2, speed 0.5–1.5×, joint dropout 5% and
+    each hand dropped for the whole window 10% of the time. ``none``: no augmentation. The mirror is left
+    out with ``dominant_hand="right"`` (it would undo that normalization).
+    """
+    if augment not in AUGMENT_PRESETS:
+        raise ValueError(f"Invalid augment {augment!r}. Only {', '.join(AUGMENT_PRESETS)} are supported")
+    normalize = Normalize(layout, hands_relative=hands_relative, defer_features=True, **options)
+    steps: list[Transform] = [normalize]
+    mirror = [] if normalize.dominant_hand == "right" else [RandomMirror(layout, p=0.5)]
+    if augment == "standard":
+        steps += [*mirror, RandomRotation(degrees=15.0), RandomScale(0.9, 1.1), RandomShear(0.1),
+                  RandomSpeed(0.8, 1.2), JointDropout(p=0.05)]
+    elif augment == "strong":
+        steps += [*mirror, RandomRotation(degrees=20.0), RandomScale(0.8, 1.25), RandomShear(0.2),
+                  RandomSpeed(0.5, 1.5), JointDropout(p=0.05), PartDropout(layout, p=0.1)]
+    steps.append(FinishFeatures(normalize))
+    return Compose(steps)
+
+
+def default_eval_transforms(layout: Layout, hands_relative: bool = False, **options: Any) -> Compose:
+    """Normalization only (``options``: see :class:`Normalize`; an ``augment`` entry is ignored)."""
+    options.pop("augment", None)
+    return Compose([Normalize(layout, hands_relative=hands_relative, **options)])

@@ -1,0 +1,106 @@
+"""Body-proportion canonicalization: retarget a skeleton onto reference bone lengths, keeping directions.
+
+Arm length, hand size and torso build identify a signer as surely as a face does, and a model trained on
+a few people learns them. Retargeting removes them: every bone ``parent(v) -> v`` of the layout's tree
+(:func:`~signstgcn.model.features.bone_parents`, towards the graph centre) keeps its direction in the
+image and gets the length of one reference skeleton.
+
+Landmarks are 2-D projections, so a bone's length in the image also says how it points towards the
+camera (a forearm pointing at the lens looks short). The scale applied to a bone is therefore one number
+per window, ``reference / typical``, with ``typical`` the bone's 90th-percentile image length in the
+window (its length when it lies flat, about): foreshortening inside the window is kept, the person's own
+proportions are not.
+
+All coordinates are Normalize's (shoulder-centred, shoulder widths); ``(T, V, 2)`` x/y only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from signstgcn.graph import Layout, _bfs_distance
+
+__all__ = ["BoneTree", "fit_reference_lengths"]
+
+_EPS = 1e-6
+TYPICAL_QUANTILE = 0.9
+
+
+class BoneTree:
+    """The layout's bone tree in an order where every parent comes before its children."""
+
+    def __init__(self, layout: Layout) -> None:
+        from signstgcn.model.features import bone_parents  # the same parents as the bone input stream
+
+        self.parents = bone_parents(layout)  # (V,) own index for roots
+        dist = _bfs_distance(layout.adjacency(), layout.center)  # (V,) inf in other components
+        depth = np.where(np.isfinite(dist), dist, 0.0)
+        self.order = np.argsort(depth, kind="stable")  # parents first
+        self.children = np.array([v for v in self.order if self.parents[v] != v], dtype=np.int64)  # (B,)
+        left, right = layout.joint("left_shoulder"), layout.joint("right_shoulder")
+        self.shoulders = (left, right) if left is not None and right is not None else None
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.parents)
+
+    def lengths(self, xy: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """(T, V) image length of each node's bone (NaN where it or its parent is missing, or a root)."""
+        vec = xy - xy[:, self.parents]  # (T, V, 2)
+        both = valid & valid[:, self.parents]  # (T, V)
+        both[:, self.parents == np.arange(self.num_nodes)] = False
+        return np.where(both, np.hypot(vec[..., 0], vec[..., 1]), np.nan)  # (T, V)
+
+    def typical(self, xy: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """(V,) each bone's typical length in a window: 90th percentile over its frames; NaN where never seen."""
+        length = self.lengths(xy, valid)  # (T, V)
+        seen = np.isfinite(length).any(axis=0)  # (V,)
+        out = np.full(self.num_nodes, np.nan)
+        if seen.any():
+            out[seen] = np.nanquantile(length[:, seen], TYPICAL_QUANTILE, axis=0)
+        return out
+
+    def scales(self, xy: np.ndarray, valid: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """(V,) factor for each bone of a window: reference / typical (1 where either is unknown or ~0)."""
+        typical = self.typical(xy, valid)
+        ok = np.isfinite(typical) & (typical > _EPS) & (reference > _EPS)
+        return np.where(ok, reference / np.where(ok, typical, 1.0), 1.0)
+
+    def retarget(self, xy: np.ndarray, valid: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        """Scale every bone of ``xy (T, V, 2)`` by ``scales (V,)``, keeping its direction; ``(T, V, 2)``.
+
+        Joints are placed from the root outwards: ``new[v] = new[parent] + scale[v] * (xy[v] - xy[parent])``.
+        A joint whose parent is missing moves with its nearest placed ancestor. The shoulder midpoint stays
+        where it was in every frame with both shoulders, so the body does not drift off Normalize's origin.
+        """
+        new = xy.astype(np.float32, copy=True)  # (T, V, 2); roots stay put
+        shift = np.zeros_like(new)  # (T, V, 2) new - old, inherited by missing joints' children
+        for v in self.children:
+            p = self.parents[v]
+            ok = (valid[:, v] & valid[:, p])[:, None]  # (T, 1)
+            placed = new[:, p] + np.float32(scales[v]) * (xy[:, v] - xy[:, p])  # (T, 2)
+            new[:, v] = np.where(ok, placed, xy[:, v] + shift[:, p])
+            shift[:, v] = new[:, v] - xy[:, v]
+        if self.shoulders is not None:
+            a, b = self.shoulders
+            both = (valid[:, a] & valid[:, b])[:, None]  # (T, 1)
+            drift = 0.5 * (shift[:, a] + shift[:, b])  # (T, 2) how far the shoulder midpoint moved
+            new -= np.where(both, drift, np.float32(0))[:, None, :]
+        return np.where(valid[..., None], new, xy)
+
+
+def fit_reference_lengths(tree: BoneTree, windows: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """(V,) reference skeleton: the median over ``windows`` of each bone's typical length (0 = never seen).
+
+    ``windows`` yields Normalize'd ``(frames (T, V, C), mask (T, V))`` of the training data.
+    """
+    typical = [tree.typical(frames[..., :2], mask) for frames, mask in windows]
+    if not typical:
+        return np.zeros(tree.num_nodes)
+    stack = np.stack(typical)  # (N, V)
+    seen = np.isfinite(stack).any(axis=0)
+    out = np.zeros(tree.num_nodes)
+    out[seen] = np.nanmedian(stack[:, seen], axis=0)
+    return out
