@@ -48,7 +48,10 @@ from signstgcn.model.model import SignSTGCNModel
 MODELS = ("untrained", "plain", "adversarial")
 SETS = (("held-out signers", "val"), ("all videos", "all"), ("unbiased new signers", "unbiased"))
 COLUMNS = (("top1", "top-1"), ("worst_signer_acc", "worst-signer acc"), ("signer_gap", "signer gap"),
-           ("signer_probe", "signer probe"), ("signer_probe_chance", "probe chance"))
+           ("signer_probe", "signer probe"), ("signer_probe_chance", "probe chance"),
+           ("within_class_signer_probe", "within-class probe"),
+           ("within_class_signer_probe_chance", "within-class chance"))
+CHANCE = {"signer_probe": "signer_probe_chance", "within_class_signer_probe": "within_class_signer_probe_chance"}
 MODEL_ARGS = ["--stgcn-channels", "16,32", "--stgcn-dilations", "1,2", "--temporal-hidden", "16",
               "--signer-emb-dim", "8", "--attn-heads", "2"]
 
@@ -125,8 +128,9 @@ def table(rows: list[dict], seeds: list[int]) -> str:
             lines.append(f"| {set_name} | {model} | {' | '.join(cells)} |")
     return "\n".join(lines) + f"\n\nmean ± std over {len(seeds)} seeds ({', '.join(map(str, seeds))}); signer probe: " \
         "cross-validated logistic regression recovering the signer from the frozen classifier embedding " \
-        "(lower = less signer information; compare with its chance level); signer gap = best − worst per-signer " \
-        "accuracy.\n"
+        "(lower = less signer information; compare with its chance level); within-class probe: the same probe on " \
+        "one class's windows at a time, averaged over classes (signer information the class cannot explain); " \
+        "signer gap = best − worst per-signer accuracy.\n"
 
 
 def figure(rows: list[dict], path: Path) -> None:
@@ -135,7 +139,7 @@ def figure(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [c for c in COLUMNS if c[0] != "signer_probe_chance"]
+    keys = [c for c in COLUMNS if c[0] not in CHANCE.values()]
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 4), dpi=100)
     x = np.arange(len(SETS))
     for ax, (key, name) in zip(axes, keys):
@@ -146,13 +150,13 @@ def figure(rows: list[dict], path: Path) -> None:
             ax.bar(x + (k - 1) * 0.27, means, width=0.26, color=color, label=model)
             for j, v in enumerate(per_set):
                 ax.scatter(np.full(len(v), x[j] + (k - 1) * 0.27), v, s=10, color="black", zorder=3)
-        if key == "signer_probe":
-            chance = [np.mean([r["signer_probe_chance"] for r in rows
-                               if r["set"] == s and r["signer_probe"] is not None] or [np.nan]) for s, _ in SETS]
+        if key in CHANCE:
+            chance = [np.mean([r[CHANCE[key]] for r in rows
+                               if r["set"] == s and r[key] is not None] or [np.nan]) for s, _ in SETS]
             ax.scatter(x, chance, marker="_", s=400, color="red", zorder=4, label="chance")
         ax.set_xticks(x, [s.replace(" ", "\n", 1) for s, _ in SETS], fontsize=8)
         ax.set_ylim(0, 1.05)
-        ax.set_title(name + (" (lower is better)" if key in ("signer_gap", "signer_probe") else ""), fontsize=10)
+        ax.set_title(name + (" (lower is better)" if key == "signer_gap" or key in CHANCE else ""), fontsize=10)
         ax.grid(alpha=0.3, axis="y")
     axes[0].legend(fontsize=8)
     fig.suptitle("untrained vs plain vs adversarial signer head (bars: mean over seeds, dots: seeds)")

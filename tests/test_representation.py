@@ -203,3 +203,19 @@ def test_train_pipeline_features_follow_the_augmentation():
     assert "RandomMirror" not in repr(default_train_transforms(LAYOUT, dominant_hand="right"))
     with pytest.raises(ValueError, match="augment"):
         default_train_transforms(LAYOUT, augment="wild")
+
+
+def test_random_proportions_gives_a_window_another_videos_build():
+    from signstgcn.data.transforms import RandomProportions
+
+    tree = BoneTree(LAYOUT)
+    raw = tree_skeleton(LAYOUT, np.full(LAYOUT.num_nodes, 0.05))
+    frames, mask = Normalize(LAYOUT)(raw, present(raw))
+    profile = np.random.default_rng(0).uniform(0.2, 0.6, size=(1, LAYOUT.num_nodes))
+    out, out_mask = RandomProportions(LAYOUT, profile, p=1.0)(frames, mask, np.random.default_rng(0))
+    np.testing.assert_array_equal(out_mask, mask)
+    typical = tree.typical(out[..., :2].astype(np.float64), out_mask)
+    wrist = LAYOUT.joint("left_wrist")
+    assert typical[wrist] == pytest.approx(profile[0, wrist], rel=1e-3)  # the other build's forearm
+    same, _ = RandomProportions(LAYOUT, profile, p=0.0)(frames, mask, np.random.default_rng(0))
+    np.testing.assert_array_equal(same, frames)

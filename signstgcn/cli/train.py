@@ -86,6 +86,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     r.add_argument("--canonical-bones", action=argparse.BooleanOptionalAction, default=False,
                    help="retarget every bone onto a reference skeleton fitted on the training videos, keeping "
                         "its direction (arm length, hand size and build no longer identify the signer)")
+    r.add_argument("--cross-signer-augment", action=argparse.BooleanOptionalAction, default=False,
+                   help="training augmentation: half the windows get the body proportions of another training "
+                        "video, bone directions kept (an alternative to --canonical-bones)")
     r.add_argument("--level-shoulders", action=argparse.BooleanOptionalAction, default=False,
                    help="rotate each window so the shoulder line is level (camera roll, leaning)")
     r.add_argument("--dominant-hand", choices=DOMINANT_HAND, default="any",
@@ -170,6 +173,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError("--resume continues the run in --out and --overwrite replaces it; pass only one")
     if args.binary and args.num_classes is not None:
         raise ValueError("--num-classes is for multi-class training; drop it with --binary")
+    if args.cross_signer_augment and args.canonical_bones:
+        raise ValueError("--cross-signer-augment varies body proportions and --canonical-bones removes them; "
+                         "pass only one")
     best_metric_key(args.best_metric, args.binary)
     if args.pos_weight not in ("none", "auto"):
         try:
@@ -413,7 +419,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               hands_relative=args.hands_relative, signer_source=source, signers=names,
                               pseudo_signers=pseudo, level_shoulders=args.level_shoulders,
                               face_channels=args.face_channels, dominant_hand=args.dominant_hand,
-                              augment=args.augment)
+                              augment=args.augment, cross_signer=args.cross_signer_augment)
         if args.canonical_bones:
             lengths = fit_bone_lengths(corpus, train_ids, data_cfg, seed=args.seed)
             data_cfg = dataclasses.replace(data_cfg, bone_lengths=lengths)
@@ -470,7 +476,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   f"{len(train_ids)} train videos, no validation split ({split_source}: no model selection, "
                   f"last.pt is the final model), {len(train_ds)} samples")
         print(f"{PROG}: {videos}, layout {corpus.layout.name} (V={corpus.layout.num_nodes}), "
-              f"input {data_cfg.representation()} ({data_cfg.in_channels} channels, augment {data_cfg.augment}), "
+              f"input {data_cfg.representation()} ({data_cfg.in_channels} channels, augment {data_cfg.augment}"
+              f"{' + cross-signer proportions' if data_cfg.cross_signer else ''}), "
               f"{'binary' if args.binary else f'{data_cfg.vocab.num_classes} classes'}, signers: "
               f"{_signer_counts(corpus, data_cfg, train_ids, val_ids)}, "
               f"adversarial head: {'on' if adversarial else 'off'}, "

@@ -22,7 +22,7 @@ import numpy as np
 
 from signstgcn.graph import Layout, _bfs_distance
 
-__all__ = ["BoneTree", "fit_reference_lengths"]
+__all__ = ["BoneTree", "fit_reference_lengths", "video_profiles"]
 
 _EPS = 1e-6
 TYPICAL_QUANTILE = 0.9
@@ -39,6 +39,9 @@ class BoneTree:
         depth = np.where(np.isfinite(dist), dist, 0.0)
         self.order = np.argsort(depth, kind="stable")  # parents first
         self.children = np.array([v for v in self.order if self.parents[v] != v], dtype=np.int64)  # (B,)
+        # children grouped by depth: every parent of a level is placed by an earlier level (or is a root)
+        child_depth = depth[self.children]
+        self.levels = [self.children[child_depth == d] for d in np.unique(child_depth)]
         left, right = layout.joint("left_shoulder"), layout.joint("right_shoulder")
         self.shoulders = (left, right) if left is not None and right is not None else None
 
@@ -56,11 +59,14 @@ class BoneTree:
     def typical(self, xy: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """(V,) each bone's typical length in a window: 90th percentile over its frames; NaN where never seen."""
         length = self.lengths(xy, valid)  # (T, V)
-        seen = np.isfinite(length).any(axis=0)  # (V,)
-        out = np.full(self.num_nodes, np.nan)
-        if seen.any():
-            out[seen] = np.nanquantile(length[:, seen], TYPICAL_QUANTILE, axis=0)
-        return out
+        count = np.isfinite(length).sum(axis=0)  # (V,)
+        ordered = np.sort(length, axis=0)  # (T, V), NaN last
+        pos = np.maximum(count - 1, 0) * TYPICAL_QUANTILE  # (V,) np.quantile's linear rule over the seen frames
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
+        cols = np.arange(self.num_nodes)
+        low, high = ordered[lo, cols], ordered[hi, cols]  # (V,)
+        return np.where(count > 0, low + (high - low) * (pos - lo), np.nan)
 
     def scales(self, xy: np.ndarray, valid: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """(V,) factor for each bone of a window: reference / typical (1 where either is unknown or ~0)."""
@@ -75,14 +81,16 @@ class BoneTree:
         A joint whose parent is missing moves with its nearest placed ancestor. The shoulder midpoint stays
         where it was in every frame with both shoulders, so the body does not drift off Normalize's origin.
         """
-        new = xy.astype(np.float32, copy=True)  # (T, V, 2); roots stay put
+        xy = xy.astype(np.float32, copy=False)
+        new = xy.copy()  # (T, V, 2); roots stay put
         shift = np.zeros_like(new)  # (T, V, 2) new - old, inherited by missing joints' children
-        for v in self.children:
-            p = self.parents[v]
-            ok = (valid[:, v] & valid[:, p])[:, None]  # (T, 1)
-            placed = new[:, p] + np.float32(scales[v]) * (xy[:, v] - xy[:, p])  # (T, 2)
-            new[:, v] = np.where(ok, placed, xy[:, v] + shift[:, p])
-            shift[:, v] = new[:, v] - xy[:, v]
+        factor = np.asarray(scales, dtype=np.float32)  # (V,)
+        for nodes in self.levels:  # one depth at a time, all its bones at once
+            par = self.parents[nodes]  # (n,)
+            ok = (valid[:, nodes] & valid[:, par])[..., None]  # (T, n, 1)
+            placed = new[:, par] + factor[nodes, None] * (xy[:, nodes] - xy[:, par])  # (T, n, 2)
+            new[:, nodes] = np.where(ok, placed, xy[:, nodes] + shift[:, par])
+            shift[:, nodes] = new[:, nodes] - xy[:, nodes]
         if self.shoulders is not None:
             a, b = self.shoulders
             both = (valid[:, a] & valid[:, b])[:, None]  # (T, 1)
@@ -104,3 +112,17 @@ def fit_reference_lengths(tree: BoneTree, windows: Iterable[tuple[np.ndarray, np
     out = np.zeros(tree.num_nodes)
     out[seen] = np.nanmedian(stack[:, seen], axis=0)
     return out
+
+
+def video_profiles(tree: BoneTree, videos: Iterable[Iterable[tuple[np.ndarray, np.ndarray]]]) -> np.ndarray:
+    """(M, V) body-proportion profile of each of M videos: the median typical length of each bone over the
+    video's windows (NaN where a bone is never seen). ``videos`` yields, per video, its Normalize'd windows."""
+    rows = []
+    for windows in videos:
+        typical = [tree.typical(frames[..., :2], mask) for frames, mask in windows]
+        stack = np.stack(typical) if typical else np.full((1, tree.num_nodes), np.nan)  # (W, V)
+        seen = np.isfinite(stack).any(axis=0)
+        row = np.full(tree.num_nodes, np.nan)
+        row[seen] = np.nanmedian(stack[:, seen], axis=0)
+        rows.append(row)
+    return np.stack(rows) if rows else np.zeros((0, tree.num_nodes))

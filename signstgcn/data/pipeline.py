@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from signstgcn.data.canonical import BoneTree, fit_reference_lengths
+from signstgcn.data.canonical import BoneTree, fit_reference_lengths, video_profiles
 from signstgcn.data.corpus import Corpus
 from signstgcn.data.groundtruth import LabelVocab
 from signstgcn.data.landmarks import PartSelection
@@ -50,6 +50,7 @@ class DataConfig:
     dominant_hand: str = "any"
     bone_lengths: tuple[float, ...] = ()
     augment: str = "standard"
+    cross_signer: bool = False
 
     def __post_init__(self) -> None:
         if self.dominant_hand not in DOMINANT_HAND:
@@ -101,6 +102,7 @@ class DataConfig:
             "dominant_hand": self.dominant_hand,
             "bone_lengths": list(self.bone_lengths),
             "augment": self.augment,
+            "cross_signer": self.cross_signer,
         }
 
     @classmethod
@@ -120,6 +122,7 @@ class DataConfig:
                 dominant_hand=d.get("dominant_hand", "any"),
                 bone_lengths=tuple(float(v) for v in d.get("bone_lengths", ())),
                 augment=d.get("augment", "standard"),
+                cross_signer=bool(d.get("cross_signer", False)),
             )
         except (KeyError, TypeError) as err:
             raise DataError(f"checkpoint data settings are incomplete or from another version ({err})") from None
@@ -171,34 +174,58 @@ def make_dataset(
         raise DataError(f"{corpus.data_dir}: the {len(ids)} videos give no usable window "
                         f"(window={config.window.window}, every window touches unlabeled or dropped frames)")
     layout = corpus.layout
-    make = default_train_transforms if train else default_eval_transforms
+    if train:
+        profiles = _profiles(corpus, ids, config) if config.cross_signer else None
+        transform = default_train_transforms(layout, **config.normalize_options(), augment=config.augment,
+                                             profiles=profiles)
+    else:
+        transform = default_eval_transforms(layout, **config.normalize_options())
     return WindowDataset(
         videos, ids, index, config.window, layout,
-        transform=make(layout, **config.normalize_options(), **({"augment": config.augment} if train else {})),
+        transform=transform,
         signer_stats=signer_statistics,
         signer_ids=signer_ids_for(corpus, ids, config),
         seed=seed,
     )
 
 
+def _spans(corpus: Corpus, video_ids: Sequence[str], window: int) -> list[tuple[str, int]]:
+    """Non-overlapping ``(video, start)`` windows of ``window`` frames (one per video shorter than that)."""
+    return [(v, s) for v in video_ids for s in range(0, max(corpus.frames[v].shape[0] - window, 0) + 1, window)]
+
+
+def _absolute_windows(corpus: Corpus, spans: Sequence[tuple[str, int]], config: DataConfig, window: int):
+    """Normalize'd windows of ``spans`` without retargeting or features (absolute shoulder-unit coordinates)."""
+    options = {**config.normalize_options(), "bone_lengths": None, "face_channels": False}
+    normalize = Normalize(corpus.layout, **options, defer_features=True)
+    for v, s in spans:
+        raw = corpus.frames[v][s:s + window]  # (<=W, V, C)
+        yield normalize(raw, present_mask(raw))
+
+
 def fit_bone_lengths(corpus: Corpus, video_ids: Sequence[str], config: DataConfig, *, max_windows: int = 2000,
                      seed: int = 0) -> tuple[float, ...]:
     """The reference skeleton of ``--canonical-bones``: each bone's median typical length over windows of the
     training videos (``config``'s window length, normalized with ``config``'s options but no retargeting)."""
-    layout = corpus.layout
-    options = {**config.normalize_options(), "bone_lengths": None, "face_channels": False}
-    normalize = Normalize(layout, **options, defer_features=True)
     w = config.window.window
-    spans = [(v, s) for v in video_ids for s in range(0, max(corpus.frames[v].shape[0] - w, 0) + 1, w)]
+    spans = _spans(corpus, video_ids, w)
     if len(spans) > max_windows:
         pick = np.random.default_rng(seed).choice(len(spans), size=max_windows, replace=False)
         spans = [spans[i] for i in sorted(pick)]
-
-    def windows():
-        for v, s in spans:
-            raw = corpus.frames[v][s:s + w]  # (<=W, V, C)
-            mask = present_mask(raw)  # (T, V)
-            yield normalize(raw, mask)
-
-    lengths = fit_reference_lengths(BoneTree(layout), windows())
+    lengths = fit_reference_lengths(BoneTree(corpus.layout), _absolute_windows(corpus, spans, config, w))
     return tuple(float(v) for v in lengths)
+
+
+def _profiles(corpus: Corpus, video_ids: Sequence[str], config: DataConfig, max_windows: int = 20) -> np.ndarray:
+    """(M, V) body proportions of each training video (``--cross-signer-augment``; at most ``max_windows``
+    windows per video, evenly spaced)."""
+    w = config.window.window
+    tree = BoneTree(corpus.layout)
+
+    def per_video():
+        for v in video_ids:
+            spans = _spans(corpus, [v], w)
+            step = max(len(spans) // max_windows, 1)
+            yield _absolute_windows(corpus, spans[::step][:max_windows], config, w)
+
+    return video_profiles(tree, per_video())

@@ -32,6 +32,7 @@ __all__ = [
     "NormParams",
     "Normalize",
     "PartDropout",
+    "RandomProportions",
     "RandomMirror",
     "RandomRotation",
     "RandomScale",
@@ -195,8 +196,9 @@ class Normalize:
         if self._tree is not None:
             assert self.bone_lengths is not None
             bone_scales = self._tree.scales(out[..., :2], valid, self.bone_lengths)  # (V,)
-            out = out.copy()
-            out[..., :2] = self._tree.retarget(out[..., :2], valid, bone_scales)
+            if self.face_channels:  # the face is measured on the retargeted skeleton
+                out = out.copy()
+                out[..., :2] = self._tree.retarget(out[..., :2], valid, bone_scales)
         face = self._face_params(out, valid) if self.face_channels else None
         return NormParams(cx, cy, scale, angle, mirror, bone_scales, face)
 
@@ -505,6 +507,41 @@ class JointDropout:
         return out, out_mask
 
 
+class RandomProportions:
+    """Cross-signer augmentation: with probability ``p``, give the window another person's body proportions.
+
+    ``profiles (M, V)`` holds the typical bone lengths of the training videos
+    (:func:`~signstgcn.data.canonical.video_profiles`); one row is drawn and every bone is retargeted to it,
+    keeping its direction (:meth:`~signstgcn.data.canonical.BoneTree.retarget`). Runs on normalized,
+    absolute coordinates (before the hand-relative features).
+    """
+
+    def __init__(self, layout: Layout, profiles: np.ndarray, p: float = 0.5) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomProportions: expected 0 <= p <= 1, got {p}")
+        profiles = np.asarray(profiles, dtype=np.float64)
+        if profiles.ndim != 2 or profiles.shape[1] != layout.num_nodes or len(profiles) == 0:
+            raise ValueError(f"RandomProportions: expected profiles (M>0, {layout.num_nodes}), got {profiles.shape}")
+        self.layout, self.p = layout, float(p)
+        self.profiles = np.where(np.isfinite(profiles), profiles, 0.0)  # 0: that bone keeps its length
+        self._tree = BoneTree(layout)
+
+    def __repr__(self) -> str:
+        return f"RandomProportions(profiles={len(self.profiles)}, p={_fmt(self.p)})"
+
+    def __call__(
+        self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        _check_window(frames, mask, "RandomProportions")
+        if rng.random() >= self.p:
+            return frames.copy(), mask.copy()
+        target = self.profiles[rng.integers(len(self.profiles))]  # (V,)
+        out = frames.copy()
+        xy = out[..., :2]
+        out[..., :2] = self._tree.retarget(xy, mask, self._tree.scales(xy, mask, target))
+        return out, mask.copy()
+
+
 class PartDropout:
     """Drop each hand for the whole window with probability ``p`` (as if the detector missed it)."""
 
@@ -646,18 +683,21 @@ AUGMENT_PRESETS = ("standard", "strong", "none")
 
 
 def default_train_transforms(layout: Layout, hands_relative: bool = False, *, augment: str = "standard",
-                             **options: Any) -> Compose:
+                             profiles: np.ndarray | None = None, **options: Any) -> Compose:
     """Normalize (``options``: see :class:`Normalize`), then the ``augment`` preset, then the features.
 
     ``standard``: mirror, rotation ±15°, scale 0.9–1.1, shear 0.1, speed 0.8–1.2×, joint dropout 5%.
     ``strong``: mirror, rotation ±20°, scale 0.8–1.25, shear 0.2, speed 0.5–1.5×, joint dropout 5% and
     each hand dropped for the whole window 10% of the time. ``none``: no augmentation. The mirror is left
-    out with ``dominant_hand="right"`` (it would undo that normalization).
+    out with ``dominant_hand="right"`` (it would undo that normalization). ``profiles`` (M, V): training videos'
+    body proportions for :class:`RandomProportions` (p 0.5), first of the augmentations.
     """
     if augment not in AUGMENT_PRESETS:
         raise ValueError(f"Invalid augment {augment!r}. Only {', '.join(AUGMENT_PRESETS)} are supported")
     normalize = Normalize(layout, hands_relative=hands_relative, defer_features=True, **options)
     steps: list[Transform] = [normalize]
+    if profiles is not None and augment != "none":
+        steps.append(RandomProportions(layout, profiles, p=0.5))
     mirror = [] if normalize.dominant_hand == "right" else [RandomMirror(layout, p=0.5)]
     if augment == "standard":
         steps += [*mirror, RandomRotation(degrees=15.0), RandomScale(0.9, 1.1), RandomShear(0.1),
