@@ -78,12 +78,12 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     d.add_argument("--face-subset", choices=("compact", "full"), default="compact",
                    help="face points with --include-face: the contour subset or the full mesh")
     r = p.add_argument_group("input representation (signer and camera invariance; stored in the checkpoint)")
-    r.add_argument("--hands-relative", action=argparse.BooleanOptionalAction, default=False,
+    r.add_argument("--hands-relative", action=argparse.BooleanOptionalAction, default=True,
                    help="hand joints relative to their own wrist (hand shape apart from hand location)")
     r.add_argument("--face-channels", action=argparse.BooleanOptionalAction, default=False,
                    help="2 more channels per joint: its position relative to the nose in face units, so a hand "
                         "'at the chin' reads the same for every person and camera (needs the pose)")
-    r.add_argument("--canonical-bones", action=argparse.BooleanOptionalAction, default=False,
+    r.add_argument("--canonical-bones", action=argparse.BooleanOptionalAction, default=True,
                    help="retarget every bone onto a reference skeleton fitted on the training videos, keeping "
                         "its direction (arm length, hand size and build no longer identify the signer)")
     r.add_argument("--cross-signer-augment", action=argparse.BooleanOptionalAction, default=False,
@@ -174,8 +174,8 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.binary and args.num_classes is not None:
         raise ValueError("--num-classes is for multi-class training; drop it with --binary")
     if args.cross_signer_augment and args.canonical_bones:
-        raise ValueError("--cross-signer-augment varies body proportions and --canonical-bones removes them; "
-                         "pass only one")
+        raise ValueError("--cross-signer-augment varies body proportions and --canonical-bones (on by default) "
+                         "removes them; add --no-canonical-bones")
     best_metric_key(args.best_metric, args.binary)
     if args.pos_weight not in ("none", "auto"):
         try:

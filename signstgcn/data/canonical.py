@@ -39,9 +39,14 @@ class BoneTree:
         depth = np.where(np.isfinite(dist), dist, 0.0)
         self.order = np.argsort(depth, kind="stable")  # parents first
         self.children = np.array([v for v in self.order if self.parents[v] != v], dtype=np.int64)  # (B,)
-        # children grouped by depth: every parent of a level is placed by an earlier level (or is a root)
-        child_depth = depth[self.children]
-        self.levels = [self.children[child_depth == d] for d in np.unique(child_depth)]
+        # path[v, u] = 1 when bone u (the bone from u's parent to u) lies on the path from v's root to v
+        self.path = np.zeros((self.num_nodes, self.num_nodes), dtype=np.float32)  # (V, V)
+        for v in range(self.num_nodes):
+            u = v
+            while self.parents[u] != u:
+                self.path[v, u] = 1.0
+                u = self.parents[u]
+        self._is_bone = self.parents != np.arange(self.num_nodes)  # (V,) False for roots
         left, right = layout.joint("left_shoulder"), layout.joint("right_shoulder")
         self.shoulders = (left, right) if left is not None and right is not None else None
 
@@ -68,9 +73,12 @@ class BoneTree:
         low, high = ordered[lo, cols], ordered[hi, cols]  # (V,)
         return np.where(count > 0, low + (high - low) * (pos - lo), np.nan)
 
-    def scales(self, xy: np.ndarray, valid: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        """(V,) factor for each bone of a window: reference / typical (1 where either is unknown or ~0)."""
-        typical = self.typical(xy, valid)
+    def scales(self, xy: np.ndarray, valid: np.ndarray, reference: np.ndarray,
+               typical: np.ndarray | None = None) -> np.ndarray:
+        """(V,) factor for each bone of a window: reference / typical (1 where either is unknown or ~0).
+
+        ``typical`` (V,): the window's :meth:`typical` lengths when already known (``xy`` is then unused)."""
+        typical = self.typical(xy, valid) if typical is None else typical
         ok = np.isfinite(typical) & (typical > _EPS) & (reference > _EPS)
         return np.where(ok, reference / np.where(ok, typical, 1.0), 1.0)
 
@@ -81,16 +89,16 @@ class BoneTree:
         A joint whose parent is missing moves with its nearest placed ancestor. The shoulder midpoint stays
         where it was in every frame with both shoulders, so the body does not drift off Normalize's origin.
         """
+        # Placing v at new[parent] + scale * (xy[v] - xy[parent]) moves it by shift[parent] + (scale - 1) * bone;
+        # a joint or parent that is missing adds nothing. So each joint's shift is the sum of (scale - 1) * bone
+        # over the bones on its path from the root: one product with the path matrix for every frame at once.
         xy = xy.astype(np.float32, copy=False)
-        new = xy.copy()  # (T, V, 2); roots stay put
-        shift = np.zeros_like(new)  # (T, V, 2) new - old, inherited by missing joints' children
-        factor = np.asarray(scales, dtype=np.float32)  # (V,)
-        for nodes in self.levels:  # one depth at a time, all its bones at once
-            par = self.parents[nodes]  # (n,)
-            ok = (valid[:, nodes] & valid[:, par])[..., None]  # (T, n, 1)
-            placed = new[:, par] + factor[nodes, None] * (xy[:, nodes] - xy[:, par])  # (T, n, 2)
-            new[:, nodes] = np.where(ok, placed, xy[:, nodes] + shift[:, par])
-            shift[:, nodes] = new[:, nodes] - xy[:, nodes]
+        bone = xy - xy[:, self.parents]  # (T, V, 2)
+        ok = (valid & valid[:, self.parents] & self._is_bone)[..., None]  # (T, V, 1)
+        grow = (np.asarray(scales, dtype=np.float32) - np.float32(1))[None, :, None]  # (1, V, 1)
+        step = np.where(ok, grow * bone, np.float32(0))  # (T, V, 2)
+        shift = np.matmul(self.path, step)  # (T, V, 2)
+        new = xy + shift
         if self.shoulders is not None:
             a, b = self.shoulders
             both = (valid[:, a] & valid[:, b])[:, None]  # (T, 1)

@@ -186,20 +186,29 @@ class Normalize:
         mask = np.asarray(mask, dtype=bool)
         cx, cy, scale, angle = self._frame(frames, mask)
         params = NormParams(cx, cy, scale, angle)
-        if not (self.dominant_hand != "any" or self._tree is not None or self.face_channels):
+        whole = self.dominant_hand != "any" or self.face_channels  # measured on the normalized window
+        if not (whole or self._tree is not None):
             return params
-        out, valid = self.apply(frames, mask, params, features=False)  # (T, V, C), (T, V)
-        mirror = self.dominant_hand == "right" and _left_moves_more(out, valid, self._wrists)
-        if mirror:
-            out, valid = self._mirror(out, valid)
-        bone_scales = None
+        mirror, bone_scales, face = False, None, None
+        if whole:
+            out, valid = self.apply(frames, mask, params, features=False)  # (T, V, C), (T, V)
+            mirror = self.dominant_hand == "right" and _left_moves_more(out, valid, self._wrists)
+            if mirror:
+                out, valid = self._mirror(out, valid)
         if self._tree is not None:
             assert self.bone_lengths is not None
-            bone_scales = self._tree.scales(out[..., :2], valid, self.bone_lengths)  # (V,)
+            if whole:
+                typical = self._tree.typical(out[..., :2].astype(np.float64), valid)  # (V,)
+            else:  # lengths only: the raw window divided by the scale (rotation keeps lengths)
+                xy = frames[..., :2].astype(np.float64)  # (T, V, 2)
+                present = mask & np.isfinite(xy).all(axis=-1)  # (T, V)
+                typical = self._tree.typical(xy, present) / scale
+            bone_scales = self._tree.scales(None, None, self.bone_lengths, typical=typical)  # (V,)
             if self.face_channels:  # the face is measured on the retargeted skeleton
                 out = out.copy()
                 out[..., :2] = self._tree.retarget(out[..., :2], valid, bone_scales)
-        face = self._face_params(out, valid) if self.face_channels else None
+        if self.face_channels:
+            face = self._face_params(out, valid)
         return NormParams(cx, cy, scale, angle, mirror, bone_scales, face)
 
     def _frame(self, frames: np.ndarray, mask: np.ndarray) -> tuple[float, float, float, float]:
