@@ -46,7 +46,7 @@ def detector(tmp_path_factory, one_thread) -> dict[str, Path]:
     (root / "splits.json").write_text(json.dumps(splits))
     run = root / "run"
     argv = ["--data", str(data), "--binary", "--signing-labels", "s", "--window", "16", "--stride", "4",
-            "--hands-relative", "--stgcn-channels", "32,64,64", "--temporal-hidden", "64", "--epochs", "6",
+            "--stgcn-channels", "32,64,64", "--temporal-hidden", "64", "--epochs", "6",
             "--lr", "2e-3", "--splits-json", str(root / "splits.json"), "--seed", "0", "--out", str(run), "--quiet"]
     assert train_cli.main(argv) == 0
     return {"data": data, "root": root, "ckpt": run / "last.pt", "splits": root / "splits.json"}

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 def test_unseen_real_signers_top1(tmp_path: Path) -> None:
     data = shared_data("mp_signers")
     run = tmp_path / "run"
-    argv = ["--data", str(data), "--sample-mode", "video", "--window", "30", "--hands-relative",
+    argv = ["--data", str(data), "--sample-mode", "video", "--window", "30",
             "--stgcn-channels", "32,64,64", "--temporal-hidden", "64", "--epochs", "10", "--lr", "2e-3",
             "--val-fraction", "0.37", "--seed", "0", "--out", str(run), "--quiet"]
     assert train_cli.main(argv) == 0

@@ -219,3 +219,25 @@ def test_random_proportions_gives_a_window_another_videos_build():
     assert typical[wrist] == pytest.approx(profile[0, wrist], rel=1e-3)  # the other build's forearm
     same, _ = RandomProportions(LAYOUT, profile, p=0.0)(frames, mask, np.random.default_rng(0))
     np.testing.assert_array_equal(same, frames)
+
+
+def test_train_records_the_representation_and_defaults_to_the_invariant_one(tiny_folder, tmp_path, capsys):
+    from signstgcn.checkpoint import read_checkpoint
+    from signstgcn.cli.train import main as train_main
+    from tests.conftest import TINY_MODEL, one_error_line
+
+    base = ["--data", str(tiny_folder), "--binary", "--window", "8", "--stride", "4", "--epochs", "1",
+            "--device", "cpu", "--quiet", *TINY_MODEL]
+    assert train_main([*base, "--out", str(tmp_path / "default")]) == 0
+    data = read_checkpoint(tmp_path / "default" / "last.pt")["data"]
+    assert data["hands_relative"] and len(data["bone_lengths"]) == LAYOUT.num_nodes
+    assert max(data["bone_lengths"]) > 0 and not data["face_channels"]
+    assert "input hands relative, canonical bones (2 channels" in capsys.readouterr().out
+    assert train_main([*base, "--out", str(tmp_path / "plain"), "--no-hands-relative", "--no-canonical-bones",
+                       "--face-channels", "--dominant-hand", "right"]) == 0
+    raw = read_checkpoint(tmp_path / "plain" / "last.pt")
+    assert not raw["data"]["hands_relative"] and raw["data"]["bone_lengths"] == []
+    assert raw["data"]["face_channels"] and raw["data"]["dominant_hand"] == "right"
+    assert raw["config"]["in_channels"] == 4  # x, y + the two face channels
+    assert train_main([*base, "--out", str(tmp_path / "both"), "--cross-signer-augment"]) == 2
+    assert "--no-canonical-bones" in one_error_line(capsys)
