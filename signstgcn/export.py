@@ -209,7 +209,8 @@ def metadata(predictor: Predictor, fmt: str, opset: int | None) -> dict[str, Any
         "threshold": predictor.best_threshold if predictor.binary else None,
         "window": data.window.window,
         "layout": predictor.layout.name,
-        "preprocessing": "signstgcn.inference.prepare_window: Normalize (per window) + signer_statistics",
+        "preprocessing": f"signstgcn.inference.prepare_window: Normalize (per window; input "
+                         f"{data.representation()}: settings under data) + signer_statistics",
         "data": data.to_dict(),
         "checkpoint": str(predictor.path) if predictor.path else None,
     }
