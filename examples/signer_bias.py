@@ -30,6 +30,7 @@ import contextlib
 import csv
 import io
 import json
+import shlex
 import shutil
 import sys
 import time
@@ -70,6 +71,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--lambda-grl", type=float, default=0.5, help="adversarial model's GRL strength")
     p.add_argument("--grl-schedule", choices=("constant", "dann"), default="constant")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for these tiny models)")
+    p.add_argument("--train-flags", default="", help="more train_landmarks flags for both models, e.g. "
+                   "'--no-canonical-bones' (one string)")
     p.add_argument("--keep-work", action="store_true", help="keep OUT/work (data, runs, reports)")
     return p
 
@@ -87,7 +90,7 @@ def train(data: Path, out: Path, seed: int, adversarial: bool, args: argparse.Na
             "--grl-schedule", args.grl_schedule] if adversarial else ["--signer-loss-weight", "0"])
     argv = ["--data", str(data), "--sample-mode", "video", "--window", "16", "--epochs", str(args.epochs),
             "--batch", "16", "--lr", "3e-3", "--val-fraction", "0.34", "--seed", str(seed), "--out", str(out),
-            "--overwrite", "--quiet", *MODEL_ARGS, *adv]
+            "--overwrite", "--quiet", *MODEL_ARGS, *adv, *shlex.split(args.train_flags)]
     if _quiet(train_cli.main, argv) != 0:
         raise RuntimeError(f"training failed: train_landmarks {' '.join(argv)}")
     return out / "last.pt"
@@ -205,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = (f"data: {args.signers} signers x {args.clips} clips, {args.classes} classes, signer_class_bias "
                 f"{args.bias}; model: {' '.join(MODEL_ARGS)}, {args.epochs} epochs; adversarial: "
                 f"--signer-loss-weight {args.signer_loss_weight} --lambda-grl {args.lambda_grl} "
-                f"--grl-schedule {args.grl_schedule}")
+                f"--grl-schedule {args.grl_schedule}; train flags: {args.train_flags or '(defaults)'}")
     md = f"# Plain vs adversarial signer head\n\n{settings}\n\n{table(rows, args.seeds)}"
     (out / "signer_bias.md").write_text(md)
     figure(rows, out / "signer_bias.png")
