@@ -194,7 +194,7 @@ class Normalize:
             out, valid = self.apply(frames, mask, params, features=False)  # (T, V, C), (T, V)
             mirror = self.dominant_hand == "right" and _left_moves_more(out, valid, self._wrists)
             if mirror:
-                out, valid = self._mirror(out, valid)
+                out, valid = _mirror_window(out, valid, self._perm)
         if self._tree is not None:
             assert self.bone_lengths is not None
             if whole:
@@ -235,12 +235,6 @@ class Normalize:
         cx, cy = float(px.mean()), float(py.mean())
         spread = _median(np.hypot(px - cx, py - cy))
         return cx, cy, spread if spread > _EPS else 1.0, 0.0
-
-    def _mirror(self, frames: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = frames[:, self._perm]  # (T, V, C) copy
-        out[..., 0] *= -1.0
-        out[..., 0] += 0.0  # -0.0 -> 0.0 so missing joints stay exactly +0
-        return out, valid[:, self._perm]
 
     def _face_params(self, frames: np.ndarray, valid: np.ndarray) -> tuple[float, float, float] | None:
         """``(nose x, nose y, face unit)`` of normalized ``frames (T, V, C)``: means / median over the frames
@@ -284,7 +278,7 @@ class Normalize:
         keep &= np.isfinite(out)  # a NaN z/visibility of a present joint becomes 0 too
         out = np.where(keep, out, np.float32(0))
         if params.mirror:
-            out, valid = self._mirror(out, valid)
+            out, valid = _mirror_window(out, valid, self._perm)
         if params.bone_scales is not None and self._tree is not None:
             out[..., :2] = self._tree.retarget(out[..., :2], valid, params.bone_scales)
         if (not self.defer_features) if features is None else features:
@@ -379,6 +373,21 @@ def _left_moves_more(frames: np.ndarray, valid: np.ndarray, wrists: tuple[int, i
     return bool(travel[0] > travel[1])
 
 
+def _mirror_window(frames: np.ndarray, mask: np.ndarray, perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The window seen in a mirror: nodes permuted by ``perm`` (each node to its left/right twin), x -> -x."""
+    out = frames[:, perm]  # (T, V, C) copy
+    out[..., 0] *= -1.0
+    out[..., 0] += 0.0  # turn -0.0 into 0.0 so masked joints stay exactly +0
+    return out, mask[:, perm]
+
+
+def _probability(p: float, where: str) -> float:
+    """``p`` as a float, or a ValueError naming ``where`` when it is not in [0, 1]."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{where}: expected 0 <= p <= 1, got {p}")
+    return float(p)
+
+
 def _median(values: np.ndarray) -> float:
     """Median of a small non-empty 1-D array (faster than np.median for a few dozen values)."""
     ordered = np.sort(values)
@@ -468,10 +477,8 @@ class RandomMirror:
     """
 
     def __init__(self, layout: Layout, p: float = 0.5) -> None:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"RandomMirror: expected 0 <= p <= 1, got {p}")
         self.layout = layout
-        self.p = float(p)
+        self.p = _probability(p, "RandomMirror")
         self._perm = np.asarray(layout.mirror_permutation(), dtype=np.int64)  # (V,)
 
     def __repr__(self) -> str:
@@ -488,19 +495,14 @@ class RandomMirror:
             )
         if rng.random() >= self.p:
             return frames.copy(), mask.copy()
-        out = frames[:, self._perm]  # (T, V, C) copy
-        out[..., 0] *= -1.0
-        out[..., 0] += 0.0  # turn -0.0 into 0.0 so masked joints stay exactly +0
-        return out, mask[:, self._perm]
+        return _mirror_window(frames, mask, self._perm)
 
 
 class JointDropout:
     """Drop each joint for the whole window with probability ``p`` (coordinates 0, mask False)."""
 
     def __init__(self, p: float = 0.05) -> None:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"JointDropout: expected 0 <= p <= 1, got {p}")
-        self.p = float(p)
+        self.p = _probability(p, "JointDropout")
 
     def __repr__(self) -> str:
         return f"JointDropout(p={_fmt(self.p)})"
@@ -526,12 +528,10 @@ class RandomProportions:
     """
 
     def __init__(self, layout: Layout, profiles: np.ndarray, p: float = 0.5) -> None:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"RandomProportions: expected 0 <= p <= 1, got {p}")
         profiles = np.asarray(profiles, dtype=np.float64)
         if profiles.ndim != 2 or profiles.shape[1] != layout.num_nodes or len(profiles) == 0:
             raise ValueError(f"RandomProportions: expected profiles (M>0, {layout.num_nodes}), got {profiles.shape}")
-        self.layout, self.p = layout, float(p)
+        self.layout, self.p = layout, _probability(p, "RandomProportions")
         self.profiles = np.where(np.isfinite(profiles), profiles, 0.0)  # 0: that bone keeps its length
         self._tree = BoneTree(layout)
 
@@ -555,10 +555,8 @@ class PartDropout:
     """Drop each hand for the whole window with probability ``p`` (as if the detector missed it)."""
 
     def __init__(self, layout: Layout, p: float = 0.1) -> None:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"PartDropout: expected 0 <= p <= 1, got {p}")
         self.layout = layout
-        self.p = float(p)
+        self.p = _probability(p, "PartDropout")
         self._parts = [sl for sl in (layout.part_slice("left_hand"), layout.part_slice("right_hand")) if sl]
 
     def __repr__(self) -> str:
