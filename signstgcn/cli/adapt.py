@@ -40,10 +40,8 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
-    from signstgcn.atomic import atomic_open
-    from signstgcn.checkpoint import load_checkpoint
+    from signstgcn.checkpoint import load_checkpoint, save_checkpoint
     from signstgcn.cli.train import resolve_device
     from signstgcn.data.corpus import load_corpus
     from signstgcn.data.pipeline import DataConfig
@@ -69,19 +67,13 @@ def run(args: argparse.Namespace) -> int:
     dataset = unlabeled_windows(corpus.frames, config, corpus.layout)
     model = loaded.model
     windows = adapt_batchnorm(model, dataset, layers=args.layers, device=device, batch_size=args.batch)
-    raw = dict(loaded.raw)
-    raw["model"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    raw["optimizer"] = raw["scheduler"] = None
-    raw.pop("train_state", None)
-    data = dict(raw["data"])
-    previous = data.get("adaptation")
+    data = dict(loaded.data)
     data["adaptation"] = {"method": "AdaBN", "layers": args.layers, "data": str(data_dir.resolve()),
                           "videos": len(corpus.video_ids), "windows": windows, "from": str(Path(args.ckpt).resolve()),
-                          "replaces": previous}
-    raw["data"] = data
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out, "wb", fsync=True) as f:
-        torch.save(raw, f)
+                          "replaces": data.get("adaptation")}
+    # no optimizer, scheduler or train_state: an adapted checkpoint is not a run to --resume
+    save_checkpoint(out, model, data=data, epoch=loaded.epoch, metrics=loaded.metrics, args=loaded.raw["args"],
+                    val_acc=loaded.raw["val_acc"])
     print(f"{PROG}: adapted {args.layers} BatchNorm statistics to {plural(len(corpus.video_ids), 'video')} "
           f"({plural(windows, 'window')}) of {data_dir} ({threads}); wrote {out}", flush=True)
     return 0
