@@ -107,30 +107,28 @@ class BoneTree:
         return np.where(valid[..., None], new, xy)
 
 
+def _median_typical(tree: BoneTree, windows: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """(V,) median over Normalize'd ``windows`` ``(frames (T, V, C), mask (T, V))`` of each bone's typical
+    length; NaN for a bone never seen (or no window)."""
+    typical = [tree.typical(frames[..., :2], mask) for frames, mask in windows]
+    out = np.full(tree.num_nodes, np.nan)
+    if typical:
+        stack = np.stack(typical)  # (N, V)
+        seen = np.isfinite(stack).any(axis=0)
+        out[seen] = np.nanmedian(stack[:, seen], axis=0)
+    return out
+
+
 def fit_reference_lengths(tree: BoneTree, windows: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """(V,) reference skeleton: the median over ``windows`` of each bone's typical length (0 = never seen).
 
     ``windows`` yields Normalize'd ``(frames (T, V, C), mask (T, V))`` of the training data.
     """
-    typical = [tree.typical(frames[..., :2], mask) for frames, mask in windows]
-    if not typical:
-        return np.zeros(tree.num_nodes)
-    stack = np.stack(typical)  # (N, V)
-    seen = np.isfinite(stack).any(axis=0)
-    out = np.zeros(tree.num_nodes)
-    out[seen] = np.nanmedian(stack[:, seen], axis=0)
-    return out
+    return np.nan_to_num(_median_typical(tree, windows), nan=0.0)
 
 
 def video_profiles(tree: BoneTree, videos: Iterable[Iterable[tuple[np.ndarray, np.ndarray]]]) -> np.ndarray:
     """(M, V) body-proportion profile of each of M videos: the median typical length of each bone over the
     video's windows (NaN where a bone is never seen). ``videos`` yields, per video, its Normalize'd windows."""
-    rows = []
-    for windows in videos:
-        typical = [tree.typical(frames[..., :2], mask) for frames, mask in windows]
-        stack = np.stack(typical) if typical else np.full((1, tree.num_nodes), np.nan)  # (W, V)
-        seen = np.isfinite(stack).any(axis=0)
-        row = np.full(tree.num_nodes, np.nan)
-        row[seen] = np.nanmedian(stack[:, seen], axis=0)
-        rows.append(row)
+    rows = [_median_typical(tree, windows) for windows in videos]
     return np.stack(rows) if rows else np.zeros((0, tree.num_nodes))
