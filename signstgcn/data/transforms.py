@@ -186,7 +186,10 @@ class Normalize:
         mask = np.asarray(mask, dtype=bool)
         cx, cy, scale, angle = self._frame(frames, mask)
         params = NormParams(cx, cy, scale, angle)
-        whole = self.dominant_hand != "any" or self.face_channels  # measured on the normalized window
+        # the face is measured here only when apply() adds the features; a deferred (training) pipeline
+        # measures it on the augmented window in FinishFeatures
+        face_here = self.face_channels and not self.defer_features
+        whole = self.dominant_hand != "any" or face_here  # measured on the normalized window
         if not (whole or self._tree is not None):
             return params
         mirror, bone_scales, face = False, None, None
@@ -204,10 +207,10 @@ class Normalize:
                 present = mask & np.isfinite(xy).all(axis=-1)  # (T, V)
                 typical = self._tree.typical(xy, present) / scale
             bone_scales = self._tree.scales(None, None, self.bone_lengths, typical=typical)  # (V,)
-            if self.face_channels:  # the face is measured on the retargeted skeleton
+            if face_here:  # the face is measured on the retargeted skeleton
                 out = out.copy()
                 out[..., :2] = self._tree.retarget(out[..., :2], valid, bone_scales)
-        if self.face_channels:
+        if face_here:
             face = self._face_params(out, valid)
         return NormParams(cx, cy, scale, angle, mirror, bone_scales, face)
 
