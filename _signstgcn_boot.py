@@ -63,7 +63,7 @@ def ensure_package(prog: str) -> None:
 
 def load_main(module: str, prog: str) -> Callable[..., int]:
     """The ``main`` of a ``signstgcn.cli`` module, after :func:`ensure_package` and before torch loads,
-    :func:`signstgcn.threads.prepare_openmp`."""
+    :func:`signstgcn.runtime.prepare_openmp`."""
     ensure_package(prog)
-    importlib.import_module("signstgcn.threads").prepare_openmp()
+    importlib.import_module("signstgcn.runtime").prepare_openmp()
     return importlib.import_module(module).main

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from signstgcn.cli.demo import DEMO_MODEL  # noqa: E402
 from signstgcn.data.synthetic import generate_dataset  # noqa: E402
-from signstgcn.threads import USER_ENV  # noqa: E402
+from signstgcn.runtime import USER_ENV  # noqa: E402
 
 COMPETITORS = {
     "python": "while True: pass",

@@ -15,7 +15,7 @@ Figures, all on generated data (the project's synthetic MediaPipe-like generator
   fraction of a same-run fp32 matmul (``matmul``, 2048 x 2048);
 - ``loader_vs_train``: loader windows/s over fp32 training windows/s (target >= 5);
 - ``streaming``: frames per second and per-frame latency (wall time of ``push``, p50/p99) of
-  :class:`signstgcn.streaming.IncrementalDetector` (and the exact :class:`StreamingDetector` for
+  :class:`signstgcn.inference.streaming.IncrementalDetector` (and the exact :class:`StreamingDetector` for
   comparison) on one long stream, default model, one torch thread;
 - ``train_busy_cpu``: training windows/s of the demo detector idle and beside a competing busy process, with
   torch's default OpenMP settings and with SignSTGCN's (``bench/busy_cpu.py``, ~4 min; ``--skip busy``).
@@ -51,9 +51,9 @@ from signstgcn.data.landmarks import PartSelection  # noqa: E402
 from signstgcn.data.pipeline import DataConfig, make_dataset  # noqa: E402
 from signstgcn.data.synthetic import generate_dataset  # noqa: E402
 from signstgcn.data.windows import WindowConfig  # noqa: E402
-from signstgcn.inference import Predictor  # noqa: E402
+from signstgcn.inference.predictor import Predictor  # noqa: E402
+from signstgcn.inference.streaming import IncrementalDetector, StreamingDetector  # noqa: E402
 from signstgcn.model import ModelConfig, SignSTGCNModel  # noqa: E402
-from signstgcn.streaming import IncrementalDetector, StreamingDetector  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:

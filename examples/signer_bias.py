@@ -39,12 +39,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from signstgcn.checkpoint import load_checkpoint, save_checkpoint
 from signstgcn.cli import evaluate as evaluate_cli
 from signstgcn.cli import train as train_cli
 from signstgcn.cli import visualize as visualize_cli
 from signstgcn.data.synthetic import generate_dataset
 from signstgcn.model.model import SignSTGCNModel
+from signstgcn.training.checkpoint import load_checkpoint, save_checkpoint
 
 MODELS = ("untrained", "plain", "adversarial")
 SETS = (("held-out signers", "val"), ("all videos", "all"), ("unbiased new signers", "unbiased"))

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from signstgcn.adaptation import adapt_batchnorm, unlabeled_windows
-from signstgcn.checkpoint import load_checkpoint, read_checkpoint
 from signstgcn.cli.adapt import main as adapt_main
 from signstgcn.cli.cross_validate import main as cv_main
 from signstgcn.cli.detect import main as detect_main
@@ -20,6 +18,8 @@ from signstgcn.cli.evaluate import main as evaluate_main
 from signstgcn.cli.export import main as export_main
 from signstgcn.cli.train import main as train_main
 from signstgcn.data.synthetic import generate_dataset
+from signstgcn.training.adaptation import adapt_batchnorm, unlabeled_windows
+from signstgcn.training.checkpoint import load_checkpoint, read_checkpoint
 from tests.conftest import TINY_MODEL, one_error_line
 
 pytestmark = pytest.mark.usefixtures("one_thread")

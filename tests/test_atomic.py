@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from signstgcn.atomic import atomic_open, atomic_path, write_text_atomic
-from signstgcn.elan import write_eaf
+from signstgcn.inference.elan import write_eaf
 
 
 def test_writes_exactly_the_text_and_replaces_the_old_file(tmp_path):

@@ -9,10 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from signstgcn.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_KEYS, load_checkpoint, read_checkpoint, save_checkpoint
+from signstgcn.data.layout import LayoutSpec
 from signstgcn.errors import CheckpointError
-from signstgcn.graph import LayoutSpec
 from signstgcn.model import ModelConfig, SignSTGCNModel
+from signstgcn.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_KEYS,
+    load_checkpoint,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
 from tests.conftest import SMALL
 
 DATA = {
@@ -71,7 +78,7 @@ def test_save_load_reproduces_outputs_bit_for_bit(tmp_path):
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.model.state_dict()[key]), key
 
-    again = SignSTGCNModel.from_checkpoint(path)
+    again = load_model(path)
     with torch.no_grad():
         assert torch.equal(again(x, mask, stats).logits, a.logits)
     assert again.data_settings == DATA

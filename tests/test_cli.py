@@ -9,11 +9,11 @@ import sys
 import matplotlib.image as mpimg
 import pytest
 
-from signstgcn.checkpoint import read_checkpoint
 from signstgcn.cli import demo
 from signstgcn.cli.common import run_cli
 from signstgcn.cli.main import COMMANDS, main
 from signstgcn.errors import DataError
+from signstgcn.training.checkpoint import read_checkpoint
 from tests.conftest import REPO
 
 

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from signstgcn.checkpoint import read_checkpoint
 from signstgcn.cli.cross_validate import main
-from signstgcn.crossval import (
+from signstgcn.data.corpus import load_corpus
+from signstgcn.data.landmarks import PartSelection
+from signstgcn.data.synthetic import generate_dataset
+from signstgcn.errors import DataError
+from signstgcn.evaluation.crossval import (
     PRESETS,
     assign_folds,
     check_train_flags,
@@ -19,10 +22,7 @@ from signstgcn.crossval import (
     parse_train_flags,
     video_groups,
 )
-from signstgcn.data.corpus import load_corpus
-from signstgcn.data.landmarks import PartSelection
-from signstgcn.data.synthetic import generate_dataset
-from signstgcn.errors import DataError
+from signstgcn.training.checkpoint import read_checkpoint
 from tests.conftest import TINY_MODEL, one_error_line
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from signstgcn.checkpoint import read_checkpoint
 from signstgcn.cli import evaluate as evaluate_cli
 from signstgcn.cli import plot_metrics as plot_metrics_cli
 from signstgcn.cli.train import main as train_main
 from signstgcn.data.synthetic import generate_dataset
-from signstgcn.evaluation import PLOT_FILES, REPORT_NAME, json_safe
-from signstgcn.inference import Predictor
+from signstgcn.evaluation.report import PLOT_FILES, REPORT_NAME, json_safe
+from signstgcn.inference.predictor import Predictor
+from signstgcn.training.checkpoint import read_checkpoint
 from tests.conftest import TINY_MODEL, one_error_line, png_shape
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -125,7 +125,7 @@ def test_binary_report_pr_and_roc_curves(runs, tmp_path):
 
 def test_binary_frame_metrics_are_detects_probability_on_every_labeled_frame(runs, tmp_path):
     from signstgcn.data.corpus import load_corpus
-    from signstgcn.inference import Predictor, detect
+    from signstgcn.inference.predictor import Predictor, detect
     from signstgcn.metrics import binary_metrics
 
     out = tmp_path / "eval"
@@ -283,7 +283,7 @@ def test_adversarial_head_reduces_signer_bias(tmp_path):
 
 
 def test_swapped_label_warning_names_the_signer_and_the_classes():
-    from signstgcn.label_check import swapped_label_warnings
+    from signstgcn.evaluation.label_check import swapped_label_warnings
 
     classes = ["hello", "thanks", "iloveyou"]
     swapped = np.array([[15, 0, 0], [0, 1, 14], [1, 13, 1]])  # thanks <-> iloveyou nearly always

@@ -13,10 +13,10 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from signstgcn.cli import export as export_cli
-from signstgcn.data.landmarks import load_landmarks
+from signstgcn.data.readers import load_landmarks
 from signstgcn.data.synthetic import generate_dataset
-from signstgcn.export import LogitsModel, UnpackedBiGRU, example_inputs, export_model
-from signstgcn.inference import Predictor, covering_starts, prepare_window, raw_window, sliding_window_scores
+from signstgcn.inference.export import LogitsModel, UnpackedBiGRU, example_inputs, export_model
+from signstgcn.inference.predictor import Predictor, covering_starts, prepare_window, raw_window, sliding_window_scores
 from signstgcn.model.temporal import BiGRUAggregator, valid_lengths
 from tests.test_inference import make_checkpoint
 

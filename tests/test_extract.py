@@ -15,8 +15,8 @@ import pytest
 
 from signstgcn.cli import detect as detect_cli
 from signstgcn.cli import extract as extract_cli
-from signstgcn.data.landmarks import load_landmarks
-from signstgcn.extraction import MissingDependencyError, extract_video, find_videos, require_mediapipe
+from signstgcn.data.readers import load_landmarks
+from signstgcn.inference.extraction import MissingDependencyError, extract_video, find_videos, require_mediapipe
 from tests.test_inference import make_checkpoint
 
 FRAMES = 6

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from signstgcn.graph import LayoutSpec, _bfs_distance
+from signstgcn.data.layout import LayoutSpec, _bfs_distance
 from signstgcn.model import ModelConfig, SignSTGCNModel
 from signstgcn.model.config import add_model_args, model_config_from_args
 from signstgcn.model.features import InputStreams, bone_parents

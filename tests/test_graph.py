@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from signstgcn.graph import Layout, LayoutSpec, hop_distance, spatial_partition
+from signstgcn.data.layout import Layout, LayoutSpec, hop_distance, spatial_partition
 from tests.conftest import REPO
 
 EXPECTED = REPO / "tests" / "expected"

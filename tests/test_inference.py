@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 import torch
 
-from signstgcn.checkpoint import save_checkpoint
 from signstgcn.cli import detect as detect_cli
 from signstgcn.cli.train import main as train_main
 from signstgcn.data.groundtruth import LabelVocab, parse_groundtruth
-from signstgcn.data.landmarks import PartSelection, load_landmarks
+from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.pipeline import DataConfig
+from signstgcn.data.readers import load_landmarks
 from signstgcn.data.synthetic import generate_dataset
 from signstgcn.data.windows import WindowConfig, window_starts
-from signstgcn.elan import read_eaf_tier, write_eaf
 from signstgcn.errors import CheckpointError, DataError
-from signstgcn.inference import (
+from signstgcn.inference.elan import read_eaf_tier, write_eaf
+from signstgcn.inference.predictor import (
     Predictor,
     Segment,
     covering_starts,
@@ -39,9 +39,10 @@ from signstgcn.inference import (
     smooth_probabilities,
     window_weights,
 )
+from signstgcn.inference.streaming import IncrementalDetector, StreamingDetector
 from signstgcn.model.config import ModelConfig
 from signstgcn.model.model import SignSTGCNModel
-from signstgcn.streaming import IncrementalDetector, StreamingDetector
+from signstgcn.training.checkpoint import save_checkpoint
 from tests.conftest import TINY_MODEL, write_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -5,15 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from signstgcn.data.landmarks import (
-    PartSelection,
-    check_skeleton,
-    find_landmark_files,
-    load_landmarks,
-    select_joints,
-)
+from signstgcn.data.landmarks import PartSelection, check_skeleton, select_joints
+from signstgcn.data.layout import LayoutSpec
+from signstgcn.data.readers import find_landmark_files, load_landmarks
 from signstgcn.errors import DataError
-from signstgcn.graph import LayoutSpec
 from tests.conftest import shared_data, write_video
 
 

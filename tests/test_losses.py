@@ -1,4 +1,4 @@
-"""Tests of signstgcn.losses: hand-computed values, SupCon vs a reference loop, degenerate batches."""
+"""Tests of signstgcn.training.losses: hand-computed values, SupCon vs a reference loop, degenerate batches."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from signstgcn.losses import (
+from signstgcn.training.losses import (
     LossWeights,
     SupConLoss,
     auto_pos_weight,

@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from signstgcn.graph import LayoutSpec, spatial_partition
+from signstgcn.data.layout import LayoutSpec, spatial_partition
 from signstgcn.model import ModelConfig, SignSTGCNModel, dann_lambda, grad_reverse
 from signstgcn.model.attention import SignerConditionedAttention
 from signstgcn.model.heads import SignerHead

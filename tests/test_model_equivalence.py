@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from signstgcn.graph import LayoutSpec, spatial_partition
+from signstgcn.data.layout import LayoutSpec, spatial_partition
 from signstgcn.model import ModelConfig, SignSTGCNModel
 from signstgcn.model.stgcn import SpatialGraphConv, STGCNBackbone, STGCNBlock, TemporalConv
 from signstgcn.model.temporal import BiGRUAggregator, masked_mean, valid_lengths

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from signstgcn.data.corpus import load_corpus
-from signstgcn.data.landmarks import PartSelection, find_landmark_files, load_landmarks, select_joints
-from signstgcn.data.openpose import load_openpose_dir
+from signstgcn.data.landmarks import PartSelection, select_joints
+from signstgcn.data.readers import find_landmark_files, load_landmarks
+from signstgcn.data.readers.openpose import load_openpose_dir
 from signstgcn.errors import DataError
 from tests.conftest import shared_data, write_video
 

@@ -22,7 +22,7 @@ from signstgcn.cli import detect as detect_cli
 from signstgcn.cli import evaluate as evaluate_cli
 from signstgcn.cli import train as train_cli
 from signstgcn.cli import visualize as visualize_cli
-from signstgcn.data.landmarks import load_landmarks
+from signstgcn.data.readers import load_landmarks
 from tests.conftest import shared_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]

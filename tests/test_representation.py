@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from signstgcn.data.canonical import BoneTree, fit_reference_lengths
+from signstgcn.data.layout import LayoutSpec
 from signstgcn.data.transforms import Normalize, RandomMirror, default_train_transforms
-from signstgcn.graph import LayoutSpec
 
 LAYOUT = LayoutSpec().build()  # MediaPipe upper pose + hands, V = 67
 LAYOUTS = {name: LayoutSpec(skeleton=name).build() for name in ("mediapipe", "body25", "coco18")}
@@ -222,8 +222,8 @@ def test_random_proportions_gives_a_window_another_videos_build():
 
 
 def test_train_records_the_representation_and_defaults_to_the_invariant_one(tiny_folder, tmp_path, capsys):
-    from signstgcn.checkpoint import read_checkpoint
     from signstgcn.cli.train import main as train_main
+    from signstgcn.training.checkpoint import read_checkpoint
     from tests.conftest import TINY_MODEL, one_error_line
 
     base = ["--data", str(tiny_folder), "--binary", "--window", "8", "--stride", "4", "--epochs", "1",

@@ -10,7 +10,9 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score
 
-from signstgcn.data.landmarks import find_landmark_files, load_landmarks, select_joints
+from signstgcn.data.landmarks import select_joints
+from signstgcn.data.layout import Layout, LayoutSpec
+from signstgcn.data.readers import find_landmark_files, load_landmarks
 from signstgcn.data.signers import (
     NUM_SIGNER_STATS,
     PSEUDO_SIGNER_WEIGHTS,
@@ -22,7 +24,6 @@ from signstgcn.data.signers import (
     video_statistics,
 )
 from signstgcn.errors import DataError
-from signstgcn.graph import Layout, LayoutSpec
 from tests.conftest import shared_data
 
 LAYOUT = LayoutSpec().build()

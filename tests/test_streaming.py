@@ -16,11 +16,17 @@ from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.pipeline import DataConfig
 from signstgcn.data.windows import WindowConfig
 from signstgcn.errors import CheckpointError
-from signstgcn.inference import Predictor, frame_probabilities, has_tail_window, sigmoid, sliding_window_scores
+from signstgcn.inference.predictor import (
+    Predictor,
+    frame_probabilities,
+    has_tail_window,
+    sigmoid,
+    sliding_window_scores,
+)
+from signstgcn.inference.streaming import IncrementalDetector, StreamingDetector
 from signstgcn.model.config import ModelConfig
 from signstgcn.model.incremental import IncrementalBackbone
 from signstgcn.model.model import SignSTGCNModel
-from signstgcn.streaming import IncrementalDetector, StreamingDetector
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from signstgcn import threads
+from signstgcn import runtime as threads
 from signstgcn.data.synthetic import generate_dataset
 from tests.conftest import TINY_MODEL
 
-CHECK = ("import os, sys; from signstgcn.threads import prepare_openmp; {before}"
+CHECK = ("import os, sys; from signstgcn.runtime import prepare_openmp; {before}"
          "print(prepare_openmp(), os.environ.get('GOMP_SPINCOUNT'))")
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from signstgcn.checkpoint import CHECKPOINT_KEYS, load_checkpoint, read_checkpoint
 from signstgcn.cli.train import main
 from signstgcn.data.synthetic import generate_dataset
+from signstgcn.training.checkpoint import CHECKPOINT_KEYS, load_checkpoint, read_checkpoint
 from tests.conftest import REPO, TINY_MODEL, one_error_line
 
 

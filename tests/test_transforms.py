@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+from signstgcn.data.layout import Layout, LayoutSpec
 from signstgcn.data.transforms import (
     Compose,
     JointDropout,
@@ -20,7 +21,6 @@ from signstgcn.data.transforms import (
     default_eval_transforms,
     default_train_transforms,
 )
-from signstgcn.graph import Layout, LayoutSpec
 
 LAYOUT = LayoutSpec().build()  # MediaPipe upper pose + hands, V = 67
 HANDS_ONLY = LayoutSpec(include_pose=False).build()

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 import visualize_signer_embeddings
-from signstgcn.checkpoint import load_checkpoint, save_checkpoint
 from signstgcn.cli import visualize as visualize_cli
 from signstgcn.cli.train import main as train_main
 from signstgcn.data.synthetic import generate_dataset
-from signstgcn.embeddings import reduce_2d, tsne_perplexity
-from signstgcn.evaluation import prepare_evaluation
+from signstgcn.evaluation.embeddings import reduce_2d, tsne_perplexity
+from signstgcn.evaluation.report import prepare_evaluation
 from signstgcn.model.model import SignSTGCNModel
+from signstgcn.training.checkpoint import load_checkpoint, save_checkpoint
 from tests.conftest import TINY_MODEL, one_error_line, png_shape
 
 pytestmark = pytest.mark.usefixtures("one_thread")

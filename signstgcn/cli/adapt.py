@@ -2,7 +2,7 @@
 
 Reads every ``.npz`` under ``--data`` (one new person's recordings; no ground truth is opened), makes the
 checkpoint's windows of them, re-estimates the model's BatchNorm statistics on those windows (AdaBN,
-:mod:`signstgcn.adaptation`) and writes a checkpoint that every command reads like the original
+:mod:`signstgcn.training.adaptation`) and writes a checkpoint that every command reads like the original
 (``evaluate``, ``detect``, ``export``, streaming). The checkpoint records what it was adapted to under
 ``data["adaptation"]``; it holds no optimizer state, so it cannot be ``--resume``'d.
 """
@@ -13,11 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from signstgcn.adaptation import ADAPT_LAYERS, adapt_batchnorm, unlabeled_windows
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, plural, run_cli
 from signstgcn.errors import DataError, SignSTGCNError
 from signstgcn.progress import wants_progress
-from signstgcn.threads import configure_threads
+from signstgcn.runtime import configure_threads
+from signstgcn.training.adaptation import ADAPT_LAYERS, adapt_batchnorm, unlabeled_windows
 
 PROG = "signstgcn adapt"
 
@@ -41,10 +41,10 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
 
-    from signstgcn.checkpoint import load_checkpoint, save_checkpoint
     from signstgcn.cli.train import resolve_device
     from signstgcn.data.corpus import load_corpus
     from signstgcn.data.pipeline import DataConfig
+    from signstgcn.training.checkpoint import load_checkpoint, save_checkpoint
 
     out = Path(args.out)
     if out.is_dir():

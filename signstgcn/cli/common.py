@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from signstgcn.data.landmarks import PartSelection
 from signstgcn.errors import SignSTGCNError
-from signstgcn.threads import parse_threads
+from signstgcn.runtime import parse_threads
 
 DEBUG_ENV = "SIGNSTGCN_DEBUG"  # set (non-empty): re-raise with the traceback instead of the one-line error
 CLI_ERRORS: tuple[type[Exception], ...] = (SignSTGCNError, ValueError, FileNotFoundError)
@@ -83,7 +83,7 @@ def _threads_value(text: str) -> int | None:
 
 
 def add_threads_arg(group: argparse._ActionsContainer) -> None:
-    """``--threads auto|N``: torch's intra-op CPU threads (see :mod:`signstgcn.threads`)."""
+    """``--threads auto|N``: torch's intra-op CPU threads (see :mod:`signstgcn.runtime`)."""
     group.add_argument("--threads", type=_threads_value, default="auto",
                        help="CPU threads for torch: auto (the usable cores less one per --workers process) or N; "
                        "on a machine shared with other jobs 1 is often fastest")

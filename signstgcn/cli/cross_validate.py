@@ -6,7 +6,7 @@
 Every signer (``--group-by signer``: real ids from ``signers.txt`` / the npz ``signer``) or video
 (``--group-by video``) is tested in exactly one fold, by a model trained on the other folds; everything
 after ``--`` goes to ``train_landmarks`` for every fold, with each ``--configs`` preset's flags on top (see
-:data:`signstgcn.crossval.PRESETS`). Without ``--inner-val-fraction`` a fold trains on all its training
+:data:`signstgcn.evaluation.crossval.PRESETS`). Without ``--inner-val-fraction`` a fold trains on all its training
 videos and its ``last.pt`` is evaluated; with it, a validation split carved from the training signers picks
 ``best.pt``. The test fold never selects anything.
 
@@ -33,10 +33,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from signstgcn.adaptation import ADAPT_LAYERS
 from signstgcn.atomic import write_text_atomic
 from signstgcn.cli.common import HelpFormatter, run_cli
-from signstgcn.crossval import (
+from signstgcn.data.splits import write_splits
+from signstgcn.errors import SignSTGCNError
+from signstgcn.evaluation.crossval import (
     GROUP_BY,
     PRESETS,
     FoldSplits,
@@ -55,10 +56,9 @@ from signstgcn.crossval import (
     video_groups,
     write_json,
 )
-from signstgcn.data.splits import write_splits
-from signstgcn.errors import SignSTGCNError
-from signstgcn.evaluation import REPORT_NAME
+from signstgcn.evaluation.report import REPORT_NAME
 from signstgcn.progress import wants_progress
+from signstgcn.training.adaptation import ADAPT_LAYERS
 
 PROG = "signstgcn cross-validate"
 FOLDS_NAME, RESULTS_NAME, SUMMARY_JSON, SUMMARY_MD, FOLD_INFO = (

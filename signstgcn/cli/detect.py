@@ -35,12 +35,13 @@ from tqdm.auto import tqdm
 
 from signstgcn.atomic import write_text_atomic
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, plural, run_cli
-from signstgcn.data.landmarks import LANDMARK_SUFFIXES, Landmarks, find_landmark_files, load_landmarks
-from signstgcn.data.openpose import is_openpose_folder
-from signstgcn.elan import DEFAULT_TIER, write_eaf
+from signstgcn.data.landmarks import Landmarks
+from signstgcn.data.readers import LANDMARK_SUFFIXES, find_landmark_files, load_landmarks
+from signstgcn.data.readers.openpose import is_openpose_folder
 from signstgcn.errors import CheckpointError, DataError, SignSTGCNError
-from signstgcn.extraction import VIDEO_SUFFIXES, extract_video, require_mediapipe, save_npz
-from signstgcn.inference import (
+from signstgcn.inference.elan import DEFAULT_TIER, write_eaf
+from signstgcn.inference.extraction import VIDEO_SUFFIXES, extract_video, require_mediapipe, save_npz
+from signstgcn.inference.predictor import (
     DEFAULT_SMOOTH,
     DEFAULT_SMOOTH_METHOD,
     SMOOTHING_METHODS,
@@ -55,7 +56,7 @@ from signstgcn.inference import (
     segment_mask,
 )
 from signstgcn.progress import wants_progress
-from signstgcn.threads import configure_threads
+from signstgcn.runtime import configure_threads
 
 PROG = "signstgcn detect"
 MODES = ("auto", "segments", "topk")

@@ -5,7 +5,7 @@
 Evaluates every labeled video of ``--data`` (default), one split of a ``build_video_splits`` file
 (``--splits-json F --split test|val|train``), or the checkpoint's own train/val videos (``--split`` without
 ``--splits-json``). The data pipeline (parts, layout, coordinates, windows, vocabulary, pseudo-signers) is
-the checkpoint's. Writes ``report.json`` (see :mod:`signstgcn.evaluation`), ``per_signer.png``, and
+the checkpoint's. Writes ``report.json`` (see :mod:`signstgcn.evaluation.report`), ``per_signer.png``, and
 ``confusion.png`` (multi-class) or ``pr_curve.png`` + ``roc_curve.png`` (binary).
 """
 
@@ -16,13 +16,13 @@ import logging
 import sys
 from pathlib import Path
 
-from signstgcn.adaptation import ADAPT_LAYERS
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli
 from signstgcn.data.splits import SPLITS
-from signstgcn.evaluation import check_report_dir, evaluate_prepared, prepare_evaluation, save_evaluation
+from signstgcn.evaluation.report import check_report_dir, evaluate_prepared, prepare_evaluation, save_evaluation
 from signstgcn.progress import wants_progress
-from signstgcn.threads import configure_threads
-from signstgcn.training import resolve_precision
+from signstgcn.runtime import configure_threads
+from signstgcn.training.adaptation import ADAPT_LAYERS
+from signstgcn.training.loop import resolve_precision
 
 PROG = "signstgcn evaluate"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.errors import SignSTGCNError
-from signstgcn.export import DEFAULT_OPSET, DEFAULT_TOLERANCE, FORMATS, export_model
-from signstgcn.inference import Predictor
+from signstgcn.inference.export import DEFAULT_OPSET, DEFAULT_TOLERANCE, FORMATS, export_model
+from signstgcn.inference.predictor import Predictor
 
 PROG = "signstgcn export"
 

@@ -14,7 +14,7 @@ import sys
 
 from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.errors import SignSTGCNError
-from signstgcn.extraction import FACE_MODES, extract_videos, find_videos
+from signstgcn.inference.extraction import FACE_MODES, extract_videos, find_videos
 from signstgcn.progress import wants_progress
 
 PROG = "signstgcn extract"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from signstgcn.threads import prepare_openmp
+from signstgcn.runtime import prepare_openmp
 
 # command -> (module with get_args_parser(prog) and main(argv, prog) -> int, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -8,7 +8,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from signstgcn.cli.common import HelpFormatter
-from signstgcn.graph import LayoutSpec
+from signstgcn.data.layout import LayoutSpec
 from signstgcn.model import ModelConfig, SignSTGCNModel, add_model_args, model_config_from_args
 
 PROG = "signGCN"

@@ -23,7 +23,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, WeightedRandomSampler
 
 from signstgcn.atomic import write_text_atomic
-from signstgcn.checkpoint import read_checkpoint, save_checkpoint
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli, selection_from_args
 from signstgcn.data.corpus import Corpus, load_corpus
 from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS, LabelVocab, build_vocab, parse_signing_labels
@@ -31,15 +30,15 @@ from signstgcn.data.pipeline import DataConfig, fit_bone_lengths, fit_signers, m
 from signstgcn.data.splits import check_split_videos, count_windows, load_splits, validation_split
 from signstgcn.data.transforms import AUGMENT_PRESETS, DOMINANT_HAND
 from signstgcn.data.windows import RULES, SAMPLE_MODES, WindowConfig, build_window_index
-from signstgcn.distributed import DistInfo, barrier, cleanup_distributed, init_distributed
 from signstgcn.errors import SignSTGCNError
-from signstgcn.losses import auto_pos_weight
 from signstgcn.metrics import compute_metrics, scalar_metrics
 from signstgcn.model.config import add_model_args, model_config_from_args
 from signstgcn.model.model import SignSTGCNModel
 from signstgcn.progress import RunProgress, wants_progress
-from signstgcn.threads import configure_threads
-from signstgcn.training import (
+from signstgcn.runtime import configure_threads
+from signstgcn.training.checkpoint import read_checkpoint, save_checkpoint
+from signstgcn.training.distributed import DistInfo, barrier, cleanup_distributed, init_distributed
+from signstgcn.training.loop import (
     BEST_METRICS,
     LossSetup,
     best_metric_key,
@@ -48,6 +47,7 @@ from signstgcn.training import (
     resolve_precision,
     train_one_epoch,
 )
+from signstgcn.training.losses import auto_pos_weight
 
 PROG = "train_landmarks"
 RUN_FILES = ("last.pt", "best.pt", "metrics.csv", "config.json", "curves.png")

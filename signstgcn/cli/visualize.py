@@ -23,10 +23,10 @@ import numpy as np
 
 from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.data.splits import SPLITS
-from signstgcn.embeddings import REDUCERS, extract_outputs, reduce_2d, tsne_perplexity
-from signstgcn.evaluation import prepare_evaluation
+from signstgcn.evaluation.embeddings import REDUCERS, extract_outputs, reduce_2d, tsne_perplexity
+from signstgcn.evaluation.report import prepare_evaluation
 from signstgcn.progress import wants_progress
-from signstgcn.training import resolve_precision
+from signstgcn.training.loop import resolve_precision
 
 PROG = "visualize_signer_embeddings"
 UNKNOWN_SIGNER = "unknown"

@@ -2,7 +2,7 @@
 
 Arm length, hand size and torso build identify a signer as surely as a face does, and a model trained on
 a few people learns them. Retargeting removes them: every bone ``parent(v) -> v`` of the layout's tree
-(:func:`~signstgcn.model.features.bone_parents`, towards the graph centre) keeps its direction in the
+(:func:`~signstgcn.data.layout.bone_parents`, towards the graph centre) keeps its direction in the
 image and gets the length of one reference skeleton.
 
 Landmarks are 2-D projections, so a bone's length in the image also says how it points towards the
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from signstgcn.graph import Layout, _bfs_distance
+from signstgcn.data.layout import Layout, _bfs_distance, bone_parents
 
 __all__ = ["BoneTree", "fit_reference_lengths", "video_profiles"]
 
@@ -32,8 +32,6 @@ class BoneTree:
     """The layout's bone tree in an order where every parent comes before its children."""
 
     def __init__(self, layout: Layout) -> None:
-        from signstgcn.model.features import bone_parents  # the same parents as the bone input stream
-
         self.parents = bone_parents(layout)  # (V,) own index for roots
         dist = _bfs_distance(layout.adjacency(), layout.center)  # (V,) inf in other components
         depth = np.where(np.isfinite(dist), dist, 0.0)

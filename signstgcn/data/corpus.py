@@ -18,11 +18,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from signstgcn.data.groundtruth import GroundTruth, parse_groundtruth
-from signstgcn.data.landmarks import JointSelector, PartSelection, find_landmark_files, load_landmarks
+from signstgcn.data.landmarks import JointSelector, PartSelection
+from signstgcn.data.layout import Layout, LayoutSpec
 from signstgcn.data.pack import Pack, find_pack
+from signstgcn.data.readers import find_landmark_files, load_landmarks
 from signstgcn.data.signers import load_signer_ids
 from signstgcn.errors import DataError
-from signstgcn.graph import Layout, LayoutSpec
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,7 @@
-"""Landmark readers: MediaPipe Holistic / OpenPose keypoints → validated arrays.
+"""One video's landmarks (:class:`Landmarks`), the validation every reader shares, and joint selection.
 
-Formats (:func:`load_landmarks` dispatches): ``.npz`` (the user format below), ``.pose`` files of the
-pose-format library (:mod:`signstgcn.data.pose_format`) and folders of OpenPose ``*_keypoints.json``
-frames (:mod:`signstgcn.data.openpose`; one folder = one video, id = folder name).
+The readers (:mod:`signstgcn.data.readers`: ``.npz``, pose-format ``.pose``, OpenPose JSON folders) build
+:class:`Landmarks` through :func:`validate_part`, so every format is checked the same way.
 
 A landmark file holds any subset of the parts ``pose`` (T, 33|25|18, C), ``left_hand`` (T, 21, C),
 ``right_hand`` (T, 21, C) and ``face`` (T, 478|468|70, C), with C = 2..4 channels (x, y[, z[, vis]]).
@@ -11,16 +10,13 @@ Undetected joints are NaN or all-zero; both become NaN here, so "missing" has on
 
 from __future__ import annotations
 
-import os
-import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from signstgcn.data.layout import FACE_SUBSETS, POSE_SUBSETS, Layout, LayoutSpec
 from signstgcn.errors import DataError
-from signstgcn.graph import FACE_SUBSETS, POSE_SUBSETS, Layout, LayoutSpec
 
 PART_JOINTS: dict[str, tuple[int, ...]] = {
     "pose": (33, 25, 18),
@@ -30,9 +26,7 @@ PART_JOINTS: dict[str, tuple[int, ...]] = {
 }
 POSE_SKELETON = {33: "mediapipe", 25: "body25", 18: "coco18"}
 MIN_CHANNELS, MAX_CHANNELS = 2, 4
-LANDMARK_SUFFIXES = (".npz", ".pose")
-OPENPOSE_FOLDER = "OpenPose *_keypoints.json folders"
-_EXPECTED = "pose (T,33,C), left_hand (T,21,C), right_hand (T,21,C) or face (T,478,C) with C in 2..4"
+EXPECTED_PARTS = "pose (T,33,C), left_hand (T,21,C), right_hand (T,21,C) or face (T,478,C) with C in 2..4"
 
 
 @dataclass
@@ -102,7 +96,7 @@ class PartSelection:
         )
 
 
-def _validate_part(path: Path, name: str, value: np.ndarray) -> np.ndarray:
+def validate_part(path: Path, name: str, value: np.ndarray) -> np.ndarray:
     allowed = PART_JOINTS[name]
     if value.ndim != 3 or value.shape[1] not in allowed or not MIN_CHANNELS <= value.shape[2] <= MAX_CHANNELS:
         joints = "|".join(str(j) for j in allowed)
@@ -115,109 +109,6 @@ def _validate_part(path: Path, name: str, value: np.ndarray) -> np.ndarray:
     missing = ~np.isfinite(arr).all(axis=-1) | (xy == 0).all(axis=-1)  # (T, V)
     arr[missing] = np.nan
     return arr
-
-
-def _scalar(path: Path, data: np.lib.npyio.NpzFile, key: str) -> np.ndarray | None:
-    if key not in data.files:
-        return None
-    value = data[key]
-    if value.size != 1:
-        raise DataError(f"{path}: {key!r} must be a scalar, got shape {tuple(value.shape)}")
-    return value.reshape(())
-
-
-def load_npz(path: str | Path) -> Landmarks:
-    """Read and validate one ``.npz`` landmark file (see module docstring for the format)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such landmark file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: _validate_part(path, name, data[name]) for name in PART_JOINTS if name in data.files}
-            fps = _scalar(path, data, "fps")
-            signer = _scalar(path, data, "signer")
-            files = list(data.files)
-    except DataError:
-        raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
-        raise DataError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
-    if not arrays:
-        raise DataError(f"{path}: no landmark arrays (found {files or 'none'}); expected {_EXPECTED}")
-    lengths = {name: a.shape[0] for name, a in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise DataError(f"{path}: parts have different frame counts {lengths}; expected one T for all")
-    if next(iter(lengths.values())) == 0:
-        raise DataError(f"{path}: has 0 frames")
-    fps_value = None
-    if fps is not None:
-        try:
-            fps_value = float(fps)
-        except (TypeError, ValueError):
-            raise DataError(f"{path}: 'fps' must be a number, got {fps!r}") from None
-        if not np.isfinite(fps_value) or fps_value <= 0:
-            raise DataError(f"{path}: 'fps' must be positive, got {fps_value}")
-    signer_value = None if signer is None else str(signer.item())
-    return Landmarks(path=path, arrays=arrays, fps=fps_value, signer=signer_value)
-
-
-def load_landmarks(path: str | Path) -> Landmarks:
-    """Read one landmark file of any supported format: ``.npz``, ``.pose`` or an OpenPose JSON folder."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        return load_npz(path)
-    if suffix == ".pose":
-        from signstgcn.data.pose_format import load_pose
-
-        return load_pose(path)
-    if path.is_dir():
-        from signstgcn.data.openpose import load_openpose_dir
-
-        return load_openpose_dir(path)
-    if not path.exists() and suffix not in LANDMARK_SUFFIXES:
-        raise DataError(f"{path}: no such landmark file or folder")
-    raise DataError(f"{path}: unsupported landmark file; expected one of {', '.join(LANDMARK_SUFFIXES)} "
-                    f"or a folder of OpenPose *_keypoints.json frames")
-
-
-def find_landmark_files(data_dir: str | Path, suffixes: Iterable[str] = LANDMARK_SUFFIXES,
-                        openpose_folders: bool = True) -> dict[str, Path]:
-    """Map video id → path for every landmark file under ``data_dir`` (recursively).
-
-    The id is the file stem; with ``openpose_folders`` a folder holding ``*_keypoints.json`` frames is one
-    video whose id is the folder name (its own subfolders are not searched).
-    """
-    from signstgcn.data.openpose import KEYPOINT_SUFFIX
-
-    root = Path(data_dir)
-    if not root.exists():
-        raise DataError(f"{root}: data folder does not exist")
-    if not root.is_dir():
-        raise DataError(f"{root}: expected a folder of landmark files, got a file")
-    wanted = tuple(s.lower() for s in suffixes)
-    found: dict[str, Path] = {}
-
-    def add(vid: str, path: Path) -> None:
-        if vid in found:
-            raise DataError(f"{root}: two files share the video id {vid!r}: {found[vid]} and {path}")
-        found[vid] = path
-
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        here = Path(folder)
-        if openpose_folders and any(f.endswith(KEYPOINT_SUFFIX) for f in files):
-            add(here.name, here)
-            dirs.clear()
-        for name in sorted(files):
-            path = here / name
-            if path.suffix.lower() in wanted:
-                add(path.stem, path)
-    if not found:
-        others = [*wanted[1:], *([OPENPOSE_FOLDER] if openpose_folders else [])]
-        also = f"; also read: {', '.join(others)}" if others else ""
-        raise DataError(f"{root}: no landmark files ({wanted[0] if wanted else 'none'}) found "
-                        f"(searched recursively{also})")
-    return dict(sorted(found.items()))
 
 
 def select_joints(landmarks: Landmarks, layout: Layout, coords: int) -> np.ndarray:

@@ -32,10 +32,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from signstgcn import __version__
-from signstgcn.data.landmarks import JointSelector, PartSelection, find_landmark_files, load_landmarks
+from signstgcn.data.landmarks import JointSelector, PartSelection
+from signstgcn.data.layout import LayoutSpec
+from signstgcn.data.readers import find_landmark_files, load_landmarks
 from signstgcn.data.signers import SIGNERS_FILE
 from signstgcn.errors import DataError
-from signstgcn.graph import LayoutSpec
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from signstgcn.data.canonical import BoneTree, fit_reference_lengths, video_prof
 from signstgcn.data.corpus import Corpus
 from signstgcn.data.groundtruth import LabelVocab
 from signstgcn.data.landmarks import PartSelection
+from signstgcn.data.layout import LayoutSpec
 from signstgcn.data.signers import PseudoSigners, signer_statistics, video_statistics
 from signstgcn.data.transforms import (
     AUGMENT_PRESETS,
@@ -28,7 +29,6 @@ from signstgcn.data.transforms import (
 )
 from signstgcn.data.windows import WindowConfig, WindowDataset, build_window_index, present_mask
 from signstgcn.errors import DataError
-from signstgcn.graph import LayoutSpec
 
 SIGNER_SOURCES = ("real", "pseudo", "none")
 

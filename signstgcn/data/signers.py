@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from signstgcn.data.layout import Layout
 from signstgcn.errors import CheckpointError, DataError
-from signstgcn.graph import Layout
 
 __all__ = [
     "NUM_SIGNER_STATS",

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signstgcn import _facemesh
+from signstgcn.data import _facemesh
 from signstgcn.errors import DataError
 
 __all__ = [

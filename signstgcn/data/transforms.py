@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from signstgcn.data.canonical import BoneTree
-from signstgcn.graph import Layout
+from signstgcn.data.layout import Layout
 
 __all__ = [
     "Compose",

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from signstgcn.data.groundtruth import DROPPED, UNLABELED
-from signstgcn.graph import Layout
+from signstgcn.data.layout import Layout
 
 RULES = ("any", "all", "majority", "center")
 SAMPLE_MODES = ("window", "video")

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from signstgcn.graph import LayoutSpec
+from signstgcn.data.layout import LayoutSpec
 from signstgcn.model.features import INPUT_STREAMS, check_streams
 
 DEFAULT_SIGNER_STATS_DIM = 16

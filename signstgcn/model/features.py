@@ -14,27 +14,12 @@ ones (channel 2 of MediaPipe is z, further channels, e.g. OpenPose confidence, a
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from signstgcn.graph import Layout, _bfs_distance
+from signstgcn.data.layout import Layout, bone_parents
 
 INPUT_STREAMS = ("joint", "bone", "motion")
-
-
-def bone_parents(layout: Layout) -> np.ndarray:
-    """(V,) int64: each joint's neighbour one hop nearer the layout's centre (the lowest index if several);
-    the centre, and joints in components without it, are their own parent (a zero bone)."""
-    adj = layout.adjacency()
-    dist = _bfs_distance(adj, layout.center)  # (V,)
-    parents = np.arange(adj.shape[0], dtype=np.int64)
-    for v in range(adj.shape[0]):
-        if not np.isfinite(dist[v]) or dist[v] == 0:
-            continue
-        nearer = np.flatnonzero((adj[v] > 0) & (dist == dist[v] - 1))
-        parents[v] = int(nearer[0])
-    return parents
 
 
 def check_streams(streams: tuple[str, ...]) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ Exactness: buffers start at zero, and :meth:`IncrementalBackbone.flush` pushes a
 whose graph-conv activations are exactly zero. So pushing the ``T`` frames of a window and then
 flushing gives the offline ``backbone(window)`` features, zero padding at both window ends included
 (tests/test_incremental.py). In a stream the frames keep their real neighbours instead of a window's
-zero padding; :class:`signstgcn.inference.StreamingDetector` states what that changes.
+zero padding; :class:`signstgcn.inference.predictor.StreamingDetector` states what that changes.
 
 Eval mode only: every BatchNorm (and the edge importance) is folded into the weights once, at
 construction; rebuild the object after changing the model's weights.

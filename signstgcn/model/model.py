@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-from os import PathLike
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from signstgcn.graph import spatial_partition
+from signstgcn.data.layout import spatial_partition
 from signstgcn.model.attention import SignerConditionedAttention
 from signstgcn.model.config import ModelConfig
 from signstgcn.model.features import InputStreams
@@ -47,7 +46,7 @@ class SignSTGCNModel(nn.Module):
     """Signer-bias-aware ST-GCN. Build with ``SignSTGCNModel(ModelConfig(...))``.
 
     ``data_settings`` holds the checkpoint's ``data`` dict (parts, coords, window, label and signer
-    vocabularies, ...) when the model comes from :meth:`from_checkpoint`, else None.
+    vocabularies, ...) when the model comes from :func:`signstgcn.training.checkpoint.load_model`, else None.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -162,11 +161,3 @@ class SignSTGCNModel(nn.Module):
         parameters (the input streams) are left out."""
         counts = {name: sum(p.numel() for p in child.parameters()) for name, child in self.named_children()}
         return {name: n for name, n in counts.items() if n > 0}
-
-    @classmethod
-    def from_checkpoint(cls, path: str | PathLike[str], map_location: str | torch.device = "cpu") -> SignSTGCNModel:
-        """Rebuild the model (eval mode) from a checkpoint written by :func:`signstgcn.checkpoint.save_checkpoint`;
-        the checkpoint's ``data`` dict lands in ``model.data_settings``."""
-        from signstgcn.checkpoint import load_checkpoint
-
-        return load_checkpoint(path, map_location=map_location).model

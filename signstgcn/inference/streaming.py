@@ -6,10 +6,10 @@ Two detectors with the same ``push(frame) -> StreamStep`` / ``flush()`` interfac
 model every ``stride`` frames on the window that just ended, normalized and scored exactly as offline:
 
 - *window probabilities*: the streaming windows are exactly the offline windows of
-  :func:`signstgcn.inference.covering_starts` (same starts; the tail window and short streams are
+  :func:`signstgcn.inference.predictor.covering_starts` (same starts; the tail window and short streams are
   completed by ``flush``), and their probabilities equal the offline ones up to float round-off;
 - *final frame probabilities*: a frame's offline probability (weighted mean of its covering windows,
-  :func:`signstgcn.inference.frame_probabilities`) is emitted as soon as no later grid window can cover
+  :func:`signstgcn.inference.predictor.frame_probabilities`) is emitted as soon as no later grid window can cover
   it, i.e. at most ``window - 1`` frames after the frame (the last frames at ``flush``);
 - *current probability* (low latency): after every push, the probability of the most recent window,
   which ends at most ``stride - 1`` frames before the pushed frame.
@@ -49,7 +49,7 @@ from signstgcn.data.pipeline import DataConfig
 from signstgcn.data.signers import signer_statistics
 from signstgcn.data.transforms import Normalize
 from signstgcn.errors import CheckpointError
-from signstgcn.inference import (
+from signstgcn.inference.predictor import (
     Predictor,
     _need,
     prepare_window,
@@ -119,7 +119,7 @@ class _FrameAccumulator:
 
     def add_tail(self, uncovered: int, end: int, prob: float) -> None:
         """The tail window (ending at the last frame ``end - 1``) fills only the frames ``[uncovered, end)``
-        no grid window covers, with weight 1, as :func:`signstgcn.inference.frame_probabilities` does."""
+        no grid window covers, with weight 1, as :func:`signstgcn.inference.predictor.frame_probabilities` does."""
         self.add(uncovered, end - uncovered, prob, np.ones(end - uncovered))
 
     def finalize(self, upto: int) -> tuple[int, np.ndarray]:

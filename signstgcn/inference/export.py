@@ -4,7 +4,7 @@ The exported graph maps the *normalized* model inputs to logits::
 
     x (N, C, T, V) float32, mask (N, T, V) bool, stats (N, S) float32  ->  logits (N, K) float32
 
-(the preprocessing, :func:`signstgcn.inference.prepare_window`, stays in Python/numpy; its settings are
+(the preprocessing, :func:`signstgcn.inference.predictor.prepare_window`, stays in Python/numpy; its settings are
 written next to the model in ``<out>.json``). The batch axis ``N`` and the time axis ``T`` are dynamic.
 
 The BiGRU of the model runs on packed sequences (its backward direction starts at each window's last
@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from signstgcn.atomic import atomic_path, write_text_atomic
 from signstgcn.errors import MissingDependencyError
-from signstgcn.inference import Predictor
+from signstgcn.inference.predictor import Predictor
 from signstgcn.model.model import SignSTGCNModel
 from signstgcn.model.temporal import BiGRUAggregator, masked_mean, valid_lengths
 
@@ -209,7 +209,7 @@ def metadata(predictor: Predictor, fmt: str, opset: int | None) -> dict[str, Any
         "threshold": predictor.best_threshold if predictor.binary else None,
         "window": data.window.window,
         "layout": predictor.layout.name,
-        "preprocessing": f"signstgcn.inference.prepare_window: Normalize (per window; input "
+        "preprocessing": f"signstgcn.inference.predictor.prepare_window: Normalize (per window; input "
                          f"{data.representation()}: settings under data) + signer_statistics",
         "data": data.to_dict(),
         "checkpoint": str(predictor.path) if predictor.path else None,

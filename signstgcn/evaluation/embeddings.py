@@ -2,7 +2,7 @@
 
 :func:`extract_outputs` runs a model over a :class:`~signstgcn.data.windows.WindowDataset` (or any of its
 subsets) once, in order, without augmentation, and keeps everything the evaluation report and the
-embedding plots need. Unlike :func:`signstgcn.training.predict` it accepts models without a signer
+embedding plots need. Unlike :func:`signstgcn.training.loop.predict` it accepts models without a signer
 encoder (``signer_embedding`` None) and never shards across ranks.
 
 :func:`reduce_2d` maps ``(N, E)`` embeddings to ``(N, 2)`` with PCA or t-SNE (fixed ``random_state``,
@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from signstgcn.training import Precision
+from signstgcn.training.loop import Precision
 
 __all__ = ["REDUCERS", "extract_outputs", "reduce_2d", "tsne_perplexity"]
 

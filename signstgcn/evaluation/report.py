@@ -21,9 +21,9 @@ absent classes, videos of the checkpoint's training split, class or positive win
 ``metrics_at_best_threshold`` (binary), ``per_signer_acc``, ``per_signer_windows``, ``signer_probe``
 (accuracy on the classifier embedding, chance level, accuracy on the signer-encoder embedding),
 ``confusion_matrix``, ``per_class`` and ``per_signer_confusion`` (multi-class; see
-:mod:`signstgcn.label_check` for the swapped-label warning), ``frame_detection`` (binary sliding-window
+:mod:`signstgcn.evaluation.label_check` for the swapped-label warning), ``frame_detection`` (binary sliding-window
 checkpoints: ``signstgcn detect``'s per-frame probability scored on every labeled frame, pooled and per
-signer; see :mod:`signstgcn.frame_metrics`; its scalars are also ``metrics.frame_*``), ``plots``,
+signer; see :mod:`signstgcn.evaluation.frame_metrics`; its scalars are also ``metrics.frame_*``), ``plots``,
 ``warnings``.
 """
 
@@ -44,19 +44,19 @@ from scipy.special import expit
 
 from signstgcn import __version__
 from signstgcn.atomic import write_text_atomic
-from signstgcn.checkpoint import LoadedCheckpoint, load_checkpoint
 from signstgcn.data.corpus import GROUNDTRUTH_NAME, Corpus, load_corpus
 from signstgcn.data.groundtruth import DROPPED
 from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.pipeline import DataConfig, make_dataset
 from signstgcn.data.splits import SPLITS, check_split_videos, load_splits
 from signstgcn.data.windows import WindowDataset, build_window_index
-from signstgcn.embeddings import extract_outputs
 from signstgcn.errors import CheckpointError, DataError
-from signstgcn.inference import checkpoint_threshold
-from signstgcn.label_check import per_signer_confusion, swapped_label_warnings
+from signstgcn.evaluation.embeddings import extract_outputs
+from signstgcn.evaluation.label_check import per_signer_confusion, swapped_label_warnings
+from signstgcn.inference.predictor import checkpoint_threshold
 from signstgcn.metrics import binary_metrics, compute_metrics, confusion_matrix, scalar_metrics, signer_probe
-from signstgcn.training import LossSetup, Precision, split_loss
+from signstgcn.training.checkpoint import LoadedCheckpoint, load_checkpoint
+from signstgcn.training.loop import LossSetup, Precision, split_loss
 
 __all__ = [
     "PLOT_FILES",
@@ -388,7 +388,7 @@ def evaluate_prepared(
     ``threshold`` (binary): None = the rule of ``signstgcn detect``, the checkpoint's best-F1 validation
     threshold (0.5 when it stores none); the report says which was used. ``adapt`` (``"all"`` / ``"input"``):
     score each signer's windows with a copy of the model adapted to that signer's windows first (AdaBN,
-    :mod:`signstgcn.adaptation`; no label is read; videos without a signer id are adapted to together).
+    :mod:`signstgcn.training.adaptation`; no label is read; videos without a signer id are adapted to together).
     """
     source = "given"
     if threshold is None:
@@ -470,7 +470,7 @@ def _adapted_outputs(model: torch.nn.Module, dataset: Any, video_signers: np.nda
                      device: torch.device, precision: Precision | None, batch_size: int,
                      workers: int) -> dict[str, Any]:
     """:func:`extract_outputs` where each signer's windows go through a copy of ``model`` adapted to them."""
-    from signstgcn.adaptation import adapted_copy
+    from signstgcn.training.adaptation import adapted_copy
 
     window_signer = np.array([str(s) for s in video_signers[dataset.index.video]], dtype=object)  # (N,)
     order, parts = [], []
@@ -493,8 +493,8 @@ _FRAME_SCALARS = ("pr_auc", "roc_auc", "f1", "accuracy", "raw_pr_auc")
 
 def _frame_metrics(data: EvalData, model: torch.nn.Module, threshold: float, batch_size: int) -> dict[str, Any]:
     """Frame-level detection metrics of ``signstgcn detect``'s per-frame probability on the evaluated videos."""
-    from signstgcn.frame_metrics import frame_detection_metrics, frame_scores
-    from signstgcn.inference import DEFAULT_SMOOTH, DEFAULT_SMOOTH_METHOD, Predictor, default_stride
+    from signstgcn.evaluation.frame_metrics import frame_detection_metrics, frame_scores
+    from signstgcn.inference.predictor import DEFAULT_SMOOTH, DEFAULT_SMOOTH_METHOD, Predictor, default_stride
 
     assert data.corpus.gt is not None
     predictor = Predictor(model, data.config)

@@ -1,7 +1,7 @@
 """Frame-level detection metrics: ``signstgcn detect``'s per-frame probability against ground-truth frames.
 
 Window metrics score the training unit (a window and its majority label); a user of a detector sees one
-probability per frame. :func:`frame_detection_metrics` runs :func:`signstgcn.inference.detect` over whole
+probability per frame. :func:`frame_detection_metrics` runs :func:`signstgcn.inference.predictor.detect` over whole
 videos with detect's defaults (every window covering a frame averaged with centre weighting, a 5-frame
 moving median, stride ``window // 5``) and compares its probability with every labeled frame:
 pooled detection metrics (PR-AUC, ROC-AUC, F1 at a threshold, ...) and the PR-AUC of each signer.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from signstgcn.data.groundtruth import GroundTruth
-from signstgcn.inference import DEFAULT_SMOOTH, DEFAULT_SMOOTH_METHOD, Predictor, default_stride, detect
+from signstgcn.inference.predictor import DEFAULT_SMOOTH, DEFAULT_SMOOTH_METHOD, Predictor, default_stride, detect
 from signstgcn.metrics import binary_metrics
 
 __all__ = ["FrameScores", "frame_detection_metrics", "frame_scores"]

@@ -12,7 +12,7 @@ Four steps, each a small function (the ``signstgcn cross-validate`` command chai
    for model selection (``--save-best``, ``best.pt`` evaluated); by default there is none: training uses
    every training-fold video and ``last.pt`` is evaluated. The test fold never selects anything.
 3. :func:`train_fold` / :func:`evaluate_fold`: ``train_landmarks`` on the fold's splits JSON, then the
-   :mod:`signstgcn.evaluation` report of the final checkpoint on the test fold (``eval/report.json`` + plots).
+   :mod:`signstgcn.evaluation.report` report of the final checkpoint on the test fold (``eval/report.json`` + plots).
 4. :func:`result_row` / :func:`summarize` / :func:`summary_markdown`: one row per config and fold, and
    mean ± std (population std, ``np.std``) over folds per config, plus the worst test signer overall.
 
@@ -315,8 +315,8 @@ def evaluate_fold(
 
     ``adapt``: each test signer's windows are scored by the model adapted to them (AdaBN, no labels read)."""
     from signstgcn.cli.train import resolve_device
-    from signstgcn.evaluation import evaluate_prepared, prepare_evaluation, save_evaluation
-    from signstgcn.training import resolve_precision
+    from signstgcn.evaluation.report import evaluate_prepared, prepare_evaluation, save_evaluation
+    from signstgcn.training.loop import resolve_precision
 
     device = resolve_device(train_args.device)
     progress = wants_progress(quiet)
@@ -464,6 +464,6 @@ def summary_markdown(summary: Mapping[str, Mapping[str, Any]], footer: Sequence[
 
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     """Atomic JSON (NaN → null)."""
-    from signstgcn.evaluation import json_safe
+    from signstgcn.evaluation.report import json_safe
 
     write_text_atomic(path, json.dumps(json_safe(dict(payload)), indent=1, allow_nan=False) + "\n")

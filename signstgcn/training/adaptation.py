@@ -19,12 +19,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from signstgcn.data.layout import Layout
 from signstgcn.data.pipeline import DataConfig
 from signstgcn.data.signers import signer_statistics
 from signstgcn.data.transforms import default_eval_transforms
 from signstgcn.data.windows import WindowDataset, WindowIndex, window_starts
 from signstgcn.errors import DataError
-from signstgcn.graph import Layout
 
 __all__ = ["ADAPT_LAYERS", "adapt_batchnorm", "adapted_copy", "unlabeled_windows"]
 

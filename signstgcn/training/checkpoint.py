@@ -182,3 +182,8 @@ def load_checkpoint(path: str | PathLike[str], map_location: str | torch.device 
     model.data_settings = data
     metrics = raw["metrics"] if isinstance(raw["metrics"], dict) else {}
     return LoadedCheckpoint(model, data, metrics, int(raw["epoch"]), raw)
+
+
+def load_model(path: str | PathLike[str], map_location: str | torch.device = "cpu") -> SignSTGCNModel:
+    """The model of a checkpoint (eval mode); its ``data`` dict lands in ``model.data_settings``."""
+    return load_checkpoint(path, map_location=map_location).model

@@ -19,10 +19,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from signstgcn.distributed import DistInfo, all_reduce_sum, gather_objects
-from signstgcn.losses import SupConLoss, classification_loss, signer_adversarial_loss
 from signstgcn.metrics import compute_metrics
 from signstgcn.progress import RunProgress
+from signstgcn.training.distributed import DistInfo, all_reduce_sum, gather_objects
+from signstgcn.training.losses import SupConLoss, classification_loss, signer_adversarial_loss
 
 BEST_METRICS = ("acc", "loss", "pr_auc", "f1")
 

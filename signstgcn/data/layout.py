@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from signstgcn import _facemesh
+from signstgcn.data import _facemesh
 
 Edge = tuple[int, int]
 
@@ -371,3 +371,17 @@ def spatial_partition(layout: Layout) -> np.ndarray:
     outward = np.where(neighbour & ~nearer, norm, 0.0)
     inward = np.where(neighbour & nearer, norm, 0.0)
     return np.stack([root, outward, inward]).astype(np.float32)  # (3, V, V)
+
+
+def bone_parents(layout: Layout) -> np.ndarray:
+    """(V,) int64: each joint's neighbour one hop nearer the layout's centre (the lowest index if several);
+    the centre, and joints in components without it, are their own parent (a zero bone)."""
+    adj = layout.adjacency()
+    dist = _bfs_distance(adj, layout.center)  # (V,)
+    parents = np.arange(adj.shape[0], dtype=np.int64)
+    for v in range(adj.shape[0]):
+        if not np.isfinite(dist[v]) or dist[v] == 0:
+            continue
+        nearer = np.flatnonzero((adj[v] > 0) & (dist == dist[v] - 1))
+        parents[v] = int(nearer[0])
+    return parents

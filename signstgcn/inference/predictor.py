@@ -20,7 +20,7 @@ Offline detection (``signstgcn detect``) of a video with ``T`` frames and a bina
 
 The threshold defaults to the checkpoint's best-F1 validation threshold (``metrics['best_threshold']``).
 
-Streaming, one frame at a time: :mod:`signstgcn.streaming`.
+Streaming, one frame at a time: :mod:`signstgcn.inference.streaming`.
 """
 
 from __future__ import annotations
@@ -35,15 +35,15 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from signstgcn.checkpoint import load_checkpoint
 from signstgcn.data.landmarks import Landmarks, check_skeleton, select_joints
+from signstgcn.data.layout import Layout
 from signstgcn.data.pipeline import DataConfig
 from signstgcn.data.signers import signer_statistics
 from signstgcn.data.transforms import default_eval_transforms
 from signstgcn.data.windows import present_mask, resample_time, window_starts
 from signstgcn.errors import CheckpointError, DataError
-from signstgcn.graph import Layout
 from signstgcn.model.model import SignSTGCNModel
+from signstgcn.training.checkpoint import load_checkpoint
 
 SMOOTHING_METHODS = ("mean", "median")
 WEIGHTINGS = ("center", "uniform")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signstgcn.data.landmarks import Landmarks, _validate_part
+from signstgcn.data.landmarks import Landmarks, validate_part
 from signstgcn.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,6 @@ def load_pose(path: str | Path) -> Landmarks:
             log.warning("%s: z is not in MediaPipe units (median |z| %.3g); keeping x, y only", path,
                         float(np.median(np.abs(z))))
             arrays = {k: a[..., :2] for k, a in arrays.items()}
-    arrays = {k: _validate_part(path, k, a) for k, a in arrays.items()}
+    arrays = {k: validate_part(path, k, a) for k, a in arrays.items()}
     fps = float(body.fps) if np.isfinite(body.fps) and body.fps > 0 else None
     return Landmarks(path=path, arrays=arrays, fps=fps)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signstgcn.data.landmarks import Landmarks, _validate_part
+from signstgcn.data.landmarks import Landmarks, validate_part
 from signstgcn.errors import DataError
 
 KEYPOINT_SUFFIX = "_keypoints.json"
@@ -125,5 +125,5 @@ def load_openpose_dir(folder: str | Path, image_size: tuple[int, int] | None = N
         for a in arrays.values():
             a[..., 0] /= width
             a[..., 1] /= height
-    arrays = {k: _validate_part(folder, k, a) for k, a in arrays.items()}
+    arrays = {k: validate_part(folder, k, a) for k, a in arrays.items()}
     return Landmarks(path=folder, arrays=arrays, fps=None)
