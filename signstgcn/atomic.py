@@ -9,13 +9,17 @@ machine.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_path", "write_text_atomic"]
+import numpy as np
+
+__all__ = ["atomic_open", "atomic_path", "json_safe", "write_json_atomic", "write_text_atomic"]
 
 
 def _current_umask() -> int:
@@ -60,3 +64,26 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, fsync: bool = 
     with atomic_open(path, "w", fsync=fsync) as f:
         f.write(text)
     return Path(path)
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON types: NaN/inf → None, numpy scalars/arrays → python, tuples → lists, Paths → str."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json_atomic(path: str | os.PathLike[str], payload: Any, *, indent: int = 2) -> Path:
+    """The one JSON writer of results and settings: :func:`json_safe` (NaN → null), then atomically."""
+    return write_text_atomic(path, json.dumps(json_safe(payload), indent=indent, allow_nan=False) + "\n")
+

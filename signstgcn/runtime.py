@@ -79,3 +79,19 @@ def configure_threads(threads: int | None, workers: int = 0) -> str:
     torch.set_num_threads(count)
     spin = os.environ.get("OMP_WAIT_POLICY", "").lower() or os.environ.get(SPIN_ENV) or "300000 (libgomp default)"
     return f"{count} CPU thread{'s' if count != 1 else ''} (OpenMP spin {spin})"
+
+
+def resolve_device(name: str = "auto"):
+    """``torch.device`` of ``--device``: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or
+    ``cuda:N``; a one-line ValueError for an unknown name or CUDA on a machine without it."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"Invalid --device {name!r}. Use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine (use --device cpu or auto)")
+    return device

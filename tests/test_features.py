@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from signstgcn.cli.model_args import add_model_args, model_config_from_args
 from signstgcn.data.layout import LayoutSpec, _bfs_distance
 from signstgcn.model import ModelConfig, SignSTGCNModel
-from signstgcn.model.config import add_model_args, model_config_from_args
 from signstgcn.model.features import InputStreams, bone_parents
 from tests.conftest import SMALL
 

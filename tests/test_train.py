@@ -16,6 +16,7 @@ import torch
 from signstgcn.cli.train import main
 from signstgcn.data.synthetic import generate_dataset
 from signstgcn.training.checkpoint import CHECKPOINT_KEYS, load_checkpoint, read_checkpoint
+from signstgcn.training.fit import fit
 from tests.conftest import REPO, TINY_MODEL, one_error_line
 
 
@@ -178,7 +179,7 @@ def test_resume_gives_the_uninterrupted_result(detection_data, tmp_path, monkeyp
             "--epochs", "3")
     assert _train(detection_data, tmp_path / "full", *args) == 0
 
-    import signstgcn.cli.train as train_cli
+    import signstgcn.training.fit as train_cli
 
     real_save = train_cli.save_checkpoint
 
@@ -262,7 +263,7 @@ def test_clips_shorter_than_the_window_are_counted_in_a_warning(recognition_data
 
 
 def test_nan_validation_metric_never_selects_a_best_checkpoint(detection_data, tmp_path, capsys, monkeypatch):
-    import signstgcn.cli.train as train_cli
+    import signstgcn.training.fit as train_cli
 
     real = train_cli.evaluate
 
@@ -366,12 +367,12 @@ def test_synthetic_accuracy_on_unseen_signers(tmp_path):
         "--data", str(det.out_dir), "--binary", "--signing-labels", "s", "--window", "25", "--stride", "4",
         "--epochs", "4", "--lr", "2e-3", "--best-metric", "pr_auc", "--val-fraction", "0.34",
         "--out", str(tmp_path / "bin"), "--quiet", *model])
-    best = train_cli.run(args)
+    best = fit(train_cli.config_from_args(args)).best_metrics
     assert best["pr_auc"] >= 0.95, best
     args = train_cli.get_args_parser().parse_args([
         "--data", str(rec.out_dir), "--sample-mode", "video", "--window", "32", "--epochs", "12", "--batch", "16",
         "--lr", "2e-3", "--val-fraction", "0.34", "--out", str(tmp_path / "mc"), "--quiet", *model])
-    best = train_cli.run(args)
+    best = fit(train_cli.config_from_args(args)).best_metrics
     assert best["top1"] >= 0.9, best
     ckpt = read_checkpoint(tmp_path / "mc" / "last.pt")
     val_signers = {v.split("_")[0] for v in ckpt["data"]["splits"]["val"]}

@@ -41,9 +41,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
 
-    from signstgcn.cli.train import resolve_device
     from signstgcn.data.corpus import load_corpus
     from signstgcn.data.pipeline import DataConfig
+    from signstgcn.runtime import resolve_device
     from signstgcn.training.checkpoint import load_checkpoint, save_checkpoint
 
     out = Path(args.out)

@@ -19,19 +19,19 @@ import numpy as np
 from signstgcn import __version__
 from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.data.corpus import Corpus, load_corpus
-from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS, build_vocab
+from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS
 from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.splits import (
     SPLITS,
     SPLITS_VERSION,
     VideoCounts,
     check_fractions,
-    count_windows,
+    corpus_window_counts,
     split_counts,
     split_videos,
     write_splits,
 )
-from signstgcn.data.windows import RULES, SAMPLE_MODES, WindowConfig, build_window_index
+from signstgcn.data.windows import RULES, SAMPLE_MODES, WindowConfig
 from signstgcn.errors import DataError
 from signstgcn.progress import wants_progress
 
@@ -81,15 +81,7 @@ def _signing_labels(text: str) -> tuple[str, ...]:
 
 
 def _counts(corpus: Corpus, config: WindowConfig, labels: tuple[str, ...], multiclass: bool) -> VideoCounts:
-    assert corpus.gt is not None
-    ids = corpus.video_ids
-    vocab = build_vocab(corpus.gt, ids, binary=not multiclass, signing_labels=labels)
-    frame_labels = [corpus.gt.frame_labels(v, corpus.num_frames(v), vocab) for v in ids]
-    index = build_window_index(frame_labels, config, binary=vocab.binary)
-    if len(index) == 0:
-        raise DataError(f"{corpus.data_dir}: the {len(ids)} videos give no usable window (--window "
-                        f"{config.window}: every window touches unlabeled frames)")
-    return count_windows(ids, index, binary=vocab.binary, class_names=vocab.classes)
+    return corpus_window_counts(corpus, corpus.video_ids, config, binary=not multiclass, signing_labels=labels)
 
 
 def _pseudo_signers(corpus: Corpus, k: int, seed: int) -> dict[str, str]:

@@ -56,7 +56,7 @@ from signstgcn.inference.predictor import (
     segment_mask,
 )
 from signstgcn.progress import wants_progress
-from signstgcn.runtime import configure_threads
+from signstgcn.runtime import configure_threads, resolve_device
 
 PROG = "signstgcn detect"
 MODES = ("auto", "segments", "topk")
@@ -168,16 +168,6 @@ def collect_inputs(items: list[str]) -> list[Source]:
 
 
 # ----------------------------------------------------------------------------------------------- settings
-
-
-def _resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine")
-    return name
 
 
 def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
@@ -364,7 +354,7 @@ def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: a
 
 
 def run(args: argparse.Namespace) -> int:
-    device = _resolve_device(args.device)
+    device = str(resolve_device(args.device))
     configure_threads(args.threads)
     predictor = Predictor.from_checkpoint(args.ckpt, device=device)
     settings = _settings(args, predictor)

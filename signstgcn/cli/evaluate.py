@@ -62,7 +62,7 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from signstgcn.cli.train import resolve_device
+    from signstgcn.runtime import resolve_device
 
     if args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")

@@ -84,8 +84,8 @@ def _write_csv(path: Path, rows: dict[str, list]) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from signstgcn.cli.train import resolve_device
     from signstgcn.plots import plot_embeddings
+    from signstgcn.runtime import resolve_device
 
     if args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")

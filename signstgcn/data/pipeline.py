@@ -8,6 +8,7 @@ pipeline from the ``.pt`` alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ from signstgcn.data.transforms import (
 )
 from signstgcn.data.windows import WindowConfig, WindowDataset, build_window_index, present_mask
 from signstgcn.errors import DataError
+
+log = logging.getLogger("signstgcn.train")
 
 SIGNER_SOURCES = ("real", "pseudo", "none")
 
@@ -229,3 +232,21 @@ def _profiles(corpus: Corpus, video_ids: Sequence[str], config: DataConfig, max_
             yield _absolute_windows(corpus, spans[::step][:max_windows], config, w)
 
     return video_profiles(tree, per_video())
+
+
+def check_window_fits(corpus: Corpus, ids: list[str], window: WindowConfig, *, binary: bool, where: str) -> None:
+    """A video shorter than ``--window`` gives one zero-padded window. Refuse binary training when every video
+    is that short (detection on padding only); otherwise warn with the counts."""
+    if window.sample_mode != "window" or not ids:
+        return
+    lengths = {v: corpus.num_frames(v) for v in ids}
+    short = sorted(v for v, t in lengths.items() if t < window.window)
+    if not short:
+        return
+    longest = max(lengths.values())
+    if binary and len(short) == len(ids):
+        raise ValueError(f"{where}: --window {window.window} is longer than every video (the longest has {longest} "
+                         f"frames), so every window would be padded; use --window {longest} or less")
+    hint = "" if binary else " (isolated clips: --sample-mode video resamples each clip to --window frames)"
+    log.warning("%s: %d of %d videos are shorter than --window %d (e.g. %s, %d frames) and give one padded window "
+                "each%s", where, len(short), len(ids), window.window, short[0], lengths[short[0]], hint)

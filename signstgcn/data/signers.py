@@ -369,3 +369,21 @@ class PseudoSigners:
         model.k, model.seed = k, int(state["seed"])
         model.mean_, model.scale_, model.weights_, model.centroids_ = mean, scale, weights, centroids
         return model
+
+
+def video_signer_names(
+    ids: Sequence[str], known: Mapping[str, str], *, source: str, pseudo_ids: Sequence[int] | np.ndarray = (),
+) -> tuple[list[str | None], str]:
+    """Signer name per video for the per-signer metrics and the signer probe, and where the names come from.
+
+    The one rule for training's validation and ``evaluate``: real ids (``known``) whenever any video has one,
+    ``None`` (left out of the per-signer metrics, never lumped into a made-up signer) for the videos without;
+    else the pseudo-signer cluster (``source == "pseudo"``, ``pseudo_ids[i]`` >= 0) as ``pseudo<k>``; else none.
+    Returns ``(names, "real" | "pseudo" | "none")``.
+    """
+    real = [known.get(v) for v in ids]
+    if any(s is not None for s in real):
+        return real, "real"
+    if source == "pseudo" and len(pseudo_ids) == len(ids):
+        return [f"pseudo{int(k)}" if int(k) >= 0 else None for k in pseudo_ids], "pseudo"
+    return [None] * len(ids), "none"

@@ -36,9 +36,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from signstgcn.atomic import write_text_atomic
+from signstgcn.data.groundtruth import build_vocab
+from signstgcn.data.windows import WindowConfig, build_window_index
 from signstgcn.errors import DataError
 
 if TYPE_CHECKING:
+    from signstgcn.data.corpus import Corpus
     from signstgcn.data.windows import WindowIndex
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ __all__ = [
     "VideoCounts",
     "check_fractions",
     "check_split_videos",
+    "corpus_window_counts",
     "count_windows",
     "load_splits",
     "split_counts",
@@ -107,6 +111,21 @@ def count_windows(
     classes = {v: {class_names[c]: int(per_class[i, c]) for c in np.flatnonzero(per_class[i])}
                for i, v in enumerate(video_ids)}
     return VideoCounts(counts, classes=classes)
+
+
+def corpus_window_counts(corpus: Corpus, ids: Sequence[str], window: WindowConfig, *, binary: bool,
+                         signing_labels: Sequence[str]) -> VideoCounts:
+    """Per-video window counts of ``ids`` cut by ``window`` (what validation and fold splits balance): labels
+    from ``corpus.gt`` under the vocabulary of these videos. Raises DataError when they give no window."""
+    if corpus.gt is None:
+        raise DataError(f"{corpus.data_dir}: no ground truth to count windows by label")
+    vocab = build_vocab(corpus.gt, ids, binary=binary, signing_labels=tuple(signing_labels))
+    labels = [corpus.gt.frame_labels(v, corpus.num_frames(v), vocab) for v in ids]
+    index = build_window_index(labels, window, binary=binary)
+    if len(index) == 0:
+        raise DataError(f"{corpus.data_dir}: the {len(ids)} videos give no usable window (--window "
+                        f"{window.window}: every window touches unlabeled frames)")
+    return count_windows(list(ids), index, binary=binary, class_names=vocab.classes)
 
 
 # --------------------------------------------------------------------------------------------------

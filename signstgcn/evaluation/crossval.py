@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import math
 import sys
 import time
@@ -45,7 +44,7 @@ from typing import Any, NamedTuple, TextIO
 
 import numpy as np
 
-from signstgcn.atomic import write_text_atomic
+from signstgcn.atomic import write_json_atomic
 from signstgcn.data.corpus import Corpus
 from signstgcn.errors import DataError
 from signstgcn.progress import wants_progress
@@ -464,6 +463,4 @@ def summary_markdown(summary: Mapping[str, Mapping[str, Any]], footer: Sequence[
 
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     """Atomic JSON (NaN → null)."""
-    from signstgcn.evaluation.report import json_safe
-
-    write_text_atomic(path, json.dumps(json_safe(dict(payload)), indent=1, allow_nan=False) + "\n")
+    write_json_atomic(path, dict(payload), indent=1)

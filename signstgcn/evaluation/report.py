@@ -30,7 +30,6 @@ signer; see :mod:`signstgcn.evaluation.frame_metrics`; its scalars are also ``me
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -43,11 +42,12 @@ import torch
 from scipy.special import expit
 
 from signstgcn import __version__
-from signstgcn.atomic import write_text_atomic
+from signstgcn.atomic import json_safe, write_json_atomic
 from signstgcn.data.corpus import GROUNDTRUTH_NAME, Corpus, load_corpus
 from signstgcn.data.groundtruth import DROPPED
 from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.pipeline import DataConfig, make_dataset
+from signstgcn.data.signers import video_signer_names
 from signstgcn.data.splits import SPLITS, check_split_videos, load_splits
 from signstgcn.data.windows import WindowDataset, build_window_index
 from signstgcn.errors import CheckpointError, DataError
@@ -81,23 +81,6 @@ _OWN_FILES = (REPORT_NAME, PREDICTIONS_NAME, *PLOT_FILES)
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON types: NaN/inf → None, numpy scalars/arrays → python, tuples → lists, Paths → str."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def parts_text(sel: PartSelection) -> str:
@@ -246,21 +229,21 @@ def _choose_videos(
 
 
 def _video_signers(corpus: Corpus, dataset: WindowDataset, cfg: DataConfig) -> tuple[list[str | None], str, str]:
-    """Signer name per video for the bias metrics: real ids when the data has them, else pseudo-signers."""
+    """Signer name per video for the bias metrics (:func:`~signstgcn.data.signers.video_signer_names`), with
+    its source and a note for the report."""
     ids = dataset.video_ids
-    real = [corpus.signers.get(v) for v in ids]
-    known = sum(s is not None for s in real)
-    if known:
+    names, source = video_signer_names(ids, corpus.signers, source=cfg.signer_source, pseudo_ids=dataset.signer_ids)
+    if source == "real":
         note = f"real signer ids from {corpus.data_dir / 'signers.txt'} or the npz 'signer' scalar"
-        if known < len(ids):
-            note += f"; {len(ids) - known} videos without an id are left out of the per-signer metrics"
-        return real, "real", note
-    if cfg.signer_source == "pseudo":
-        names = [f"pseudo{int(k)}" if k >= 0 else None for k in dataset.signer_ids]
+        missing = sum(s is None for s in names)
+        if missing:
+            note += f"; {missing} videos without an id are left out of the per-signer metrics"
+        return names, "real", note
+    if source == "pseudo":
         return names, "pseudo", ("the data has no signer ids: pseudo-signers assigned by the checkpoint's K-means "
                                  "centroids (per-video pose statistics, fit on its training videos)")
-    return [None] * len(ids), "none", ("the data has no signer ids and the checkpoint has no pseudo-signers: "
-                                       "no per-signer metrics and no signer probe")
+    return names, "none", ("the data has no signer ids and the checkpoint has no pseudo-signers: "
+                           "no per-signer metrics and no signer probe")
 
 
 def _coverage(corpus: Corpus, ids: list[str], cfg: DataConfig) -> dict[str, Any]:
@@ -596,10 +579,6 @@ def _report(data: EvalData, metrics: dict[str, Any], extra: dict[str, Any], per_
 # ---------------------------------------------------------------------------------------------- output
 
 
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(json_safe(payload), indent=2, allow_nan=False) + "\n")
-
-
 def save_evaluation(
     result: EvaluationResult,
     out_dir: str | Path,
@@ -657,6 +636,6 @@ def save_evaluation(
                             f"{float(score):.6g}"])
         written.append(path)
     report["plots"] = [p.name for p in written if p.suffix == ".png"]
-    _write_json_atomic(out / REPORT_NAME, report)
+    write_json_atomic(out / REPORT_NAME, report)
     written.insert(0, out / REPORT_NAME)
     return written

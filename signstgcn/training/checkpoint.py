@@ -9,7 +9,6 @@ unpickle arbitrary objects.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import enum
 import os
@@ -67,7 +66,7 @@ def _plain(value: Any, where: str, strict: bool) -> Any:
         return _plain(value.value, where, strict)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _plain(dataclasses.asdict(value), where, strict)
-    if isinstance(value, argparse.Namespace):
+    if not strict and hasattr(value, "__dict__") and not callable(value):  # e.g. an argparse.Namespace
         return _plain(vars(value), where, strict)
     if strict:
         raise ValueError(
@@ -99,7 +98,7 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: Any = None,
-    args: argparse.Namespace | dict[str, Any] | None = None,
+    args: dict[str, Any] | Any | None = None,
     val_acc: float | None = None,
     train_state: dict[str, Any] | None = None,
 ) -> Path:

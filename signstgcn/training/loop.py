@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset, WeightedRandomSampler
 from tqdm.auto import tqdm
 
-from signstgcn.metrics import compute_metrics
+from signstgcn.metrics import compute_metrics, scalar_metrics
+from signstgcn.model.heads import dann_lambda
 from signstgcn.progress import RunProgress
 from signstgcn.training.distributed import DistInfo, all_reduce_sum, gather_objects
 from signstgcn.training.losses import SupConLoss, classification_loss, signer_adversarial_loss
@@ -62,11 +63,11 @@ def resolve_precision(amp: bool, device: torch.device) -> Precision:
 
 
 def grl_lambda(base: float, schedule: str, progress: float) -> float:
-    """GRL strength: constant, or the DANN ramp ``base * (2 / (1 + exp(-10 p)) - 1)`` over training."""
+    """GRL strength: constant ``base``, or the DANN ramp (:func:`~signstgcn.model.heads.dann_lambda`) to it."""
     if schedule == "constant":
         return base
     if schedule == "dann":
-        return base * (2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0)
+        return dann_lambda(progress, base)
     raise ValueError(f"Invalid GRL schedule {schedule!r}. Only constant, dann are supported")
 
 
@@ -259,3 +260,32 @@ def evaluate(
     metrics["loss"] = split_loss(outputs, setup)
     metrics["seconds"] = time.perf_counter() - start
     return metrics, outputs
+
+
+def make_loader(ds: Dataset, *, batch: int, seed: int, epoch: int, dist: DistInfo, labels: np.ndarray,
+                weighted: bool = False, workers: int = 0) -> DataLoader:
+    """The training loader of ``epoch``: shuffled (seeded by ``seed`` and the epoch), class-balanced with
+    ``weighted``, or this rank's shard under DDP; the last partial batch is dropped when a rank has more."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    if dist.enabled:
+        sampler = DistributedSampler(ds, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed)
+        sampler.set_epoch(epoch)
+    elif weighted:
+        classes, counts = np.unique(labels, return_counts=True)
+        freq = dict(zip(classes.tolist(), counts.tolist()))
+        weights = torch.tensor([1.0 / freq[int(y)] for y in labels], dtype=torch.double)
+        sampler = WeightedRandomSampler(weights, num_samples=len(labels), replacement=True, generator=g)
+    else:
+        sampler = RandomSampler(ds, generator=g)
+    per_rank = math.ceil(len(ds) / dist.world_size)
+    return DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=workers,
+                      drop_last=per_rank > batch, persistent_workers=False,
+                      generator=g if workers else None)
+
+
+def val_columns(binary: bool, num_classes: int) -> list[str]:
+    """The ``metrics.csv`` val columns of a run with validation (a run without keeps them, empty)."""
+    k = 1 if binary else num_classes
+    dummy = compute_metrics({"logits": np.zeros((1, k)), "labels": np.zeros(1, dtype=np.int64)}, binary=binary,
+                            probe=False)  # one sample: only the keys are used
+    return [f"val_{key}" for key in (*scalar_metrics(dummy), "loss")]
