@@ -9,19 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from signstgcn.cli.cross_validate import main
+from signstgcn.cli.cross_validate import PRESET_FLAGS as PRESETS
+from signstgcn.cli.cross_validate import check_train_flags, main, parse_train_flags
+from signstgcn.cli.train import config_from_args
 from signstgcn.data.corpus import load_corpus
 from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.synthetic import generate_dataset
 from signstgcn.errors import DataError
-from signstgcn.evaluation.crossval import (
-    PRESETS,
-    assign_folds,
-    check_train_flags,
-    fold_splits,
-    parse_train_flags,
-    video_groups,
-)
+from signstgcn.evaluation.folds import assign_folds, fold_splits, video_groups
 from signstgcn.training.checkpoint import read_checkpoint
 from tests.conftest import TINY_MODEL, one_error_line
 
@@ -87,12 +82,12 @@ def test_inner_validation_comes_from_training_signers_only(rec_data):
     corpus = load_corpus(rec_data, selection=PartSelection(coords=2))
     groups = video_groups(corpus.video_ids, corpus.signers, "signer")
     folds = assign_folds(groups, 2, seed=0)
-    train_args = parse_train_flags(TRAIN)
+    train_args = config_from_args(parse_train_flags(TRAIN))
     for k in range(2):
         plain = fold_splits(k, folds, groups=groups, group_by="signer")
         assert plain.val == [] and sorted(plain.train + plain.test) == sorted(groups)
         split = fold_splits(k, folds, groups=groups, group_by="signer", inner_val_fraction=0.3, corpus=corpus,
-                            train_args=train_args)
+                            config=train_args)
         signers = {name: {groups[v] for v in vids} for name, vids in split._asdict().items()}
         assert split.test == folds[k] and all(signers.values())
         assert signers["val"].isdisjoint(signers["train"]) and signers["val"].isdisjoint(signers["test"])

@@ -13,13 +13,15 @@ import logging
 import time
 from pathlib import Path
 
-from signstgcn.cli import train as train_cli
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli
 from signstgcn.data.synthetic import generate_dataset
+from signstgcn.training.config import TrainConfig, config_flags
+from signstgcn.training.fit import fit
 
 PROG = "signstgcn demo"
 # A compact model so the demo trains in minutes on 2 CPU cores; the library default is larger.
-DEMO_MODEL = ["--stgcn-channels", "32,64,64", "--temporal-hidden", "64", "--signer-emb-dim", "32"]
+DEMO_SETTINGS = {"stgcn_channels": (32, 64, 64), "temporal_hidden": 64, "signer_emb_dim": 32}
+DEMO_MODEL = config_flags(DEMO_SETTINGS)
 
 
 def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -36,24 +38,28 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return p
 
 
-def _threads(args: argparse.Namespace) -> list[str]:
-    return ["--threads", "auto" if args.threads is None else str(args.threads)]
+def _common(out: Path, args: argparse.Namespace) -> dict:
+    return {"seed": args.seed, "out": str(out), **DEMO_SETTINGS, "threads": args.threads,
+            "overwrite": args.overwrite, "quiet": args.quiet, "save_best": True, "log_csv": True,
+            "signer_loss_weight": 0.5, "val_fraction": 0.34, "lr": 2e-3}
 
 
-def detection_argv(data: Path, out: Path, args: argparse.Namespace) -> list[str]:
-    return ["--data", str(data), "--binary", "--signing-labels", "s", "--window", "25", "--stride", "4",
-            "--rule", "majority", "--epochs", str(args.detection_epochs), "--batch", "32", "--lr", "2e-3",
-            "--best-metric", "pr_auc", "--save-best", "--log-csv", "--signer-loss-weight", "0.5",
-            "--val-fraction", "0.34", "--seed", str(args.seed), "--out", str(out), *DEMO_MODEL, *_threads(args),
-            *(["--overwrite"] if args.overwrite else []), *(["--quiet"] if args.quiet else [])]
+def detection_config(data: Path, out: Path, args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig.from_flat(data=str(data), binary=True, signing_labels=("s",), window=25, stride=4,
+                                 rule="majority", epochs=args.detection_epochs, batch=32, best_metric="pr_auc",
+                                 **_common(out, args))
 
 
-def recognition_argv(data: Path, out: Path, args: argparse.Namespace) -> list[str]:
-    return ["--data", str(data), "--sample-mode", "video", "--window", "32", "--epochs",
-            str(args.recognition_epochs), "--batch", "16", "--lr", "2e-3", "--best-metric", "acc", "--save-best",
-            "--log-csv", "--signer-loss-weight", "0.5", "--val-fraction", "0.34", "--seed", str(args.seed),
-            "--out", str(out), *DEMO_MODEL, *_threads(args),
-            *(["--overwrite"] if args.overwrite else []), *(["--quiet"] if args.quiet else [])]
+def recognition_config(data: Path, out: Path, args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig.from_flat(data=str(data), sample_mode="video", window=32, epochs=args.recognition_epochs,
+                                 batch=16, best_metric="acc", **_common(out, args))
+
+
+def _command(config: TrainConfig) -> str:
+    """The ``train_landmarks`` command of ``config``'s settings that differ from the defaults."""
+    defaults = TrainConfig.from_flat(data=config.data.data).flat()
+    changed = {k: v for k, v in config.flat().items() if v != defaults[k] and k not in ("data", "out")}
+    return " ".join(["--data", config.data.data, *config_flags(changed), "--out", config.run.out])
 
 
 def run(args: argparse.Namespace) -> dict[str, dict]:
@@ -71,10 +77,10 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     print(f"{PROG}: generated {len(det.video_ids)} detection videos and {len(rec.video_ids)} recognition clips "
           f"in {data} ({time.perf_counter() - tic:.1f}s)", flush=True)
     results = {}
-    for name, argv in (("detection", detection_argv(data / "detection", out / "detection", args)),
-                       ("recognition", recognition_argv(data / "recognition", out / "recognition", args))):
-        print(f"\n== {name}: python -m train_landmarks {' '.join(argv)}", flush=True)
-        results[name] = train_cli.run(train_cli.get_args_parser().parse_args(argv))
+    for name, config in (("detection", detection_config(data / "detection", out / "detection", args)),
+                         ("recognition", recognition_config(data / "recognition", out / "recognition", args))):
+        print(f"\n== {name}: python -m train_landmarks {_command(config)}", flush=True)
+        results[name] = fit(config).best_metrics
     det_m, rec_m = results["detection"], results["recognition"]
     print(f"\n{PROG}: done in {time.perf_counter() - tic:.0f}s. On signers never seen in training:\n"
           f"  detection   PR-AUC {det_m['pr_auc']:.3f}  F1 {det_m['f1']:.3f}  worst-signer acc "

@@ -42,6 +42,8 @@ from signstgcn.errors import CheckpointError, DataError, SignSTGCNError
 from signstgcn.inference.elan import DEFAULT_TIER, write_eaf
 from signstgcn.inference.extraction import VIDEO_SUFFIXES, extract_video, require_mediapipe, save_npz
 from signstgcn.inference.predictor import (
+    DEFAULT_FPS,
+    DEFAULT_MIN_SECONDS,
     DEFAULT_SMOOTH,
     DEFAULT_SMOOTH_METHOD,
     SMOOTHING_METHODS,
@@ -60,8 +62,6 @@ from signstgcn.runtime import configure_threads, resolve_device
 
 PROG = "signstgcn detect"
 MODES = ("auto", "segments", "topk")
-DEFAULT_MIN_SECONDS = 0.2  # --min-duration and --min-gap
-DEFAULT_FPS = 25.0
 SEGMENT_FILES = (".frames.csv", ".segments.json", ".eaf")
 TOPK_FILES = (".topk.json", ".topk.csv")
 log = logging.getLogger("signstgcn.detect")

@@ -18,11 +18,9 @@ from pathlib import Path
 
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli
 from signstgcn.data.splits import SPLITS
-from signstgcn.evaluation.report import check_report_dir, evaluate_prepared, prepare_evaluation, save_evaluation
+from signstgcn.evaluation.evaluate import evaluate
 from signstgcn.progress import wants_progress
-from signstgcn.runtime import configure_threads
 from signstgcn.training.adaptation import ADAPT_LAYERS
-from signstgcn.training.loop import resolve_precision
 
 PROG = "signstgcn evaluate"
 
@@ -62,24 +60,14 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from signstgcn.runtime import resolve_device
-
-    if args.batch < 1:
-        raise ValueError(f"--batch must be at least 1, got {args.batch}")
-    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
-        raise ValueError(f"--threshold must be a probability in (0, 1), got {args.threshold}")
     out = Path(args.out) if args.out else Path(args.ckpt).parent / "eval"
-    check_report_dir(out, args.overwrite)  # fail before any work
-    device = resolve_device(args.device)
-    configure_threads(args.threads, args.workers)
-    progress = wants_progress(args.quiet)
-    data = prepare_evaluation(args.ckpt, args.data, gt_path=args.gt, splits_json=args.splits_json, split=args.split,
-                              window=args.window, stride=args.stride, map_location=device, progress=progress)
-    result = evaluate_prepared(data, device=device, precision=resolve_precision(args.amp, device),
-                               threshold=args.threshold, batch_size=args.batch, workers=args.workers,
-                               probe=not args.no_probe, seed=args.seed, progress=progress, adapt=args.adapt)
-    files = save_evaluation(result, out, overwrite=args.overwrite, plots=not args.no_plots,
-                            predictions=args.save_predictions)
+    result = evaluate(args.ckpt, args.data, gt=args.gt, splits_json=args.splits_json, split=args.split, out=out,
+                      overwrite=args.overwrite, window=args.window, stride=args.stride, threshold=args.threshold,
+                      adapt=args.adapt, probe=not args.no_probe, plots=not args.no_plots,
+                      save_predictions=args.save_predictions, batch_size=args.batch, device=args.device,
+                      workers=args.workers, threads=args.threads, amp=args.amp, seed=args.seed,
+                      progress=wants_progress(args.quiet))
+    files = result.files
     r = result.report
     m, c = r["metrics"], r["counts"]
     binary = r["checkpoint"]["task"] == "binary"

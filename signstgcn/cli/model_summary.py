@@ -8,8 +8,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from signstgcn.cli.common import HelpFormatter
+from signstgcn.cli.model_args import add_model_args, model_config_from_args
 from signstgcn.data.layout import LayoutSpec
-from signstgcn.model import ModelConfig, SignSTGCNModel, add_model_args, model_config_from_args
+from signstgcn.model import ModelConfig, SignSTGCNModel
 
 PROG = "signGCN"
 

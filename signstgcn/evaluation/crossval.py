@@ -1,23 +1,22 @@
 """Signer-disjoint k-fold cross-validation: "how well does it work on people it never saw?".
 
-Four steps, each a small function (the ``signstgcn cross-validate`` command chains them):
+    from signstgcn import TrainConfig, cross_validate
+    base = TrainConfig.from_flat(data="data/", sample_mode="video", window=30, epochs=15)
+    summary = cross_validate(base, out="runs/cv", folds=4, configs=("stgcn-pool", "default"), repeats=3)
+    summary["default"]["metrics"]["top1"]  # {"mean": ..., "std": ..., "folds": 4}
 
-1. :func:`video_groups` + :func:`assign_folds`: every signer (``group_by="signer"``, real ids from
-   ``signers.txt`` / the npz ``signer``) or every video (``group_by="video"``) goes to exactly one of K
-   folds. Groups are shuffled with the seed, then placed largest first on the fold with the fewest videos
-   (greedy longest-first), so fold sizes differ by at most the largest group's videos and the same seed gives
-   the same folds. (sklearn's ``GroupKFold`` balances sizes but ignores the seed; with ``shuffle`` it stops balancing.)
-2. :func:`fold_splits`: fold k is the test split, the other folds train. With ``inner_val_fraction > 0`` a
-   validation split is carved out of the *training* groups only (signer-disjoint with ``group_by="signer"``)
-   for model selection (``--save-best``, ``best.pt`` evaluated); by default there is none: training uses
-   every training-fold video and ``last.pt`` is evaluated. The test fold never selects anything.
-3. :func:`train_fold` / :func:`evaluate_fold`: ``train_landmarks`` on the fold's splits JSON, then the
-   :mod:`signstgcn.evaluation.report` report of the final checkpoint on the test fold (``eval/report.json`` + plots).
-4. :func:`result_row` / :func:`summarize` / :func:`summary_markdown`: one row per config and fold, and
-   mean ± std (population std, ``np.std``) over folds per config, plus the worst test signer overall.
+Every signer (``group_by="signer"``) or video is tested in exactly one fold (:mod:`.folds`), by a model that
+:func:`~signstgcn.training.fit.fit` trains on the other folds with the base config, the config preset
+(:data:`PRESETS`) on top; the final checkpoint (``last.pt``, or ``best.pt`` on an inner validation split) is
+scored by :mod:`.report` on the test fold. ``repeats`` trains every fold with seeds ``seed .. seed+R-1``.
 
-Ablation presets (:data:`PRESETS`): name → ``train_landmarks`` flags applied on top of the user's flags
-(later flags win, so a preset's ``--signer-loss-weight 0`` overrides the user's value):
+Writes ``OUT/folds.json`` (fold → signers and videos, settings), ``OUT/<config>/fold<k>/`` (``fold<k>-seed<s>/``
+with repeats: ``splits.json``, the training run, ``train.log``, ``fold.json``, ``eval/report.json`` + plots),
+``OUT/results.csv`` (one row per config, fold and seed), ``OUT/summary.json`` and ``OUT/summary.md`` (mean ±
+std over folds, :mod:`.cv_results`). ``resume`` skips what a previous run in OUT finished.
+
+Ablation presets (:data:`PRESETS`): name → settings applied on top of the base config (so a preset's
+``signer_loss_weight=0`` overrides the user's value):
 
 - ``stgcn-pool``: ``--attention none --temporal pool --signer-loss-weight 0`` (ST-GCN + masked mean pooling)
 - ``stgcn-bigru``: ``--attention none --temporal bigru --signer-loss-weight 0`` (ST-GCN + BiGRU)
@@ -27,220 +26,117 @@ Ablation presets (:data:`PRESETS`): name → ``train_landmarks`` flags applied o
   weight; real signer ids when the data has them)
 - ``pseudo-signers``: adversarial + ``--use-pseudo-signers`` (K-means pseudo-signers instead of real ids)
 - ``supcon``: pseudo-signers + ``--use-supcon``
-- ``default``: no extra flags (the ``train_landmarks`` defaults)
+- ``default``: nothing on top (the ``train_landmarks`` defaults)
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import csv
 import io
+import json
 import math
+import shutil
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import Any, TextIO
 
-import numpy as np
-
-from signstgcn.atomic import write_json_atomic
-from signstgcn.data.corpus import Corpus
-from signstgcn.errors import DataError
+from signstgcn.atomic import write_json_atomic, write_text_atomic
+from signstgcn.data.corpus import load_corpus
+from signstgcn.data.landmarks import PartSelection
+from signstgcn.data.splits import write_splits
+from signstgcn.errors import SignSTGCNError
+from signstgcn.evaluation.cv_results import metric_columns, result_row, summarize, summary_markdown
+from signstgcn.evaluation.folds import GROUP_BY, FoldSplits, assign_folds, fold_splits, splits_payload, video_groups
+from signstgcn.evaluation.report import REPORT_NAME, evaluate_prepared, prepare_evaluation, save_evaluation
 from signstgcn.progress import wants_progress
+from signstgcn.runtime import resolve_device
+from signstgcn.training.config import TrainConfig, config_flags
+from signstgcn.training.fit import fit
+from signstgcn.training.loop import resolve_precision
 
-__all__ = [
-    "GROUP_BY",
-    "MANAGED_FLAGS",
-    "PRESETS",
-    "FoldSplits",
-    "assign_folds",
-    "check_train_flags",
-    "evaluate_fold",
-    "fold_splits",
-    "fold_train_flags",
-    "metric_columns",
-    "parse_train_flags",
-    "result_row",
-    "splits_payload",
-    "summarize",
-    "summary_markdown",
-    "train_fold",
-    "video_groups",
-    "write_json",
-]
+__all__ = ["ADAPTED_DIR", "GROUP_BY", "PRESETS", "CrossValidation", "cross_validate", "evaluate_fold",
+           "preset_flags", "train_fold"]
 
-GROUP_BY = ("signer", "video")
-_ADVERSARIAL = ("--attention", "signer", "--temporal", "bigru")
-PRESETS: dict[str, tuple[str, ...]] = {  # in ablation order; "all" runs every one
-    "stgcn-pool": ("--attention", "none", "--temporal", "pool", "--signer-loss-weight", "0"),
-    "stgcn-bigru": ("--attention", "none", "--temporal", "bigru", "--signer-loss-weight", "0"),
-    "signer-attention": ("--attention", "signer", "--temporal", "bigru", "--signer-loss-weight", "0"),
-    "adversarial": _ADVERSARIAL,
-    "pseudo-signers": (*_ADVERSARIAL, "--use-pseudo-signers"),
-    "supcon": (*_ADVERSARIAL, "--use-pseudo-signers", "--use-supcon"),
-    "default": (),
+_ADVERSARIAL: dict[str, Any] = {"attention": "signer", "temporal": "bigru"}
+PRESETS: dict[str, dict[str, Any]] = {  # in ablation order; "all" runs every one
+    "stgcn-pool": {"attention": "none", "temporal": "pool", "signer_loss_weight": 0.0},
+    "stgcn-bigru": {"attention": "none", "temporal": "bigru", "signer_loss_weight": 0.0},
+    "signer-attention": {"attention": "signer", "temporal": "bigru", "signer_loss_weight": 0.0},
+    "adversarial": dict(_ADVERSARIAL),
+    "pseudo-signers": {**_ADVERSARIAL, "use_pseudo_signers": True},
+    "supcon": {**_ADVERSARIAL, "use_pseudo_signers": True, "use_supcon": True},
+    "default": {},
 }
-# train_landmarks flags the cross-validation sets itself, per fold
-MANAGED_FLAGS = ("--data", "--gt", "--out", "--splits-json", "--val-fraction", "--overwrite", "--resume")
-_SELECTION_FLAGS = ("--save-best", "--patience")  # need a validation split: --inner-val-fraction > 0
-
-# (report metric key, column title); multi-class or binary classification columns, then the bias columns
-_MULTICLASS = (("top1", "top-1"), ("macro_f1", "macro-F1"))
-_BINARY = (("accuracy", "accuracy"), ("f1", "F1"), ("pr_auc", "PR-AUC"), ("frame_pr_auc", "frame PR-AUC"),
-           ("frame_f1", "frame F1"))
-_BIAS = (("worst_signer_acc", "worst-signer acc"), ("signer_gap", "signer gap"), ("signer_probe", "signer probe"),
-         ("signer_probe_chance", "probe chance"), ("within_class_signer_probe", "within-class probe"),
-         ("within_class_signer_probe_chance", "within-class chance"))
+FOLDS_NAME, RESULTS_NAME, SUMMARY_JSON, SUMMARY_MD, FOLD_INFO = (
+    "folds.json", "results.csv", "summary.json", "summary.md", "fold.json")
+ADAPTED_DIR = "eval_adapted"
+_OWN_FILES = (FOLDS_NAME, RESULTS_NAME, SUMMARY_JSON, SUMMARY_MD)
 
 
-# ------------------------------------------------------------------------------------------------ folds
+def preset_flags(name: str) -> tuple[str, ...]:
+    """A preset as ``train_landmarks`` flags, e.g. ``("--attention", "none", ...)``."""
+    return tuple(config_flags(PRESETS[name]))
 
 
-def video_groups(video_ids: Sequence[str], signers: Mapping[str, str], group_by: str) -> dict[str, str]:
-    """Video → group: its signer id (``"signer"``) or itself (``"video"``).
-
-    Raises DataError naming the videos without a signer id when grouping by signer.
-    """
-    if group_by not in GROUP_BY:
-        raise ValueError(f"Invalid group_by {group_by!r}. Only {', '.join(GROUP_BY)} are supported")
-    if group_by == "video":
-        return {v: v for v in video_ids}
-    missing = [v for v in video_ids if v not in signers]
-    if missing:
-        raise DataError(f"{len(missing)} of {len(video_ids)} videos have no signer id in signers.txt or their npz "
-                        f"'signer' (e.g. {', '.join(missing[:5])}); add them, or use --group-by video (folds of "
-                        f"videos: a signer may then be in both train and test)")
-    return {v: str(signers[v]) for v in video_ids}
+def presets_of(names: Sequence[str]) -> list[str]:
+    """``names`` with ``all`` expanded (every preset, in ablation order), duplicates dropped; unknown names
+    are a ValueError."""
+    chosen: list[str] = []
+    for name in names:
+        if name != "all" and name not in PRESETS:
+            raise ValueError(f"Invalid --configs {name!r}. Only {', '.join(PRESETS)} or all are supported")
+        chosen.extend(PRESETS if name == "all" else [name])
+    return list(dict.fromkeys(chosen))
 
 
-def assign_folds(groups: Mapping[str, str], folds: int, *, seed: int = 0, unit: str = "signer") -> list[list[str]]:
-    """Sorted test videos of each of ``folds`` folds; a group's videos always share a fold.
+@dataclass(frozen=True)
+class CrossValidation:
+    """The settings of one cross-validation (besides the base training config)."""
 
-    Seeded shuffle of the groups, then greedy longest-first onto the fold with the fewest videos (ties: fewer
-    groups, then the lower fold). Raises ValueError for ``folds < 2`` or fewer groups than folds.
-    """
-    if folds < 2:
-        raise ValueError(f"--folds must be at least 2 (one fold is tested, the others train), got {folds}")
-    members: dict[str, list[str]] = {}
-    for video, group in sorted(groups.items()):
-        members.setdefault(group, []).append(video)
-    names = sorted(members)
-    if len(names) < folds:
-        raise ValueError(f"--folds {folds} needs at least {folds} {unit}s (one per fold), found {len(names)}"
-                         f"{': ' + ', '.join(names[:10]) if unit == 'signer' else ''}; lower --folds")
-    shuffled = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
-    order = sorted(shuffled, key=lambda g: -len(members[g]))  # stable: the shuffle breaks size ties
-    videos: list[list[str]] = [[] for _ in range(folds)]
-    count = [0] * folds
-    for group in order:
-        k = min(range(folds), key=lambda i: (len(videos[i]), count[i], i))
-        videos[k].extend(members[group])
-        count[k] += 1
-    return [sorted(v) for v in videos]
+    out: Path
+    folds: int = 4
+    group_by: str = "signer"
+    configs: tuple[str, ...] = ("default",)
+    inner_val_fraction: float = 0.0
+    seed: int = 0
+    repeats: int = 1
+    adapt: str | None = None
+    gt: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    quiet: bool = False
+    train_seed: int | None = None  # training seed of every fold instead of ``seed`` (``repeats`` must be 1)
+    train_flags: tuple[str, ...] = ()  # the user's train flags, for the record (folds.json, fold.json, tables)
+    prog: str = "signstgcn cross-validate"  # prefix of the progress lines
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "configs", tuple(presets_of(self.configs)))
+        if self.resume and self.overwrite:
+            raise ValueError("--resume continues the cross-validation in --out and --overwrite replaces it; pass "
+                             "only one")
+        if not (math.isfinite(self.inner_val_fraction) and 0.0 <= self.inner_val_fraction < 1.0):
+            raise ValueError(f"--inner-val-fraction must be in [0, 1), got {self.inner_val_fraction}")
+        if self.folds < 2:
+            raise ValueError(f"--folds must be at least 2 (one fold is tested, the others train), got {self.folds}")
+        if self.repeats < 1:
+            raise ValueError(f"--repeats must be at least 1, got {self.repeats}")
+        if self.repeats > 1 and self.train_seed is not None:
+            raise ValueError("--repeats trains with seeds SEED .. SEED+R-1 (SEED = cross-validate's --seed); drop "
+                             "--seed after '--'")
+        if self.group_by not in GROUP_BY:
+            raise ValueError(f"Invalid group_by {self.group_by!r}. Only {', '.join(GROUP_BY)} are supported")
 
-class FoldSplits(NamedTuple):
-    train: list[str]
-    val: list[str]  # empty without inner validation
-    test: list[str]
-
-
-def _window_counts(corpus: Corpus, ids: list[str], train_args: argparse.Namespace):
-    """Per-video window counts under the training flags (what the inner validation split balances)."""
-    from signstgcn.data.groundtruth import build_vocab, parse_signing_labels
-    from signstgcn.data.splits import count_windows
-    from signstgcn.data.windows import WindowConfig, build_window_index
-
-    assert corpus.gt is not None
-    vocab = build_vocab(corpus.gt, ids, binary=train_args.binary,
-                        signing_labels=parse_signing_labels(train_args.signing_labels))
-    window = WindowConfig(train_args.window, train_args.stride, train_args.rule, train_args.sample_mode)
-    labels = [corpus.gt.frame_labels(v, corpus.num_frames(v), vocab) for v in ids]
-    return count_windows(ids, build_window_index(labels, window, binary=train_args.binary),
-                         binary=train_args.binary, class_names=vocab.classes)
+    def seeds(self) -> range:
+        first = self.seed if self.train_seed is None else self.train_seed
+        return range(first, first + self.repeats)
 
 
-def fold_splits(
-    fold: int,
-    test_folds: Sequence[Sequence[str]],
-    *,
-    groups: Mapping[str, str],
-    group_by: str,
-    inner_val_fraction: float = 0.0,
-    corpus: Corpus | None = None,
-    train_args: argparse.Namespace | None = None,
-    seed: int = 0,
-) -> FoldSplits:
-    """Train / inner validation / test videos of fold ``fold`` (test = that fold, train = the others).
-
-    The inner validation split (``inner_val_fraction > 0``, needs ``corpus`` and ``train_args`` for the
-    window counts) is balanced like ``train_landmarks --val-fraction`` but taken from the training groups
-    only, signer-disjoint from the rest of training with ``group_by="signer"``.
-    """
-    from signstgcn.data.splits import validation_split
-
-    test = sorted(test_folds[fold])
-    train = sorted(v for k, vids in enumerate(test_folds) if k != fold for v in vids)
-    if inner_val_fraction <= 0:
-        return FoldSplits(train, [], test)
-    if corpus is None or train_args is None:
-        raise ValueError("fold_splits: an inner validation split needs the corpus and the training flags")
-    counts = _window_counts(corpus, train, train_args)
-    by_signer = group_by == "signer"
-    try:
-        split = validation_split(train, val_fraction=inner_val_fraction, window_counts=counts.windows,
-                                 positive_counts=counts.positives, class_counts=counts.classes,
-                                 signers=dict(groups) if by_signer else None, signer_disjoint=by_signer, seed=seed)
-    except DataError as err:
-        unit = "signers" if by_signer else "videos"
-        raise DataError(f"fold {fold}: --inner-val-fraction {inner_val_fraction:g} cannot carve a validation split "
-                        f"out of the {len({groups[v] for v in train})} training {unit} ({err})") from None
-    return FoldSplits(list(split.train), list(split.val), test)
-
-
-def splits_payload(splits: FoldSplits, groups: Mapping[str, str], settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The fold's splits JSON (the :mod:`signstgcn.data.splits` format, read by ``--splits-json``)."""
-    from signstgcn import __version__
-    from signstgcn.data.splits import SPLITS_VERSION
-
-    named = {"train": splits.train, "val": splits.val, "test": splits.test}
-    return {"version": SPLITS_VERSION, "tool": f"signstgcn {__version__} cross-validate", "settings": dict(settings),
-            "splits": named, "counts": {k: {"videos": len(v)} for k, v in named.items()},
-            "groups": {k: sorted({groups[v] for v in vids}) for k, vids in named.items()}}
-
-
-# ------------------------------------------------------------------------------------------ train flags
-
-
-def check_train_flags(flags: Sequence[str], inner_val_fraction: float) -> None:
-    """Refuse flags the cross-validation sets per fold, and epoch selection without an inner validation."""
-    for token in flags:
-        name = token.split("=", 1)[0]
-        if name in MANAGED_FLAGS:
-            raise ValueError(f"train flag {name} after '--' is set by cross-validate for every fold; drop it (the "
-                             f"command's own --data/--gt/--out/--overwrite/--resume go before '--')")
-        if name in _SELECTION_FLAGS and inner_val_fraction <= 0:
-            raise ValueError(f"train flag {name} picks epochs on a validation split, which folds only have with "
-                             f"--inner-val-fraction > 0 (the test fold never selects epochs)")
-
-
-def parse_train_flags(flags: Sequence[str], *, data: str = "DATA", out: str = "OUT") -> argparse.Namespace:
-    """``train_landmarks`` settings of ``flags`` (full flag names only); a one-line ValueError if invalid."""
-    from signstgcn.cli.train import get_args_parser
-
-    parser = get_args_parser()
-    parser.allow_abbrev = False  # what check_train_flags sees is what train_landmarks gets
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            return parser.parse_args([*flags, "--data", data, "--out", out])
-    except SystemExit as exit_:
-        if exit_.code == 0:  # --help after '--'
-            raise
-        lines = err.getvalue().strip().splitlines()
-        why = lines[-1].split("error: ", 1)[-1] if lines else "invalid"
-        raise ValueError(f"train flags after '--': {why} (see python -m train_landmarks --help)") from None
+# ------------------------------------------------------------------------------------------- one fold
 
 
 class _Tee(io.TextIOBase):
@@ -267,200 +163,282 @@ def _logged(path: Path, quiet: bool) -> Iterator[None]:
         yield
 
 
-# ------------------------------------------------------------------------------------------- one fold
+def fold_config(base: TrainConfig, preset: str, data: str, run_dir: Path, splits_json: Path, *, seed: int,
+                gt: str | None, select_best: bool, resume: bool, quiet: bool) -> TrainConfig:
+    """The training config of one fold: the base, the preset on top, then the fold's data, splits and folder."""
+    if preset not in PRESETS:
+        raise ValueError(f"Invalid config {preset!r}. Only {', '.join(PRESETS)} (or all) are supported")
+    from signstgcn.training.outputs import RUN_FILES
+
+    again = resume and (run_dir / "last.pt").is_file()
+    stale = not again and any((run_dir / n).exists() for n in RUN_FILES)
+    changes: dict[str, Any] = {"seed": seed, **PRESETS[preset], "data": str(data), "gt": gt, "out": str(run_dir),
+                               "splits_json": str(splits_json), "resume": again, "overwrite": stale,
+                               "quiet": quiet or base.run.quiet}
+    if select_best:
+        changes["save_best"] = True
+    return base.updated(changes)
 
 
-def fold_train_flags(
-    user_flags: Sequence[str], config: str, splits_json: Path, *, gt: str | Path | None = None, seed: int = 0,
-    select_best: bool = False,
-) -> list[str]:
-    """``train_landmarks`` flags of one fold (without --data/--out): ``--seed SEED`` (the user's own --seed
-    wins, being later), the user's flags, the preset's on top, then the fold's splits (+ ``--save-best``)."""
-    if config not in PRESETS:
-        raise ValueError(f"Invalid config {config!r}. Only {', '.join(PRESETS)} (or all) are supported")
-    flags = ["--seed", str(seed), *user_flags, *PRESETS[config], "--splits-json", str(splits_json)]
-    if gt is not None:
-        flags += ["--gt", str(gt)]
-    return [*flags, "--save-best"] if select_best else flags
-
-
-def train_fold(
-    flags: Sequence[str], data: str | Path, run_dir: Path, *, resume: bool = False, quiet: bool = False
-) -> float:
-    """Train with ``train_landmarks`` flags on ``data`` into ``run_dir`` (output also in ``run_dir/train.log``).
-
-    ``resume`` continues a run that has ``last.pt`` (a previous cross-validation was interrupted); other
-    leftovers of a run that never finished an epoch are replaced. Returns the training seconds.
-    """
-    from signstgcn.cli import train as train_cli
-
+def train_fold(config: TrainConfig) -> float:
+    """Train one fold with ``config`` (output also in ``OUT/train.log``); returns the training seconds."""
+    run_dir = Path(config.run.out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if resume and (run_dir / "last.pt").is_file():
-        mode = ["--resume"]
-    else:
-        mode = ["--overwrite"] if any((run_dir / n).exists() for n in train_cli.RUN_FILES) else []
-    args = parse_train_flags([*flags, *mode, *(["--quiet"] if quiet else [])], data=str(data), out=str(run_dir))
     tic = time.perf_counter()
-    with _logged(run_dir / "train.log", quiet):
-        train_cli.run(args)
+    with _logged(run_dir / "train.log", config.run.quiet):
+        fit(config)
     return time.perf_counter() - tic
 
 
-def evaluate_fold(
-    ckpt: Path, data: str | Path, splits_json: Path, out_dir: Path, *, gt: str | Path | None = None,
-    train_args: argparse.Namespace, seed: int = 0, quiet: bool = False, adapt: str | None = None,
-) -> dict[str, Any]:
+def evaluate_fold(ckpt: Path, data: str | Path, splits_json: Path, out_dir: Path, *, config: TrainConfig,
+                  gt: str | Path | None = None, seed: int = 0, quiet: bool = False,
+                  adapt: str | None = None) -> dict[str, Any]:
     """Evaluate ``ckpt`` on the ``test`` split of ``splits_json``; writes ``out_dir/report.json`` + plots.
 
     ``adapt``: each test signer's windows are scored by the model adapted to them (AdaBN, no labels read)."""
-    from signstgcn.cli.train import resolve_device
-    from signstgcn.evaluation.report import evaluate_prepared, prepare_evaluation, save_evaluation
-    from signstgcn.training.loop import resolve_precision
-
-    device = resolve_device(train_args.device)
+    device = resolve_device(config.run.device)
     progress = wants_progress(quiet)
     prepared = prepare_evaluation(ckpt, data, gt_path=gt, splits_json=splits_json, split="test",
                                   map_location=device, progress=progress)
-    result = evaluate_prepared(prepared, device=device, precision=resolve_precision(train_args.amp, device),
-                               batch_size=max(train_args.batch, 64), workers=train_args.workers, seed=seed,
+    result = evaluate_prepared(prepared, device=device, precision=resolve_precision(config.run.amp, device),
+                               batch_size=max(config.optim.batch, 64), workers=config.run.workers, seed=seed,
                                progress=progress, adapt=adapt)
     save_evaluation(result, out_dir, overwrite=True)  # the fold folder is the cross-validation's own
     return result.report
 
 
-# ---------------------------------------------------------------------------------------- aggregation
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
-def metric_columns(task: str) -> tuple[tuple[str, str], ...]:
-    """(metric key, title) pairs of the results table for ``"multiclass"`` or ``"binary"`` reports."""
-    return (_BINARY if task == "binary" else _MULTICLASS) + _BIAS
+def _run_name(cv: CrossValidation, k: int, seed: int) -> str:
+    """``fold<k>``, or ``fold<k>-seed<s>`` with repeats."""
+    return f"fold{k}" if cv.repeats == 1 else f"fold{k}-seed{seed}"
 
 
-def _num(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+def _fold_flags(cv: CrossValidation, preset: str, splits_path: Path, seed: int) -> list[str]:
+    """The fold's recipe as ``train_landmarks`` flags (for the record; ``fold.json``)."""
+    flags = ["--seed", str(seed), *cv.train_flags, *preset_flags(preset), "--splits-json", str(splits_path)]
+    flags += ["--gt", str(cv.gt)] if cv.gt is not None else []
+    return [*flags, "--save-best"] if cv.inner_val_fraction > 0 else flags
 
 
-def _worst_signer(report: Mapping[str, Any]) -> str:
-    """Name of the fold's lowest per-signer accuracy ("" without per-signer metrics)."""
-    per = {k: _num(v) for k, v in (report.get("per_signer_acc") or {}).items()}
-    per = {k: v for k, v in per.items() if math.isfinite(v)}
-    return min(per, key=lambda k: (per[k], k)) if per else ""
+def _run_fold(cv: CrossValidation, base: TrainConfig, data: str, preset: str, k: int, seed: int,
+              splits: FoldSplits, groups: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any] | None,
+                                                                   dict[str, Any], str]:
+    """Train (with ``seed``) and evaluate one fold of one preset; returns (report, adapted report or None, fold
+    info, "trained" | "evaluated" | "skipped")."""
+    fold_dir = cv.out / preset / _run_name(cv, k, seed)
+    report_path, info_path = fold_dir / "eval" / REPORT_NAME, fold_dir / FOLD_INFO
+    adapted_path = fold_dir / ADAPTED_DIR / REPORT_NAME
+    if cv.resume and report_path.is_file() and info_path.is_file() and (not cv.adapt or adapted_path.is_file()):
+        adapted = _read_json(adapted_path) if cv.adapt else None
+        return _read_json(report_path), adapted, _read_json(info_path), "skipped"
+    select = cv.inner_val_fraction > 0
+    splits_path = fold_dir / "splits.json"
+    settings = {"fold": k, "folds": cv.folds, "group_by": cv.group_by, "seed": cv.seed,
+                "inner_val_fraction": cv.inner_val_fraction}
+    write_splits(splits_path, splits_payload(splits, groups, settings), overwrite=True)
+    config = fold_config(base, preset, data, fold_dir, splits_path, seed=seed, gt=cv.gt, select_best=select,
+                         resume=cv.resume, quiet=cv.quiet)
+    if cv.resume and info_path.is_file():  # trained before an interruption; only the evaluation is missing
+        info, status = _read_json(info_path), "evaluated"
+    else:
+        seconds = train_fold(config)
+        info = {"config": preset, "fold": k, "seed": seed, "train_seconds": seconds,
+                "checkpoint": "best.pt" if select else "last.pt",
+                "train_flags": _fold_flags(cv, preset, splits_path, seed), "train_config": config.to_dict(),
+                "test_groups": sorted({groups[v] for v in splits.test}),
+                "val_groups": sorted({groups[v] for v in splits.val})}
+        write_json_atomic(info_path, info, indent=1)
+        status = "trained"
+    ckpt = fold_dir / info["checkpoint"]
+    if cv.resume and report_path.is_file():
+        report = _read_json(report_path)
+    else:
+        report = evaluate_fold(ckpt, data, splits_path, fold_dir / "eval", config=config, gt=cv.gt, seed=seed,
+                               quiet=cv.quiet)
+    adapted = None
+    if cv.adapt:
+        adapted = evaluate_fold(ckpt, data, splits_path, fold_dir / ADAPTED_DIR, config=config, gt=cv.gt,
+                                seed=seed, quiet=cv.quiet, adapt=cv.adapt)
+    return report, adapted, info, status
 
 
-def result_row(
-    config: str, fold: int, report: Mapping[str, Any], fold_info: Mapping[str, Any], *, seed: int = 0
-) -> dict[str, Any]:
-    """One ``results.csv`` row: a config's fold and training seed, its test counts and metrics, the seconds."""
-    task = report["checkpoint"]["task"]
-    metrics, counts = report["metrics"], report["counts"]
-    worst = _worst_signer(report)
-    row: dict[str, Any] = {"config": config, "fold": fold, "seed": seed, "task": task,
-                           "checkpoint": Path(report["checkpoint"]["path"]).name,
-                           "test_signers": counts.get("signers", 0), "test_videos": counts.get("videos", 0),
-                           "test_windows": counts.get("windows", 0)}
-    row.update({key: _num(metrics.get(key)) for key, _ in metric_columns(task)})
-    row.update({"worst_signer": worst, "train_seconds": _num(fold_info.get("train_seconds"))})
-    return row
+# ----------------------------------------------------------------------------------------- run folder
 
 
-def _mean_std(values: Sequence[float]) -> dict[str, Any]:
-    finite = np.array([v for v in values if math.isfinite(v)], dtype=np.float64)
-    if not finite.size:
-        return {"mean": None, "std": None, "folds": 0}
-    return {"mean": float(finite.mean()), "std": float(finite.std()), "folds": int(finite.size)}
+def _check_out(cv: CrossValidation) -> None:
+    out = cv.out
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held and not (cv.resume or cv.overwrite):
+        raise ValueError(f"--out {out} is not empty ({', '.join(held[:5])}{', ...' if len(held) > 5 else ''}); pass "
+                         f"--resume to continue a cross-validation, --overwrite to replace it, or choose another --out")
+    if held and cv.resume and not (out / FOLDS_NAME).is_file():
+        raise ValueError(f"--resume: {out} holds no {FOLDS_NAME}, so no cross-validation to continue; choose another "
+                         f"--out")
 
 
-def _pooled_worst_signer(reports: Sequence[tuple[int | str, Mapping[str, Any]]]) -> dict[str, Any] | None:
-    """Lowest per-signer accuracy over all test folds (and repeats), pooled by windows for real signer ids
-    (pseudo-signers are specific to a run: named ``fold<run>/<name>``, run = ``k`` or ``k-seed<s>``)."""
-    correct: dict[str, float] = {}
-    windows: dict[str, int] = {}
-    for fold, report in reports:
-        real = report.get("signers", {}).get("source") == "real"
-        for name, acc in (report.get("per_signer_acc") or {}).items():
-            n = int((report.get("per_signer_windows") or {}).get(name, 0))
-            if not math.isfinite(_num(acc)) or n <= 0:
-                continue
-            key = name if real else (f"fold{fold}/{name}" if isinstance(fold, int) else f"{fold}/{name}")
-            correct[key] = correct.get(key, 0.0) + _num(acc) * n
-            windows[key] = windows.get(key, 0) + n
-    if not windows:
-        return None
-    acc = {k: correct[k] / windows[k] for k in windows}
-    name = min(acc, key=lambda k: (acc[k], k))
-    return {"name": name, "accuracy": acc[name], "windows": windows[name]}
+def _check_same_run(out: Path, payload: dict[str, Any]) -> None:
+    """resume: the folds and settings of OUT must be the ones this run would make."""
+    previous = _read_json(out / FOLDS_NAME)
+    stored = previous.get("settings", {})
+    for key, value in payload["settings"].items():
+        if key == "adapt":  # adapted scores can be added to (or left out of) a finished run
+            continue
+        if stored.get(key, 1 if key == "repeats" else None) != value:  # runs from before --repeats had one
+            raise ValueError(f"--resume: {out / FOLDS_NAME} was made with {key} = {stored.get(key)!r}, this command "
+                             f"has {value!r}; use the same settings, --overwrite, or another --out")
+    if previous.get("folds") != payload["folds"]:
+        raise ValueError(f"--resume: the folds in {out / FOLDS_NAME} differ from the folds of --data now (videos "
+                         f"added or removed?); use --overwrite or another --out")
 
 
-def main_metric(task: str) -> str:
-    """The metric the per-seed column shows: top-1, or the frame PR-AUC of detection."""
-    return "frame_pr_auc" if task == "binary" else "top1"
+def _clear(out: Path) -> None:
+    """overwrite: remove what a previous cross-validation wrote in OUT (its files and fold folders)."""
+    for name in _OWN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for fold_dir in sorted(out.glob("*/fold[0-9]*")):
+        if fold_dir.parent.name in PRESETS and fold_dir.is_dir():
+            shutil.rmtree(fold_dir)
 
 
-def _seed_average(rows: Sequence[Mapping[str, Any]], key: str) -> list[float]:
-    """Per fold (in first-seen order): the mean of ``key`` over the fold's repeats (NaN where none is finite)."""
-    by_fold: dict[Any, list[float]] = {}
+def _folds_payload(cv: CrossValidation, data: str, groups: dict[str, str], folds: list[list[str]]) -> dict[str, Any]:
+    settings = {"data": str(Path(data).resolve()), "gt": None if cv.gt is None else str(Path(cv.gt).resolve()),
+                "folds": cv.folds, "group_by": cv.group_by, "seed": cv.seed,
+                "inner_val_fraction": cv.inner_val_fraction, "repeats": cv.repeats, "adapt": cv.adapt,
+                "train_flags": list(cv.train_flags)}
+    return {"version": 1, "settings": settings,
+            "folds": [{"fold": k, "test_groups": sorted({groups[v] for v in vids}), "test_videos": vids}
+                      for k, vids in enumerate(folds)],
+            "group_of": dict(sorted(groups.items())) if cv.group_by == "signer" else {}}
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
     for r in rows:
-        by_fold.setdefault(r["fold"], []).append(_num(r[key]))
-    return [float(np.mean(f)) if (f := [v for v in vs if math.isfinite(v)]) else math.nan for vs in by_fold.values()]
+        writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else
+                             f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_text_atomic(path, buffer.getvalue())
 
 
-def summarize(
-    rows: Sequence[Mapping[str, Any]], reports: Mapping[str, Sequence[tuple[int | str, Mapping[str, Any]]]]
-) -> dict[str, dict[str, Any]]:
-    """Per config (in first-seen order): folds, repeats, mean ± std over folds of every metric (each fold
-    averaged over its repeats first), the main metric of each seed (mean over folds), test counts, training
-    seconds and the worst test signer overall. ``reports[config]`` holds ``(run, report.json)`` pairs."""
-    out: dict[str, dict[str, Any]] = {}
-    for config in dict.fromkeys(r["config"] for r in rows):
-        mine = [r for r in rows if r["config"] == config]
-        task = mine[0]["task"]
-        folds = list(dict.fromkeys(r["fold"] for r in mine))
-        seeds = list(dict.fromkeys(r["seed"] for r in mine))
-        main = main_metric(task)
-        out[config] = {
-            "task": task,
-            "folds": len(folds),
-            "repeats": len(seeds),
-            "metrics": {key: _mean_std(_seed_average(mine, key)) for key, _ in metric_columns(task)},
-            "main_metric": main,
-            "per_seed": {str(seed): _mean_std([_num(r[main]) for r in mine if r["seed"] == seed]) for seed in seeds},
-            "test_signers": [r["test_signers"] for r in mine if r["seed"] == seeds[0]],
-            "test_videos": [r["test_videos"] for r in mine if r["seed"] == seeds[0]],
-            "train_seconds": {**_mean_std([_num(r["train_seconds"]) for r in mine]),
-                              "total": float(np.nansum([_num(r["train_seconds"]) for r in mine]))},
-            "worst_signer": _pooled_worst_signer(reports.get(config, ())),
-        }
-    return out
+def _footer(cv: CrossValidation, payload: dict[str, Any]) -> list[str]:
+    unit = cv.group_by
+    per_fold = ", ".join(str(len(f["test_groups"])) for f in payload["folds"])
+    total = sum(len(f["test_groups"]) for f in payload["folds"])
+    selection = ("no model selection: last.pt of each fold evaluated" if cv.inner_val_fraction <= 0 else
+                 f"model selection: best.pt on an inner validation split of {cv.inner_val_fraction:g} of the "
+                 f"training {unit}s' windows")
+    flags = " ".join(cv.train_flags) or "(train_landmarks defaults)"
+    presets = "; ".join(f"{c} = `{' '.join(preset_flags(c))}`" if PRESETS[c] else f"{c} = train defaults"
+                        for c in cv.configs)
+    last = cv.seed + cv.repeats - 1
+    seeds = (f"seed {cv.seed}" if cv.repeats == 1 else
+             f"folds from seed {cv.seed}, each trained {cv.repeats} times (seeds {cv.seed}..{last}) and "
+             f"averaged over its repeats")
+    return [f"{cv.folds} folds grouped by {unit} ({total} {unit}s; {per_fold} per test fold), {seeds}; "
+            f"mean ± std (population) over folds; {selection}.",
+            f"Train flags: `{flags}`. Configs: {presets}.",
+            "Signer probe: accuracy of a linear classifier recovering the test signer from the frozen embedding "
+            "(lower = less signer information; chance = majority share). Worst signer: lowest test accuracy "
+            "over all folds."]
 
 
-def _cell(stat: Mapping[str, Any]) -> str:
-    if stat["mean"] is None:
-        return "–"
-    return f"{stat['mean']:.2f} ± {stat['std']:.2f}"
+def _write_results(out: Path, rows: list[dict[str, Any]], reports: dict[str, list[tuple[str, dict[str, Any]]]],
+                   footer: list[str], settings: dict[str, Any]) -> str:
+    _write_csv(out / RESULTS_NAME, rows)
+    summary = summarize(rows, reports)
+    write_json_atomic(out / SUMMARY_JSON, {"settings": settings, "configs": summary}, indent=1)
+    table = summary_markdown(summary, footer)
+    (out / SUMMARY_MD).write_text(table, encoding="utf-8")
+    return table
 
 
-def summary_markdown(summary: Mapping[str, Mapping[str, Any]], footer: Sequence[str] = ()) -> str:
-    """The markdown table: config, each metric ``mean ± std``, the worst signer; then ``footer`` lines."""
-    tasks = {s["task"] for s in summary.values()}
-    task = "binary" if tasks == {"binary"} else "multiclass"
-    columns = metric_columns(task)
-    repeats = any(s["repeats"] > 1 for s in summary.values())
-    titles = dict(columns)
-    head = ["config", *(title for _, title in columns), "worst signer"]
-    if repeats:
-        head.append(f"{titles[main_metric(task)]} per seed")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for config, s in summary.items():
-        worst = s["worst_signer"]
-        cells = [_cell(s["metrics"].get(key, {"mean": None})) for key, _ in columns]
-        cells.append("–" if worst is None else f"{worst['name']} ({worst['accuracy']:.2f})")
-        if repeats:
-            seeds = s["per_seed"].values()
-            cells.append(" ".join("–" if v["mean"] is None else f"{v['mean']:.3f}" for v in seeds) or "–")
-        lines.append("| " + " | ".join([config, *cells]) + " |")
-    return "\n".join([*lines, *([""] if footer else []), *footer]) + "\n"
+def _fold_line(cv: CrossValidation, preset: str, k: int, splits: FoldSplits, groups: dict[str, str]) -> str:
+    names = sorted({groups[v] for v in splits.test})
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    test = f"{len(names)} {cv.group_by}s ({shown})" if cv.group_by == "signer" else f"{len(names)} videos"
+    val = f", {len(splits.val)} val" if splits.val else ""
+    return f"{cv.prog}: [{preset}] fold{k} ({k + 1}/{cv.folds}): test {test}; {len(splits.train)} train{val} videos"
 
 
-def write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    """Atomic JSON (NaN → null)."""
-    write_json_atomic(path, dict(payload), indent=1)
+def _result_line(cv: CrossValidation, preset: str, name: str, row: dict[str, Any], status: str) -> str:
+    shown = "  ".join(f"{key} {row[key]:.3f}" for key, _ in metric_columns(row["task"]) if math.isfinite(row[key]))
+    worst = f"  worst signer {row['worst_signer']}" if row["worst_signer"] else ""
+    note = {"skipped": "done before, skipped", "evaluated": "trained before, evaluated now"}.get(
+        status, f"trained in {row['train_seconds']:.0f}s")
+    return f"{cv.prog}: [{preset}] {name}: {shown}{worst}  ({note})"
+
+
+# ----------------------------------------------------------------------------------------------- run
+
+
+def _check_base(base: TrainConfig, cv: CrossValidation) -> None:
+    if cv.inner_val_fraction <= 0:
+        for flag, on in (("--save-best", base.run.save_best), ("--patience", base.optim.patience)):
+            if on:
+                raise ValueError(f"train flag {flag} picks epochs on a validation split, which folds only have with "
+                                 f"--inner-val-fraction > 0 (the test fold never selects epochs)")
+    for preset in cv.configs:  # every fold's config is valid before any work
+        base.updated(PRESETS[preset])
+
+
+def _score(cv: CrossValidation, preset: str, k: int, seed: int, outcome: tuple, rows: list[dict[str, Any]],
+           reports: dict[str, list[tuple[str, dict[str, Any]]]]) -> None:
+    report, adapted, info, status = outcome
+    name = _run_name(cv, k, seed)
+    scored = [(preset, report)] + ([(f"{preset}+adapt", adapted)] if adapted is not None else [])
+    for label, rep in scored:
+        row = result_row(label, k, rep, info, seed=seed)
+        rows.append(row)
+        reports.setdefault(label, []).append((name, rep))
+        if not cv.quiet:
+            print(_result_line(cv, label, name, row, status), flush=True)
+            for warning in rep.get("warnings", []):
+                print(f"{cv.prog}: warning: [{label}] {name}: {warning}", file=sys.stderr, flush=True)
+
+
+def cross_validate(base: TrainConfig, cv: CrossValidation | None = None, /, **settings: Any) -> dict[str, Any]:
+    """Cross-validate every preset of ``cv.configs`` on ``base.data.data``; returns the summary (per config:
+    mean ± std over folds). ``settings`` are :class:`CrossValidation` fields (``out`` is required)."""
+    cv = cv or CrossValidation(**settings)
+    _check_base(base, cv)
+    data = base.data.data
+    _check_out(cv)
+    corpus = load_corpus(data, selection=PartSelection(coords=2), gt_path=cv.gt, progress=wants_progress(cv.quiet))
+    groups = video_groups(corpus.video_ids, corpus.signers, cv.group_by)
+    folds = assign_folds(groups, cv.folds, seed=cv.seed, unit=cv.group_by)
+    payload = _folds_payload(cv, data, groups, folds)
+    if cv.resume and (cv.out / FOLDS_NAME).is_file():
+        _check_same_run(cv.out, payload)
+    elif cv.overwrite and cv.out.is_dir():
+        _clear(cv.out)
+    cv.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(cv.out / FOLDS_NAME, payload, indent=1)
+    splits = [fold_splits(k, folds, groups=groups, group_by=cv.group_by, inner_val_fraction=cv.inner_val_fraction,
+                          corpus=corpus, config=base, seed=cv.seed) for k in range(cv.folds)]
+    del corpus  # the landmarks are reloaded by each fold's training
+    footer = _footer(cv, payload)
+    settings_record = {**payload["settings"], "configs": {c: list(preset_flags(c)) for c in cv.configs}}
+    rows: list[dict[str, Any]] = []
+    reports: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    table = ""
+    for preset in cv.configs:
+        for k in range(cv.folds):
+            if not cv.quiet:
+                print(_fold_line(cv, preset, k, splits[k], groups), flush=True)
+            for seed in cv.seeds():
+                try:
+                    outcome = _run_fold(cv, base, data, preset, k, seed, splits[k], groups)
+                except (SignSTGCNError, ValueError, FileNotFoundError) as err:  # say which fold; resume continues
+                    raise ValueError(f"[{preset}] {_run_name(cv, k, seed)}: {err}") from err
+                _score(cv, preset, k, seed, outcome, rows, reports)
+                table = _write_results(cv.out, rows, reports, footer, settings_record)
+    print(table, end="", flush=True)
+    print(f"{cv.prog}: wrote {cv.out / RESULTS_NAME}, {cv.out / SUMMARY_JSON}, {cv.out / SUMMARY_MD}", flush=True)
+    return _read_json(cv.out / SUMMARY_JSON)["configs"]

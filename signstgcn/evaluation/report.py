@@ -351,6 +351,7 @@ class EvaluationResult:
     preds: np.ndarray  # (N,) predicted class id (binary: at the threshold used)
     video_ids: list[str]
     class_names: list[str]
+    files: list[Path] = field(default_factory=list)  # what save_evaluation wrote (via signstgcn.evaluate)
 
 
 def evaluate_prepared(

@@ -60,6 +60,8 @@ def checkpoint_threshold(metrics: Mapping[str, Any]) -> tuple[float, str]:
     return DEFAULT_THRESHOLD, f"default {DEFAULT_THRESHOLD} (the checkpoint stores no validation threshold)"
 DEFAULT_SMOOTH = 5  # frames of the moving median ``signstgcn detect`` applies by default
 DEFAULT_SMOOTH_METHOD = "median"
+DEFAULT_MIN_SECONDS = 0.2  # shortest segment and gap ``signstgcn detect`` keeps by default
+DEFAULT_FPS = 25.0  # frames per second of a recording that does not say
 
 
 # ------------------------------------------------------------------------------------------ the model

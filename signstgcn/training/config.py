@@ -28,7 +28,7 @@ from signstgcn.model.config import ATTENTION_MODES, TEMPORAL_MODES, ModelConfig
 from signstgcn.model.features import check_streams
 from signstgcn.training.loop import BEST_METRICS, best_metric_key
 
-__all__ = ["DataOptions", "InputOptions", "ModelOptions", "OptimOptions", "RunOptions", "SignerOptions",
+__all__ = ["config_flags", "DataOptions", "InputOptions", "ModelOptions", "OptimOptions", "RunOptions", "SignerOptions",
            "TrainConfig", "SCHEDULERS", "GRL_SCHEDULES"]
 
 SCHEDULERS = ("cosine", "step", "none")
@@ -310,3 +310,25 @@ def _build(cls: type, values: Mapping[str, Any], group: str) -> Any:
     if unknown:
         raise ValueError(f"TrainConfig.{group}: unknown settings {unknown}; expected a subset of {sorted(names)}")
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def config_flags(settings: Mapping[str, Any]) -> list[str]:
+    """Flat settings as ``train_landmarks`` flags (a field's flag is its name with ``-``): True → ``--x``,
+    False → ``--no-x``, tuples as comma lists, floats as ``%g``; None is left out."""
+    flags: list[str] = []
+    for name, value in settings.items():
+        if name not in _FIELD_GROUP:
+            raise ValueError(f"TrainConfig: unknown setting {name!r}")
+        flag = "--" + name.replace("_", "-")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + name.replace("_", "-"))
+        elif isinstance(value, (tuple, list)):
+            flags += [flag, ",".join(str(v) for v in value)]
+        elif isinstance(value, float):
+            flags += [flag, f"{value:g}"]
+        else:
+            flags += [flag, str(value)]
+    return flags
+

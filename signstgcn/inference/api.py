@@ -1,0 +1,61 @@
+"""``detect(ckpt, landmarks)``: a recording's signing segments from Python, with ``signstgcn detect``'s defaults.
+
+    from signstgcn import detect
+    result = detect("runs/detect/best.pt", "data/video1.npz")
+    for seg in result.segments:
+        print(seg.start / result.fps, seg.end / result.fps)
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+from signstgcn.data.landmarks import Landmarks
+from signstgcn.data.readers import load_landmarks
+from signstgcn.inference.predictor import (
+    DEFAULT_FPS,
+    DEFAULT_MIN_SECONDS,
+    DEFAULT_SMOOTH,
+    DEFAULT_SMOOTH_METHOD,
+    Detection,
+    Predictor,
+    default_stride,
+)
+from signstgcn.inference.predictor import detect as detect_frames
+
+__all__ = ["detect"]
+
+
+def detect(
+    ckpt: str | PathLike[str] | Predictor,
+    landmarks: str | PathLike[str] | Landmarks,
+    *,
+    fps: float | None = None,
+    stride: int | None = None,
+    threshold: float | None = None,
+    smooth: int = DEFAULT_SMOOTH,
+    smooth_method: str = DEFAULT_SMOOTH_METHOD,
+    min_duration: float = DEFAULT_MIN_SECONDS,
+    min_gap: float = DEFAULT_MIN_SECONDS,
+    device: str = "cpu",
+    **options: Any,
+) -> Detection:
+    """Per-frame signing probability and signing segments (frame numbers) of one recording.
+
+    ``ckpt``: a binary checkpoint path or a :class:`Predictor`; ``landmarks``: a landmark file / OpenPose folder
+    or :class:`Landmarks`. ``fps``: the file's own, else this, else 25. ``stride``: the checkpoint's window / 5.
+    ``threshold``: the checkpoint's best-F1 one. ``min_duration`` / ``min_gap`` are in seconds. ``options`` go to
+    :func:`signstgcn.inference.predictor.detect` (``batch_size``, ``weighting``)."""
+    predictor = ckpt if isinstance(ckpt, Predictor) else Predictor.from_checkpoint(ckpt, device=device)
+    lm = landmarks if isinstance(landmarks, Landmarks) else load_landmarks(landmarks)
+    frames: np.ndarray = predictor.frames(lm)
+    rate = lm.fps or fps or DEFAULT_FPS
+    step = default_stride(predictor.window) if stride is None else stride
+    if not 1 <= step <= predictor.window:
+        raise ValueError(f"stride must be in 1..{predictor.window} (the checkpoint's window), got {step}")
+    return detect_frames(predictor, frames, fps=rate, stride=step, threshold=threshold, smooth=smooth,
+                         smooth_method=smooth_method, min_duration=round(min_duration * rate),
+                         min_gap=round(min_gap * rate), **options)
