@@ -21,6 +21,8 @@ from tests.conftest import shared_data, write_video
 def _config(corpus, ids, binary=True, **window):
     vocab = build_vocab(corpus.gt, ids, binary=binary, signing_labels=("s",))
     source, names, pseudo = fit_signers(corpus, ids, use_pseudo=False)
+    if "window" in window:
+        window["length"] = window.pop("window")
     return DataConfig(PartSelection(), corpus.layout_spec, WindowConfig(**window), vocab,
                       signer_source=source, signers=names, pseudo_signers=pseudo)
 

@@ -104,7 +104,7 @@ def test_windows_from_the_pack_equal_windows_from_the_folder(data, tmp_path):
         ids = corpus.video_ids
         vocab = build_vocab(corpus.gt, ids, binary=True, signing_labels=("s",))
         source, names, pseudo = fit_signers(corpus, ids, use_pseudo=True, num_pseudo=2)
-        cfg = DataConfig(PartSelection(), corpus.layout_spec, WindowConfig(window=16, stride=3), vocab,
+        cfg = DataConfig(PartSelection(), corpus.layout_spec, WindowConfig(length=16, stride=3), vocab,
                          signer_source=source, signers=names, pseudo_signers=pseudo)
         datasets.append(make_dataset(corpus, ids, cfg, train=True, seed=5))
     plain, packed = datasets

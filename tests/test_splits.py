@@ -197,11 +197,11 @@ def test_bad_counts():
 
 def test_count_windows_from_the_window_index():
     labels = [np.array([0] * 10 + [1] * 10), np.array([1] * 5)]  # 20 frames; 5 frames (one short window)
-    index = build_window_index(labels, WindowConfig(window=10, stride=5, rule="any"), binary=True)
+    index = build_window_index(labels, WindowConfig(length=10, stride=5, rule="any"), binary=True)
     counts = count_windows(["a", "b"], index, binary=True)
     assert counts.windows == {"a": 3, "b": 1} and counts.positives == {"a": 2, "b": 1}
     multi = [np.array([0, 0, 1, 1, 1, 2])]
-    index = build_window_index(multi, WindowConfig(window=2, stride=2, rule="majority"), binary=False)
+    index = build_window_index(multi, WindowConfig(length=2, stride=2, rule="majority"), binary=False)
     counts = count_windows(["a"], index, binary=False, class_names=("x", "y", "z"))
     assert counts.classes == {"a": {"x": 1, "y": 2}}
 

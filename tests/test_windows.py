@@ -69,16 +69,16 @@ def test_short_video_window_uses_its_real_frames():
 
 def test_index_over_several_videos():
     labels = [BIN, np.array([U, U, 1, 1, 1]), np.full(3, U)]
-    idx = build_window_index(labels, WindowConfig(window=4, stride=2, rule="any"), binary=True)
+    idx = build_window_index(labels, WindowConfig(length=4, stride=2, rule="any"), binary=True)
     np.testing.assert_array_equal(idx.video, [0, 0, 0, 0])  # video 1's only window (start 0) touches U
-    idx = build_window_index(labels, WindowConfig(window=3, stride=1, rule="any"), binary=True)
+    idx = build_window_index(labels, WindowConfig(length=3, stride=1, rule="any"), binary=True)
     assert (idx.video == 1).sum() == 1 and idx.start[idx.video == 1][0] == 2
     assert idx.video.dtype == np.int32 and idx.start.dtype == np.int32
 
 
 def test_video_sample_mode_one_sample_per_labeled_video():
     labels = [np.array([U, 0, 0, 1]), np.array([2, 2, 2]), np.full(4, U), np.array([D, D, 1])]
-    idx = build_window_index(labels, WindowConfig(window=8, sample_mode="video"), binary=False)
+    idx = build_window_index(labels, WindowConfig(length=8, sample_mode="video"), binary=False)
     np.testing.assert_array_equal(idx.video, [0, 1])
     np.testing.assert_array_equal(idx.start, [1, 0])  # starts at the first labeled frame
     np.testing.assert_array_equal(idx.label, [0, 2])
@@ -95,7 +95,7 @@ def test_resample_time_is_linear_and_nan_aware():
     assert resample_time(frames, 1).shape == (1, 1, 1)
 
 
-@pytest.mark.parametrize("kwargs", [{"window": 0}, {"stride": 0}, {"rule": "most"}, {"sample_mode": "clip"}])
+@pytest.mark.parametrize("kwargs", [{"length": 0}, {"stride": 0}, {"rule": "most"}, {"sample_mode": "clip"}])
 def test_bad_window_config(kwargs):
     with pytest.raises(ValueError):
         WindowConfig(**kwargs)

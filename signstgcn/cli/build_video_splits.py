@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build the splits and write ``args.out``; returns the JSON payload."""
     fractions = check_fractions((args.train, args.val, args.test))
     labels = _signing_labels(args.s_label)
-    config = WindowConfig(window=args.window, stride=args.stride, rule=args.rule, sample_mode=args.sample_mode)
+    config = WindowConfig(length=args.window, stride=args.stride, rule=args.rule, sample_mode=args.sample_mode)
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out}: already exists; pass --overwrite to replace it")

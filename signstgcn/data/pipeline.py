@@ -114,7 +114,7 @@ class DataConfig:
             return cls(
                 selection=PartSelection(**d["selection"]),
                 layout=LayoutSpec(**d["layout"]),
-                window=WindowConfig(**d["window"]),
+                window=_window_config(d["window"]),
                 vocab=LabelVocab.from_dict(d["vocab"]),
                 hands_relative=bool(d.get("hands_relative", False)),
                 signer_source=d.get("signer_source", "none"),
@@ -175,7 +175,7 @@ def make_dataset(
     index = build_window_index(labels, config.window, binary=config.vocab.binary)
     if ids and len(index) == 0:
         raise DataError(f"{corpus.data_dir}: the {len(ids)} videos give no usable window "
-                        f"(window={config.window.window}, every window touches unlabeled or dropped frames)")
+                        f"(window={config.window.length}, every window touches unlabeled or dropped frames)")
     layout = corpus.layout
     if train:
         profiles = _profiles(corpus, ids, config) if config.cross_signer else None
@@ -210,7 +210,7 @@ def fit_bone_lengths(corpus: Corpus, video_ids: Sequence[str], config: DataConfi
                      seed: int = 0) -> tuple[float, ...]:
     """The reference skeleton of ``--canonical-bones``: each bone's median typical length over windows of the
     training videos (``config``'s window length, normalized with ``config``'s options but no retargeting)."""
-    w = config.window.window
+    w = config.window.length
     spans = _spans(corpus, video_ids, w)
     if len(spans) > max_windows:
         pick = np.random.default_rng(seed).choice(len(spans), size=max_windows, replace=False)
@@ -222,7 +222,7 @@ def fit_bone_lengths(corpus: Corpus, video_ids: Sequence[str], config: DataConfi
 def _profiles(corpus: Corpus, video_ids: Sequence[str], config: DataConfig, max_windows: int = 20) -> np.ndarray:
     """(M, V) body proportions of each training video (``--cross-signer-augment``; at most ``max_windows``
     windows per video, evenly spaced)."""
-    w = config.window.window
+    w = config.window.length
     tree = BoneTree(corpus.layout)
 
     def per_video():
@@ -240,13 +240,22 @@ def check_window_fits(corpus: Corpus, ids: list[str], window: WindowConfig, *, b
     if window.sample_mode != "window" or not ids:
         return
     lengths = {v: corpus.num_frames(v) for v in ids}
-    short = sorted(v for v, t in lengths.items() if t < window.window)
+    short = sorted(v for v, t in lengths.items() if t < window.length)
     if not short:
         return
     longest = max(lengths.values())
     if binary and len(short) == len(ids):
-        raise ValueError(f"{where}: --window {window.window} is longer than every video (the longest has {longest} "
+        raise ValueError(f"{where}: --window {window.length} is longer than every video (the longest has {longest} "
                          f"frames), so every window would be padded; use --window {longest} or less")
     hint = "" if binary else " (isolated clips: --sample-mode video resamples each clip to --window frames)"
     log.warning("%s: %d of %d videos are shorter than --window %d (e.g. %s, %d frames) and give one padded window "
-                "each%s", where, len(short), len(ids), window.window, short[0], lengths[short[0]], hint)
+                "each%s", where, len(short), len(ids), window.length, short[0], lengths[short[0]], hint)
+
+
+def _window_config(d: Mapping[str, Any]) -> WindowConfig:
+    """``WindowConfig`` of a stored dict; checkpoints before the rename call the length ``window``."""
+    d = dict(d)
+    if "window" in d:
+        d["length"] = d.pop("window")
+    return WindowConfig(**d)
+

@@ -124,7 +124,7 @@ def corpus_window_counts(corpus: Corpus, ids: Sequence[str], window: WindowConfi
     index = build_window_index(labels, window, binary=binary)
     if len(index) == 0:
         raise DataError(f"{corpus.data_dir}: the {len(ids)} videos give no usable window (--window "
-                        f"{window.window}: every window touches unlabeled frames)")
+                        f"{window.length}: every window touches unlabeled frames)")
     return count_windows(list(ids), index, binary=binary, class_names=vocab.classes)
 
 

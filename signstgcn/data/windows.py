@@ -26,14 +26,14 @@ Transform = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.nda
 class WindowConfig:
     """How videos become samples: ``--window``, ``--stride``, ``--rule``, ``--sample-mode``."""
 
-    window: int = 25
+    length: int = 25  # frames per window (``--window``)
     stride: int = 1
     rule: str = "majority"
     sample_mode: str = "window"
 
     def __post_init__(self) -> None:
-        if self.window < 1:
-            raise ValueError(f"--window must be a positive number of frames, got {self.window}")
+        if self.length < 1:
+            raise ValueError(f"--window must be a positive number of frames, got {self.length}")
         if self.stride < 1:
             raise ValueError(f"--stride must be a positive number of frames, got {self.stride}")
         if self.rule not in RULES:
@@ -123,8 +123,8 @@ def build_window_index(frame_labels: Sequence[np.ndarray], config: WindowConfig,
             first, label = video_label(lab, config.rule, binary)
             s, y = np.array([first]), np.array([label])
         else:
-            s = window_starts(len(lab), config.window, config.stride)
-            y = window_labels(lab, s, config.window, config.rule, binary)
+            s = window_starts(len(lab), config.length, config.stride)
+            y = window_labels(lab, s, config.length, config.rule, binary)
         keep = y != UNLABELED
         videos.append(np.full(int(keep.sum()), v, dtype=np.int32))
         starts.append(s[keep].astype(np.int32))
@@ -209,7 +209,7 @@ class WindowDataset(Dataset):
     def raw_window(self, i: int) -> np.ndarray:
         """(window, V, C) raw frames of sample ``i``, NaN-padded at the end of short videos."""
         v, s = int(self.index.video[i]), int(self.index.start[i])
-        frames, w = self.videos[v], self.config.window
+        frames, w = self.videos[v], self.config.length
         if self.config.sample_mode == "video":
             return resample_time(frames[s:], w)
         win = frames[s:s + w]

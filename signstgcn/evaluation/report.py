@@ -138,9 +138,9 @@ def _override_config(
                          f"trained on: drop the --include-*/--coords/--*-subset flags to use the checkpoint's")
     overrides: dict[str, Any] = {}
     win = cfg.window
-    if window is not None and window != win.window:
-        overrides["window"] = {"checkpoint": win.window, "used": window}
-        win = replace(win, window=window)
+    if window is not None and window != win.length:
+        overrides["window"] = {"checkpoint": win.length, "used": window}
+        win = replace(win, length=window)
     if stride is not None and stride != win.stride:
         overrides["stride"] = {"checkpoint": win.stride, "used": stride}
         win = replace(win, stride=stride)
@@ -539,7 +539,7 @@ def _report(data: EvalData, metrics: dict[str, Any], extra: dict[str, Any], per_
             "split_source": data.split_source,
         },
         "settings": {
-            "window": win.window, "stride": win.stride, "rule": win.rule, "sample_mode": win.sample_mode,
+            "window": win.length, "stride": win.stride, "rule": win.rule, "sample_mode": win.sample_mode,
             "parts": parts_text(cfg.selection), "layout": data.corpus.layout.name,
             "joints": data.corpus.layout.num_nodes, "overridden": data.overrides,
         },

@@ -207,7 +207,7 @@ def metadata(predictor: Predictor, fmt: str, opset: int | None) -> dict[str, Any
         "task": "binary" if predictor.binary else "multiclass",
         "classes": list(data.vocab.classes),
         "threshold": predictor.best_threshold if predictor.binary else None,
-        "window": data.window.window,
+        "window": data.window.length,
         "layout": predictor.layout.name,
         "preprocessing": f"signstgcn.inference.predictor.prepare_window: Normalize (per window; input "
                          f"{data.representation()}: settings under data) + signer_statistics",

@@ -104,7 +104,7 @@ class Predictor:
 
     @property
     def window(self) -> int:
-        return self.data.window.window
+        return self.data.window.length
 
     @property
     def video_mode(self) -> bool:

@@ -42,7 +42,7 @@ def unlabeled_windows(videos: Mapping[str, np.ndarray], config: DataConfig, layo
         raise DataError("no videos to adapt to")
     win = config.window
     starts = [np.zeros(1, dtype=np.int64) if win.sample_mode == "video"
-              else window_starts(videos[v].shape[0], win.window, win.stride) for v in ids]
+              else window_starts(videos[v].shape[0], win.length, win.stride) for v in ids]
     index = WindowIndex(np.concatenate([np.full(len(s), k, dtype=np.int32) for k, s in enumerate(starts)]),
                         np.concatenate(starts).astype(np.int32), np.zeros(sum(len(s) for s in starts), np.int64))
     return WindowDataset([videos[v] for v in ids], ids, index, win, layout,
