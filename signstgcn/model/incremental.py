@@ -160,3 +160,108 @@ class IncrementalBackbone:
         out = [f for f in (self.push(absent, none) for _ in range(self.lag)) if f is not None]
         self.reset()
         return out
+
+
+class _BatchedBlock:
+    """A :class:`_FoldedBlock`'s weights evaluated for many streams at once: per stream slot, a ring of the last
+    ``2 * pad + 1`` graph-conv outputs and of the last ``pad + 1`` block inputs, as tensors with a slot axis."""
+
+    def __init__(self, block: _FoldedBlock, slots: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.f = block
+        V, C_in, C = block.num_nodes, block.in_channels, block.out_channels
+        self.g = torch.zeros(slots, 2 * block.pad + 1, V, C, dtype=dtype, device=device)  # (S, 2pad+1, V, C)
+        self.x = torch.zeros(slots, block.pad + 1, V, C_in, dtype=dtype, device=device)  # (S, pad+1, V, C_in)
+        self.m = torch.zeros(slots, block.pad + 1, V, 1, dtype=dtype, device=device)  # (S, pad+1, V, 1)
+        self.count = torch.zeros(slots, dtype=torch.long)  # (S,) frames pushed into this block per slot
+
+    def clear(self, slots: Tensor) -> None:
+        self.g[slots], self.x[slots], self.m[slots], self.count[slots] = 0.0, 0.0, 0.0, 0
+
+    def push(self, slots: Tensor, x: Tensor, m: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The next frame of each stream in ``slots (B,)``: ``x (B, V, C_in)``, ``m (B, V, 1)`` -> the slots whose
+        block output exists now (``count > pad``), their output ``(B', V, C)`` and mask ``(B', V, 1)``."""
+        f = self.f
+        B, V = x.shape[0], f.num_nodes
+        K = f.gcn_weight.shape[0]
+        # graph conv of every row at once: (K, B*V, C_in) @ (K, C_in, C) -> (K, B, V, C)
+        y = torch.baddbmm(f.gcn_bias, x.reshape(1, B * V, -1).expand(K, -1, -1), f.gcn_weight)
+        y = y.view(K, B, V, -1).permute(1, 0, 2, 3).mul_(m.unsqueeze(1))  # (B, K, V, C)
+        g = torch.matmul(f.A_cat, y.reshape(B, K * V, -1)).add_(f.gcn_shift).relu_().mul_(m)  # (B, V, C)
+        c = self.count[slots]  # (B,) index of this frame in each stream
+        R, P = self.g.shape[1], self.x.shape[1]
+        self.g[slots, c % R] = g
+        self.x[slots, c % P], self.m[slots, c % P] = x, m
+        self.count[slots] = c + 1
+        ready = c >= f.pad  # (B,) frame u = c - pad has its right neighbours
+        if not bool(ready.any()):
+            return slots[:0], g[:0], m[:0]
+        s, c = slots[ready], c[ready]
+        u = c - f.pad  # (B',) output frame
+        z = f.tcn_bias.expand(len(s), V, -1).clone()  # (B', V, C)
+        for j in range(f.taps):  # tap j reads frame u + (j - (taps - 1) / 2) * dilation = c - 2pad + j * d
+            z.add_(torch.matmul(self.g[s, (c - 2 * f.pad + j * f.dilation) % R], f.tcn_weight[j]))
+        xu, mu = self.x[s, u % P], self.m[s, u % P]  # (B', V, C_in), (B', V, 1)
+        if f.res_weight is not None:
+            z.add_(torch.matmul(xu, f.res_weight)).add_(f.res_bias)
+        elif f.residual:
+            z.add_(xu)
+        return s, z.relu_().mul_(mu), mu
+
+
+class BatchedIncrementalBackbone:
+    """:class:`IncrementalBackbone` for up to ``slots`` independent streams: one tick pushes the next frame of any
+    subset of streams as one batch. A slot's results equal a single :class:`IncrementalBackbone` fed the same
+    frames (up to float round-off); :meth:`clear` frees a slot for a new stream."""
+
+    def __init__(self, backbone: STGCNBackbone, streams: InputStreams | None = None, *, slots: int = 64) -> None:
+        single = IncrementalBackbone(backbone, streams)
+        self.single = single
+        self.lag, self.num_nodes, self.out_channels = single.lag, single.num_nodes, single.out_channels
+        self.in_channels, self.streams = single.in_channels, single.streams
+        self.slots = int(slots)
+        self.blocks = [_BatchedBlock(b, self.slots, single.dtype, single.device) for b in single.blocks]
+        self._prev: dict[int, tuple[Tensor, Tensor]] = {}  # slot -> last pushed frame (x, mask), for motion
+
+    def clear(self, slots: Tensor | list[int]) -> None:
+        """Forget the streams in ``slots`` (their next push starts a new stream)."""
+        idx = torch.as_tensor(slots, dtype=torch.long)
+        for block in self.blocks:
+            block.clear(idx)
+        for s in idx.tolist():
+            self._prev.pop(s, None)
+
+    @torch.inference_mode()
+    def push(self, slots: Tensor, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``slots (B,)`` distinct, ``x (B, V, C)`` normalized frames, ``mask (B, V)`` -> the slots with new
+        features ``(B',)`` and their ``(B', D)`` features (of each stream's frame ``count - lag``)."""
+        single = self.single
+        x = x.to(single.dtype)
+        if self.streams is not None:  # bone / motion channels need each stream's previous frame
+            rows = []
+            for i, s in enumerate(slots.tolist()):
+                rows.append(self.streams.frame(x[i], mask[i], self._prev.get(s)))
+                self._prev[s] = (x[i], mask[i])
+            x = torch.stack(rows)
+        m = mask.to(single.dtype).unsqueeze(-1)  # (B, V, 1)
+        h = torch.where(mask.unsqueeze(-1), x, 0.0)  # NaN-safe zeroing, as the backbone
+        h = torch.addcmul(single.in_shift, h, single.in_scale).mul_(m)  # (B, V, C)
+        out = (slots, h, m)
+        for block in self.blocks:
+            out = block.push(*out)
+            if len(out[0]) == 0:
+                return out[0], torch.zeros(0, self.out_channels, dtype=single.dtype)
+        s, h, m = out  # (B',), (B', V, D), (B', V, 1)
+        return s, h.sum(dim=1) / m.sum(dim=1).clamp(min=1.0)  # (B', D)
+
+    def flush(self, slots: Tensor | list[int]) -> dict[int, list[Tensor]]:
+        """Each stream's last ``lag`` frames' features (right neighbours = zero padding); then :meth:`clear`."""
+        idx = torch.as_tensor(slots, dtype=torch.long)
+        out: dict[int, list[Tensor]] = {int(s): [] for s in idx.tolist()}
+        absent = torch.zeros(len(idx), self.num_nodes, self.in_channels, dtype=self.single.dtype)
+        none = torch.zeros(len(idx), self.num_nodes, dtype=torch.bool)
+        for _ in range(self.lag):
+            got, feats = self.push(idx, absent, none)
+            for s, f in zip(got.tolist(), feats):
+                out[s].append(f)
+        self.clear(idx)
+        return out

@@ -1,0 +1,239 @@
+"""Live signing detection for many streams at once (every participant of a video call): one object, batched.
+
+:class:`MultiStreamDetector` serves any number of independent streams that join (:meth:`~MultiStreamDetector.open`)
+and leave (:meth:`~MultiStreamDetector.close`) at any time. Each stream keeps its own rings of raw frames and
+backbone features, exactly like one :class:`~signstgcn.inference.streaming.IncrementalDetector`; a *tick*
+(:meth:`~MultiStreamDetector.push`) takes the next frame of any subset of streams and computes
+
+- the new frames' backbone features of all those streams as one batch through the folded backbone
+  (:class:`~signstgcn.model.incremental.BatchedIncrementalBackbone`), and
+- the heads (signer encoder, attention, BiGRU, classifier) of every window that became due, as one batch.
+
+So per stream the results (windows, current and final frame probabilities) are those of an
+``IncrementalDetector(threaded=False)`` fed the same frames, whatever the interleaving of streams (tested to
+1e-5). Frames are normalized per stream with its own trailing window, as the single-stream detector does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+
+import numpy as np
+import torch
+
+from signstgcn.data.pipeline import DataConfig
+from signstgcn.data.signers import signer_statistics
+from signstgcn.data.transforms import Normalize
+from signstgcn.inference.predictor import Predictor, raw_window, window_weights
+from signstgcn.inference.streaming import StreamStep, _FrameAccumulator, _streaming_predictor, frame_array
+from signstgcn.model.incremental import BatchedIncrementalBackbone
+from signstgcn.model.model import SignSTGCNModel
+
+__all__ = ["MultiStreamDetector"]
+
+Frame = np.ndarray | Mapping[str, np.ndarray]
+
+
+@dataclass
+class _Stream:
+    """One stream's state: rings of raw frames, detected joints and features; windows waiting for the head."""
+
+    slot: int
+    raw: np.ndarray  # (W+lag, V, C) ring of raw frames
+    present: np.ndarray  # (W+lag, V) ring: joint detected
+    feats: torch.Tensor  # (W+lag, D) ring of backbone features
+    acc: _FrameAccumulator
+    count: int = 0  # frames pushed
+    ready: int = 0  # frames with features
+    last_start: int = -1  # start of the latest window sent to the head
+    current: float | None = None
+    due: list[tuple[int, int, int | None]] = field(default_factory=list)  # (start, length, tail_from)
+
+
+class MultiStreamDetector:
+    """Many live streams, one batched model (see the module docstring).
+
+        det = MultiStreamDetector.from_checkpoint("best.pt", stride=8)
+        a, b = det.open(), det.open()
+        steps = det.push({a: frame_a, b: frame_b})  # {stream: StreamStep}
+        last = det.close(a)  # flush: the tail window and every remaining frame's final probability
+
+    ``max_streams`` bounds the streams open at once (the batched backbone's state is allocated for them).
+    """
+
+    def __init__(self, model: SignSTGCNModel | Predictor, data: DataConfig | None = None, *, stride: int = 8,
+                 threshold: float | None = None, weighting: str = "center", max_streams: int = 256) -> None:
+        self.predictor = _streaming_predictor(model, data)
+        p = self.predictor
+        self.window = p.window
+        if not 1 <= stride <= self.window:
+            raise ValueError(f"stride must be in 1..window={self.window}, got {stride}")
+        if max_streams < 1:
+            raise ValueError(f"max_streams must be at least 1, got {max_streams}")
+        self.stride, self.max_streams = stride, int(max_streams)
+        self.threshold = p.best_threshold if threshold is None else float(threshold)
+        self.backbone = BatchedIncrementalBackbone(p.model.backbone, p.model.streams, slots=self.max_streams)
+        self.lag = self.backbone.lag
+        self._normalize = Normalize(p.layout, **p.data.normalize_options())
+        self._V, self._C, self._D = p.layout.num_nodes, p.data.selection.coords, self.backbone.out_channels
+        self._weights = window_weights(self.window, weighting)
+        self._ring = self.window + self.lag
+        self._streams: dict[Hashable, _Stream] = {}
+        self._free = list(range(self.max_streams - 1, -1, -1))
+        self._next_id = 0
+
+    @classmethod
+    def from_checkpoint(cls, path: str | PathLike[str], *, stride: int = 8, threshold: float | None = None,
+                        device: str | torch.device = "cpu", weighting: str = "center",
+                        max_streams: int = 256) -> MultiStreamDetector:
+        return cls(Predictor.from_checkpoint(path, device), stride=stride, threshold=threshold,
+                   weighting=weighting, max_streams=max_streams)
+
+    @property
+    def streams(self) -> list[Hashable]:
+        """The ids of the open streams."""
+        return list(self._streams)
+
+    @property
+    def latency_frames(self) -> int:
+        """Frames between a frame's arrival and the first window result covering it, at most."""
+        return self.stride - 1 + self.lag
+
+    # ------------------------------------------------------------------------------------------ join / leave
+
+    def open(self, stream_id: Hashable | None = None) -> Hashable:
+        """Start a stream; returns its id (``stream_id``, or a new integer)."""
+        if stream_id is None:
+            while self._next_id in self._streams:
+                self._next_id += 1
+            stream_id, self._next_id = self._next_id, self._next_id + 1
+        if stream_id in self._streams:
+            raise ValueError(f"stream {stream_id!r} is already open")
+        if not self._free:
+            raise ValueError(f"{self.max_streams} streams are open (max_streams); close one first")
+        slot = self._free.pop()
+        self.backbone.clear([slot])
+        self._streams[stream_id] = _Stream(
+            slot, np.full((self._ring, self._V, self._C), np.nan, dtype=np.float32),
+            np.zeros((self._ring, self._V), dtype=bool), torch.zeros(self._ring, self._D),
+            _FrameAccumulator(self.window, self.stride, self._weights))
+        return stream_id
+
+    def close(self, stream_id: Hashable) -> StreamStep:
+        """End a stream: its last ``lag`` frames' features, the remaining and tail windows, every frame final;
+        frees its state. Returns what :meth:`IncrementalDetector.flush` returns."""
+        st = self._stream(stream_id)
+        n, w = st.count, self.window
+        if n == 0:
+            self._release(stream_id)
+            return StreamStep(-1, None, None, 0, np.zeros(0, dtype=np.float32))
+        for feats in self.backbone.flush([st.slot])[st.slot]:
+            self._add_features(st, feats)
+        tail = max(n - w, 0)
+        if tail != st.last_start:  # offline adds a last window ending at the last frame
+            self._due(st, tail, min(n, w), tail_from=st.last_start + w if st.last_start >= 0 else 0)
+        step = self._run_heads({stream_id: st}, {stream_id: n - 1})[stream_id]
+        _, rest = st.acc.finalize(n)  # frames after the last grid window's, without a tail window
+        self._release(stream_id)
+        return step._replace(final=np.concatenate([step.final, rest]))
+
+    def _stream(self, stream_id: Hashable) -> _Stream:
+        try:
+            return self._streams[stream_id]
+        except KeyError:
+            raise KeyError(f"no open stream {stream_id!r}") from None
+
+    def _release(self, stream_id: Hashable) -> None:
+        st = self._streams.pop(stream_id)
+        self.backbone.clear([st.slot])
+        self._free.append(st.slot)
+
+    # ------------------------------------------------------------------------------------------ one tick
+
+    def push(self, frames: Mapping[Hashable, Frame]) -> dict[Hashable, StreamStep]:
+        """The next frame of each listed stream (``{stream id: (V, C) array or {part: array}}``); returns each
+        listed stream's :class:`StreamStep`. A bad frame raises ValueError naming its stream, before any state
+        changes."""
+        arrays = {}
+        for sid, frame in frames.items():
+            self._stream(sid)
+            try:
+                arrays[sid] = frame_array(frame, self.predictor)  # (V, C)
+            except ValueError as err:
+                raise ValueError(f"stream {sid!r}: {err}") from None
+        if not arrays:
+            return {}
+        xs, masks, slots, times = [], [], [], {}
+        for sid, arr in arrays.items():
+            st = self._streams[sid]
+            t = st.count
+            mask = np.isfinite(arr).all(axis=-1)  # (V,)
+            st.raw[t % self._ring], st.present[t % self._ring] = arr, mask
+            st.count += 1
+            trailing = np.arange(max(t - self.window + 1, 0), t + 1) % self._ring  # the window ending at t
+            params = self._normalize.params(st.raw[trailing], st.present[trailing])
+            x, valid = self._normalize.apply(arr[None], mask[None], params)  # (1, V, C), (1, V)
+            xs.append(x[0])
+            masks.append(valid[0])
+            slots.append(st.slot)
+            times[sid] = t
+        got, feats = self.backbone.push(torch.tensor(slots), torch.from_numpy(np.stack(xs)),
+                                        torch.from_numpy(np.stack(masks)))  # (B', D)
+        by_slot = {st.slot: st for st in self._streams.values()}
+        for s, f in zip(got.tolist(), feats):
+            self._add_features(by_slot[s], f)
+        return self._run_heads({sid: self._streams[sid] for sid in arrays}, times)
+
+    def _add_features(self, st: _Stream, feats: torch.Tensor) -> None:
+        st.feats[st.ready % self._ring] = feats
+        st.ready += 1
+        start = st.ready - self.window  # the window [start, ready) has all its features
+        if start >= 0 and start % self.stride == 0:
+            self._due(st, start, self.window)
+
+    def _due(self, st: _Stream, start: int, length: int, tail_from: int | None = None) -> None:
+        st.due.append((start, length, tail_from))
+        st.last_start = start
+
+    @torch.inference_mode()
+    def _run_heads(self, streams: Mapping[Hashable, _Stream], times: Mapping[Hashable, int]) -> dict:
+        """Every due window of ``streams`` through the head as one batch; then each stream's step."""
+        p, w = self.predictor, self.window
+        jobs = [(sid, st, job) for sid, st in streams.items() for job in st.due]
+        probs: list[float] = []
+        if jobs:
+            feats = torch.zeros(len(jobs), w, self._D)  # (N, W, D): padding frames have zero features
+            valid = torch.zeros(len(jobs), w, dtype=torch.bool)  # (N, W)
+            stats = []
+            for i, (_, st, (start, length, _)) in enumerate(jobs):
+                idx = np.arange(start, start + length) % self._ring
+                feats[i, :length] = st.feats[idx]
+                valid[i, :length] = torch.from_numpy(st.present[idx].any(axis=1))
+                stats.append(signer_statistics(raw_window(st.raw[idx], 0, w), p.layout))
+            out = p.model.aggregate(feats, valid, torch.from_numpy(np.stack(stats)))  # embedding (N, E)
+            probs = torch.sigmoid(p.model.classifier(out.embedding).float())[:, 0].tolist()
+        steps: dict[Hashable, StreamStep] = {}
+        k = 0
+        for sid, st in streams.items():
+            windows, first, chunks = [], st.acc.frontier, []
+            for start, _, tail_from in st.due:
+                prob = probs[k]
+                k += 1
+                if tail_from is None:  # a grid window: later ones start at >= start + stride
+                    st.acc.add(start, w, prob)
+                    upto = start + self.stride
+                else:  # the tail window: only the frames no grid window covers
+                    st.acc.add_tail(tail_from, st.count, prob)
+                    upto = st.count
+                st.current = prob
+                windows.append((start, prob))
+                _, done = st.acc.finalize(upto)
+                if len(done):
+                    chunks.append(done)
+            st.due.clear()
+            final = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+            steps[sid] = StreamStep(times[sid], st.current, windows[-1] if windows else None, first, final,
+                                    tuple(windows))
+        return steps
