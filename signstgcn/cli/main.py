@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "visualize": ("signstgcn.cli.visualize", "t-SNE/PCA plot of signer and classifier embeddings"),
     "plot-metrics": ("signstgcn.cli.plot_metrics", "training curves PNG from a metrics.csv"),
     "detect": ("signstgcn.cli.detect", "signing segments (binary) or top-k signs from a checkpoint on recordings"),
+    "serve": ("signstgcn.cli.serve", "live signing detection for many streams over WebSocket (needs .[serve])"),
     "extract": ("signstgcn.cli.extract", "MediaPipe Holistic landmarks from videos into .npz (resumable)"),
     "export": ("signstgcn.cli.export", "export a checkpoint to ONNX / TorchScript, verified against PyTorch"),
     "model-summary": ("signstgcn.cli.model_summary", "build the default model, print shapes, parameters, FLOPs"),

@@ -1,0 +1,66 @@
+"""``signstgcn serve``: a WebSocket server around one batched multi-stream signing detector.
+
+    signstgcn serve --ckpt runs/detect/best.pt --host 127.0.0.1 --port 8765
+
+One connection is one stream (the protocol is in :mod:`signstgcn.inference.serve` and the README). Logs one line
+per stream joined / left; SIGINT or SIGTERM stop it cleanly. Needs the optional extra: ``pip install
+'signstgcn[serve]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from signstgcn.cli.common import CLI_ERRORS, HelpFormatter, add_threads_arg, run_cli
+from signstgcn.inference.multistream import MultiStreamDetector
+from signstgcn.inference.predictor import DEFAULT_FPS
+from signstgcn.inference.serve import run_server
+from signstgcn.runtime import configure_threads, resolve_device
+
+PROG = "signstgcn serve"
+
+
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0].split(": ", 1)[1],
+                                formatter_class=HelpFormatter)
+    p.add_argument("--ckpt", required=True, help="binary (signing vs not) sliding-window checkpoint")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=8765, help="TCP port (0: a free one)")
+    p.add_argument("--stride", type=int, default=8, help="frames between the windows scored per stream")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="signing threshold of the segment events (default: the checkpoint's best-F1 one)")
+    p.add_argument("--fps", type=float, default=DEFAULT_FPS, help="frame rate of the streams (event times)")
+    p.add_argument("--max-streams", type=int, default=256, help="streams open at once")
+    p.add_argument("--queue-frames", type=int, default=64,
+                   help="frames a stream may have waiting; older ones are dropped (and reported) beyond")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_threads_arg(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be in 0..65535, got {args.port}")
+    if not args.fps > 0:
+        raise ValueError(f"--fps must be positive, got {args.fps}")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise ValueError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
+    configure_threads(args.threads)
+    detector = MultiStreamDetector.from_checkpoint(args.ckpt, stride=args.stride, threshold=args.threshold,
+                                                   device=str(resolve_device(args.device)),
+                                                   max_streams=args.max_streams)
+    asyncio.run(run_server(detector, host=args.host, port=args.port, fps=args.fps,
+                           queue_frames=args.queue_frames))
+    return 0
+
+
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = get_args_parser(prog).parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format=f"{prog}: warning: %(message)s")
+    return run_cli(prog, run, args, errors=(*CLI_ERRORS, ImportError, OSError))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,291 @@
+"""``signstgcn serve``: live signing detection for every participant of a call, over WebSocket.
+
+One :class:`~signstgcn.inference.multistream.MultiStreamDetector` serves every connection; one connection is
+one stream (it opens on connect and closes, flushed, on disconnect). The protocol (JSON text messages unless
+said otherwise):
+
+client → server
+    - a landmark frame: ``{"type": "frame", "pose": [[x, y, z, v], ...], "left_hand": [...], ...}`` (the npz
+      part names; absent parts are missing), or a *binary* message of ``V * C`` little-endian float32 in the
+      checkpoint's joint order (``hello`` says ``V``, ``C``); NaN = not detected;
+    - ``{"type": "stats"}``: the server answers with a stats message;
+    - ``{"type": "end"}``: flush the stream (final probabilities of its last frames) and start a new one.
+
+server → client
+    - ``{"type": "hello", "stream": id, "joints": V, "channels": C, "window": W, "stride": S, "fps": F,
+      "threshold": t}`` on connect;
+    - ``{"type": "result", "frame": t, "probability": p, "final_start": k, "final": [...]}`` per frame
+      processed: ``p`` the current (latest window's) probability, ``final`` the final probabilities of frames
+      ``k, k+1, ...`` that became final;
+    - ``{"type": "segment", "event": "start" | "end", "frame": k, "time": k / fps}``: the final probability
+      crossed the threshold at frame ``k``;
+    - ``{"type": "error", "error": "..."}``: a bad message (malformed JSON, wrong joint count, a frame without
+      any finite value, an oversized message); the stream goes on;
+    - ``{"type": "dropped", "frames": n, "total": m}``: the stream's queue was full and its ``n`` oldest frames
+      were dropped (a client sending faster than the server computes: never an unbounded buffer);
+    - ``{"type": "stats", "streams": n, "frames_per_second": f, "latency_ms": {"p50": .., "p99": ..},
+      "dropped": m}``.
+
+``GET /health`` answers ``200`` with a JSON status. SIGINT / SIGTERM stop the server cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import http
+import json
+import math
+import signal
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from signstgcn.inference.multistream import MultiStreamDetector
+from signstgcn.inference.predictor import DEFAULT_FPS
+from signstgcn.inference.streaming import StreamStep, frame_array
+
+__all__ = ["DetectionServer", "run_server"]
+
+MAX_MESSAGE = 16 << 20  # bytes the WebSocket layer accepts; messages over max_message (smaller) get an error
+
+
+def _import_websockets():
+    try:
+        from websockets.asyncio.server import serve
+    except ImportError:
+        raise ImportError("signstgcn serve needs the websockets package: pip install 'signstgcn[serve]'") from None
+    return serve
+
+
+@dataclass
+class _Session:
+    """One connection's stream: its frame queue (bounded) and segment state."""
+
+    ws: Any
+    stream: Hashable
+    queue: collections.deque = field(default_factory=collections.deque)  # (arrival time, (V, C) frame)
+    dropped: int = 0
+    dropped_unreported: int = 0
+    signing: bool = False
+    ended: bool = False  # "end" received: flush before the next frame
+
+
+class DetectionServer:
+    """The WebSocket front of one :class:`MultiStreamDetector` (see the module docstring)."""
+
+    def __init__(self, detector: MultiStreamDetector, *, fps: float = DEFAULT_FPS, queue_frames: int = 64,
+                 max_message: int = 256 * 1024, log: Callable[[str], None] = print) -> None:
+        if queue_frames < 1:
+            raise ValueError(f"queue_frames must be at least 1, got {queue_frames}")
+        self.detector, self.fps, self.queue_frames, self.max_message = detector, fps, queue_frames, max_message
+        self.log = log
+        self.sessions: dict[Hashable, _Session] = {}
+        self._wake = asyncio.Event()
+        self._closing: list[_Session] = []
+        self._latencies: collections.deque = collections.deque(maxlen=10_000)  # seconds, frame in -> result out
+        self._done_times: collections.deque = collections.deque(maxlen=100_000)  # when each frame was answered
+        self.frames_answered = 0
+        self.dropped = 0
+
+    # ------------------------------------------------------------------------------------- connections
+
+    def health(self, connection: Any, request: Any) -> Any:
+        """``process_request`` hook: ``GET /health`` → 200 with a JSON status; other paths open a WebSocket."""
+        if request.path == "/health":
+            body = json.dumps({"status": "ok", "streams": len(self.sessions)}) + "\n"
+            return connection.respond(http.HTTPStatus.OK, body)
+        return None
+
+    async def handler(self, ws: Any) -> None:
+        """One connection = one stream."""
+        det = self.detector
+        try:
+            stream = det.open()
+        except ValueError as err:  # max_streams reached
+            await ws.send(json.dumps({"type": "error", "error": str(err)}))
+            return
+        session = _Session(ws, stream)
+        self.sessions[stream] = session
+        self.log(f"stream {stream} joined ({len(self.sessions)} open)")
+        await ws.send(json.dumps({"type": "hello", "stream": stream, "joints": det.predictor.layout.num_nodes,
+                                  "channels": det.predictor.data.selection.coords, "window": det.window,
+                                  "stride": det.stride, "fps": self.fps, "threshold": det.threshold}))
+        try:
+            async for message in ws:
+                reply = self._receive(session, message)
+                if reply is not None:
+                    await ws.send(json.dumps(reply))
+        except Exception:  # noqa: BLE001 - a broken connection ends its stream, never the server
+            pass
+        finally:
+            self._closing.append(session)
+            self._wake.set()
+
+    def _receive(self, session: _Session, message: str | bytes) -> dict[str, Any] | None:
+        """Queue a frame, or answer a control message; returns an immediate reply (error, stats) or None."""
+        if len(message) > self.max_message:
+            return {"type": "error", "error": f"message of {len(message)} bytes is over the limit of "
+                                              f"{self.max_message}"}
+        try:
+            frame = self._parse(message)
+        except ValueError as err:
+            return {"type": "error", "error": str(err)}
+        if frame is None:  # a control message
+            kind = json.loads(message).get("type")
+            if kind == "stats":
+                return self.stats()
+            session.ended = True
+            self._wake.set()
+            return None
+        if session.ended:
+            return {"type": "error", "error": "the stream is being flushed after 'end'; send frames after its "
+                                              "final result"}
+        if len(session.queue) >= self.queue_frames:
+            session.queue.popleft()
+            session.dropped += 1
+            session.dropped_unreported += 1
+            self.dropped += 1
+        session.queue.append((time.perf_counter(), frame))
+        self._wake.set()
+        return None
+
+    def _parse(self, message: str | bytes) -> np.ndarray | None:
+        """A ``(V, C)`` frame, or None for a control message; ValueError with a one-line reason otherwise."""
+        p = self.detector.predictor
+        V, C = p.layout.num_nodes, p.data.selection.coords
+        if isinstance(message, bytes):
+            if len(message) != V * C * 4:
+                raise ValueError(f"binary frame of {len(message)} bytes; expected {V * C * 4} ({V} joints x {C} "
+                                 f"float32 channels in the checkpoint's joint order)")
+            arr = np.frombuffer(message, dtype="<f4").reshape(V, C)
+        else:
+            try:
+                data = json.loads(message)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"malformed JSON ({err.msg} at character {err.pos})") from None
+            if not isinstance(data, dict) or "type" not in data:
+                raise ValueError("expected a JSON object with a 'type' (frame, stats or end)")
+            if data["type"] in ("stats", "end"):
+                return None
+            if data["type"] != "frame":
+                raise ValueError(f"unknown message type {data['type']!r}; expected frame, stats or end")
+            parts = {k: v for k, v in data.items() if k != "type"}
+            try:
+                arr = frame_array({k: np.asarray(v, dtype=np.float32) for k, v in parts.items()}, p)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"bad frame: {err}") from None
+        if not np.isfinite(arr).any():
+            raise ValueError("frame has no finite coordinate (send a frame with at least one detected joint)")
+        return frame_array(arr, p)
+
+    # ------------------------------------------------------------------------------------------ ticks
+
+    async def run_ticks(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: take the oldest queued frame of every stream, push them as one batch (in a worker
+        thread, so connections keep being read), send the results; close the streams that left."""
+        while not stop.is_set():
+            self._wake.clear()
+            batch = {s.stream: s.queue.popleft() for s in self.sessions.values() if s.queue}
+            flush = [s for s in self.sessions.values() if s.ended and not s.queue]
+            leaving, self._closing = self._closing, []
+            if not batch and not flush and not leaving:
+                wake = asyncio.ensure_future(self._wake.wait())
+                halt = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({wake, halt}, return_when=asyncio.FIRST_COMPLETED)
+                wake.cancel()
+                halt.cancel()
+                continue
+            steps, flushed = await asyncio.to_thread(self._compute, batch, flush, leaving)
+            done = time.perf_counter()
+            for stream, step in steps.items():
+                session = self.sessions.get(stream)
+                if session is not None:
+                    self._latencies.append(done - batch[stream][0])
+                    self._done_times.append(done)
+                    self.frames_answered += 1
+                    await self._send_step(session, step)
+            for session, step in flushed:
+                await self._send_step(session, step)
+                session.ended = False
+
+    def _compute(self, batch: dict, flush: list[_Session], leaving: list[_Session]) -> tuple[dict, list]:
+        det = self.detector
+        steps = det.push({stream: frame for stream, (_, frame) in batch.items()}) if batch else {}
+        flushed = []
+        for session in flush:
+            flushed.append((session, det.close(session.stream)))
+            det.open(session.stream)
+        for session in leaving:
+            if self.sessions.pop(session.stream, None) is not None:
+                det.close(session.stream)
+                self.log(f"stream {session.stream} left ({len(self.sessions)} open, {session.dropped} frames "
+                         f"dropped)")
+        return steps, flushed
+
+    async def _send_step(self, session: _Session, step: StreamStep) -> None:
+        messages = [{"type": "result", "frame": step.frame, "probability": step.probability,
+                     "final_start": step.final_start, "final": [None if math.isnan(v) else round(float(v), 5)
+                                                                for v in step.final]}]
+        for k, value in enumerate(step.final):
+            signing = bool(value >= self.detector.threshold) if math.isfinite(value) else session.signing
+            if signing != session.signing:
+                frame = step.final_start + k
+                messages.append({"type": "segment", "event": "start" if signing else "end", "frame": frame,
+                                 "time": round(frame / self.fps, 3)})
+                session.signing = signing
+        if session.dropped_unreported:
+            messages.append({"type": "dropped", "frames": session.dropped_unreported, "total": session.dropped})
+            session.dropped_unreported = 0
+        try:
+            for message in messages:
+                await session.ws.send(json.dumps(message))
+        except Exception:  # noqa: BLE001 - the client left; its stream closes on the next tick
+            pass
+
+    def stats(self) -> dict[str, Any]:
+        now = time.perf_counter()
+        recent = [t for t in self._done_times if now - t <= 10.0]
+        span = (now - recent[0]) if len(recent) > 1 else 0.0
+        lat = np.asarray(self._latencies, dtype=np.float64) * 1000.0
+        pct = {f"p{q}": (round(float(np.percentile(lat, q)), 3) if lat.size else None) for q in (50, 90, 99)}
+        return {"type": "stats", "streams": len(self.sessions), "frames_answered": self.frames_answered,
+                "frames_per_second": round(len(recent) / span, 1) if span > 0 else 0.0, "latency_ms": pct,
+                "dropped": self.dropped}
+
+
+async def run_server(detector: MultiStreamDetector, *, host: str = "127.0.0.1", port: int = 8765,
+                     fps: float = DEFAULT_FPS, queue_frames: int = 64, stop: asyncio.Event | None = None,
+                     ready: Callable[[int], None] | None = None, log: Callable[[str], None] = print,
+                     handle_signals: bool = True) -> DetectionServer:
+    """Serve until ``stop`` is set (or SIGINT / SIGTERM with ``handle_signals``); ``ready(port)`` is called once
+    the socket listens (port 0 picks a free one). Returns the server object (its stats) after a clean stop."""
+    serve = _import_websockets()
+    stop = stop or asyncio.Event()
+    server = DetectionServer(detector, fps=fps, queue_frames=queue_frames, log=log)
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with serve(server.handler, host, port, process_request=server.health,
+                         max_size=MAX_MESSAGE) as ws_server:
+            bound = ws_server.sockets[0].getsockname()[1]
+            log(f"signstgcn serve: listening on ws://{host}:{bound} (health: http://{host}:{bound}/health)")
+            if ready is not None:
+                ready(bound)
+            await server.run_ticks(stop)
+            ws_server.close()
+            await ws_server.wait_closed()
+        for stream in list(server.sessions):
+            detector.close(stream)
+        server.sessions.clear()
+        log("signstgcn serve: stopped")
+    finally:
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+    return server
