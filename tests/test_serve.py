@@ -48,11 +48,12 @@ async def _frames_to_end(ws, frames: np.ndarray, binary: bool) -> list[dict]:
     for f in frames:
         await ws.send(f.astype("<f4").tobytes() if binary else json.dumps({"type": "frame", "nodes": f.tolist()}))
     await ws.send(json.dumps({"type": "end"}))
-    got, last = [], len(frames)
+    got = []
     while True:
         msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
         got.append(msg)
-        if msg["type"] == "result" and msg["final_start"] + len(msg["final"]) >= last:
+        if msg["type"] == "ended":
+            assert msg["frames"] == len(frames)
             return got
 
 

@@ -16,13 +16,16 @@ server → client
       "threshold": t}`` on connect;
     - ``{"type": "result", "frame": t, "probability": p, "final_start": k, "final": [...]}`` per frame
       processed: ``p`` the current (latest window's) probability, ``final`` the final probabilities of frames
-      ``k, k+1, ...`` that became final;
+      ``k, k+1, ...`` that became final. Frames are numbered in the order the server processed them (a dropped
+      frame gets no number);
     - ``{"type": "segment", "event": "start" | "end", "frame": k, "time": k / fps}``: the final probability
       crossed the threshold at frame ``k``;
     - ``{"type": "error", "error": "..."}``: a bad message (malformed JSON, wrong joint count, a frame without
       any finite value, an oversized message); the stream goes on;
     - ``{"type": "dropped", "frames": n, "total": m}``: the stream's queue was full and its ``n`` oldest frames
       were dropped (a client sending faster than the server computes: never an unbounded buffer);
+    - ``{"type": "ended", "frames": n}`` after the flush of an ``end``: the stream's ``n`` frames are all final and
+      the next frame starts a new stream (frame 0);
     - ``{"type": "stats", "streams": n, "frames_per_second": f, "latency_ms": {"p50": .., "p99": ..},
       "dropped": m}``.
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import http
 import json
 import math
@@ -210,6 +214,7 @@ class DetectionServer:
                     await self._send_step(session, step)
             for session, step in flushed:
                 await self._send_step(session, step)
+                await self._send(session, {"type": "ended", "frames": step.frame + 1})
                 session.ended = False
 
     def _compute(self, batch: dict, flush: list[_Session], leaving: list[_Session]) -> tuple[dict, list]:
@@ -240,11 +245,13 @@ class DetectionServer:
         if session.dropped_unreported:
             messages.append({"type": "dropped", "frames": session.dropped_unreported, "total": session.dropped})
             session.dropped_unreported = 0
-        try:
-            for message in messages:
-                await session.ws.send(json.dumps(message))
-        except Exception:  # noqa: BLE001 - the client left; its stream closes on the next tick
-            pass
+        for message in messages:
+            await self._send(session, message)
+
+    @staticmethod
+    async def _send(session: _Session, message: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):  # the client left; its stream closes on the next tick
+            await session.ws.send(json.dumps(message))
 
     def stats(self) -> dict[str, Any]:
         now = time.perf_counter()
@@ -280,8 +287,9 @@ async def run_server(detector: MultiStreamDetector, *, host: str = "127.0.0.1", 
             await server.run_ticks(stop)
             ws_server.close()
             await ws_server.wait_closed()
-        for stream in list(server.sessions):
+        for stream, session in list(server.sessions.items()):
             detector.close(stream)
+            log(f"stream {stream} left at shutdown ({session.dropped} frames dropped)")
         server.sessions.clear()
         log("signstgcn serve: stopped")
     finally:
