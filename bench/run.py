@@ -17,6 +17,8 @@ Figures, all on generated data (the project's synthetic MediaPipe-like generator
 - ``streaming``: frames per second and per-frame latency (wall time of ``push``, p50/p99) of
   :class:`signstgcn.inference.streaming.IncrementalDetector` (and the exact :class:`StreamingDetector` for
   comparison) on one long stream, default model, one torch thread;
+- ``multistream``: frames per second of one :class:`signstgcn.inference.multistream.MultiStreamDetector` serving
+  1, 8, 32 and 128 streams (no network; ``bench/serve_load.py`` measures the server);
 - ``train_busy_cpu``: training windows/s of the demo detector idle and beside a competing busy process, with
   torch's default OpenMP settings and with SignSTGCN's (``bench/busy_cpu.py``, ~4 min; ``--skip busy``).
 """
@@ -52,6 +54,7 @@ from signstgcn.data.pipeline import DataConfig, make_dataset  # noqa: E402
 from signstgcn.data.synthetic import generate_dataset  # noqa: E402
 from signstgcn.data.windows import WindowConfig  # noqa: E402
 from signstgcn.inference.predictor import Predictor  # noqa: E402
+from signstgcn.inference.multistream import MultiStreamDetector  # noqa: E402
 from signstgcn.inference.streaming import IncrementalDetector, StreamingDetector  # noqa: E402
 from signstgcn.model import ModelConfig, SignSTGCNModel  # noqa: E402
 
@@ -262,8 +265,28 @@ def bench_streaming(args: argparse.Namespace, tmp: Path) -> None:
                  threads="1 torch thread" + (" + 1 head thread" if name == "incremental" else ""))
             if hasattr(det, "close"):
                 det.close()
+        bench_multistream(args, pred, frames)
     finally:
         torch.set_num_threads(threads)
+
+
+def bench_multistream(args: argparse.Namespace, pred: Predictor, frames: np.ndarray) -> None:
+    """Frames per second of one :class:`MultiStreamDetector` serving 1, 8, 32 and 128 streams (no network): each
+    tick pushes the next frame of every stream (streams start at different frames of the recording)."""
+    for n in (1, 8, 32, 128):
+        det = MultiStreamDetector(pred, stride=args.stream_stride, max_streams=n)
+        ids = [det.open() for _ in range(n)]
+        ticks = max(50, args.stream_frames // (4 * n))
+        offsets = [(k * 37) % len(frames) for k in range(n)]
+        for t in range(20):  # warm-up
+            det.push({i: frames[(offsets[i] + t) % len(frames)] for i in ids})
+        tic = time.perf_counter()
+        for t in range(20, 20 + ticks):
+            det.push({i: frames[(offsets[i] + t) % len(frames)] for i in ids})
+        seconds = time.perf_counter() - tic
+        emit("multistream", streams=n, stride=args.stream_stride, ticks=ticks, fps=round(n * ticks / seconds, 1),
+             tick_ms=round(seconds / ticks * 1e3, 3), threads="1 torch thread",
+             target="3000 frames/s at 100 streams (with the network: bench/serve_load.py)" if n == 128 else None)
 
 
 def main(argv: list[str] | None = None) -> int:

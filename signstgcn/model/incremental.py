@@ -169,6 +169,14 @@ class _BatchedBlock:
     def __init__(self, block: _FoldedBlock, slots: int, dtype: torch.dtype, device: torch.device) -> None:
         self.f = block
         V, C_in, C = block.num_nodes, block.in_channels, block.out_channels
+        K = block.gcn_weight.shape[0]
+        # Graph conv with the partitions side by side, so no copy is needed between its two products:
+        # y (B, V, K*C) = x @ W_all + b_all, read as (B, V*K, C); then A_vk (V, V*K) @ y, [w, v*K + k] = A[k, v, w].
+        self.w_all = block.gcn_weight.permute(1, 0, 2).reshape(C_in, K * C).contiguous()  # (C_in, K*C)
+        self.b_all = block.gcn_bias.reshape(K * C).contiguous()  # (K*C,)
+        self.a_vk = block.A_cat.view(V, K, V).permute(0, 2, 1).reshape(V, V * K).contiguous()  # (V, V*K)
+        # Temporal taps stacked: one (taps*C, C) product on the gathered taps.
+        self.tcn_all = torch.cat(block.tcn_weight, dim=0).contiguous()  # (taps*C, C)
         self.g = torch.zeros(slots, 2 * block.pad + 1, V, C, dtype=dtype, device=device)  # (S, 2pad+1, V, C)
         self.x = torch.zeros(slots, block.pad + 1, V, C_in, dtype=dtype, device=device)  # (S, pad+1, V, C_in)
         self.m = torch.zeros(slots, block.pad + 1, V, 1, dtype=dtype, device=device)  # (S, pad+1, V, 1)
@@ -183,10 +191,8 @@ class _BatchedBlock:
         f = self.f
         B, V = x.shape[0], f.num_nodes
         K = f.gcn_weight.shape[0]
-        # graph conv of every row at once: (K, B*V, C_in) @ (K, C_in, C) -> (K, B, V, C)
-        y = torch.baddbmm(f.gcn_bias, x.reshape(1, B * V, -1).expand(K, -1, -1), f.gcn_weight)
-        y = y.view(K, B, V, -1).permute(1, 0, 2, 3).mul_(m.unsqueeze(1))  # (B, K, V, C)
-        g = torch.matmul(f.A_cat, y.reshape(B, K * V, -1)).add_(f.gcn_shift).relu_().mul_(m)  # (B, V, C)
+        y = torch.addmm(self.b_all, x.reshape(B * V, -1), self.w_all).view(B, V, -1).mul_(m)  # (B, V, K*C)
+        g = torch.matmul(self.a_vk, y.view(B, V * K, -1)).add_(f.gcn_shift).relu_().mul_(m)  # (B, V, C)
         c = self.count[slots]  # (B,) index of this frame in each stream
         R, P = self.g.shape[1], self.x.shape[1]
         self.g[slots, c % R] = g
@@ -197,9 +203,11 @@ class _BatchedBlock:
             return slots[:0], g[:0], m[:0]
         s, c = slots[ready], c[ready]
         u = c - f.pad  # (B',) output frame
-        z = f.tcn_bias.expand(len(s), V, -1).clone()  # (B', V, C)
-        for j in range(f.taps):  # tap j reads frame u + (j - (taps - 1) / 2) * dilation = c - 2pad + j * d
-            z.add_(torch.matmul(self.g[s, (c - 2 * f.pad + j * f.dilation) % R], f.tcn_weight[j]))
+        # tap j reads frame u + (j - (taps - 1) / 2) * dilation = c - 2 pad + j * dilation
+        taps = (c.unsqueeze(1) - 2 * f.pad + torch.arange(f.taps) * f.dilation) % R  # (B', taps)
+        gathered = self.g[s.unsqueeze(1), taps]  # (B', taps, V, C)
+        n = len(s)
+        z = torch.addmm(f.tcn_bias, gathered.permute(0, 2, 1, 3).reshape(n * V, -1), self.tcn_all).view(n, V, -1)
         xu, mu = self.x[s, u % P], self.m[s, u % P]  # (B', V, C_in), (B', V, 1)
         if f.res_weight is not None:
             z.add_(torch.matmul(xu, f.res_weight)).add_(f.res_bias)
