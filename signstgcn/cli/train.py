@@ -66,6 +66,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
                    help="training augmentation: standard (mirror, rotation 15 deg, scale, shear, speed "
                         "0.8-1.2x, joint dropout), strong (wider: speed 0.5-1.5x, whole-hand dropout, ...) "
                         "or none")
+    r.add_argument("--hard-negatives", type=float, default=0.0, metavar="SHARE",
+                   help="binary training: this share of training windows is replaced by a not-signing window with "
+                        "the hands in view, held still or resting, with MediaPipe-like jitter (0 = off)")
     d.add_argument("--binary", action="store_true", help="signing-vs-not detection (else multi-class)")
     d.add_argument("--signing-labels", default=",".join(DEFAULT_SIGNING_LABELS),
                    help="labels counted as signing in --binary mode (comma list, case-insensitive)")

@@ -20,6 +20,7 @@ from signstgcn.data.corpus import Corpus
 from signstgcn.data.groundtruth import LabelVocab
 from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.layout import LayoutSpec
+from signstgcn.data.negatives import StillHands
 from signstgcn.data.signers import PseudoSigners, signer_statistics, video_statistics
 from signstgcn.data.transforms import (
     AUGMENT_PRESETS,
@@ -54,8 +55,13 @@ class DataConfig:
     bone_lengths: tuple[float, ...] = ()
     augment: str = "standard"
     cross_signer: bool = False
+    hard_negatives: float = 0.0  # share of training windows replaced by still-hands negatives (binary)
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.hard_negatives <= 1.0:
+            raise ValueError(f"hard_negatives must be a share in [0, 1], got {self.hard_negatives}")
+        if self.hard_negatives and not self.vocab.binary:
+            raise ValueError("hard negatives (--hard-negatives) are not-signing windows: binary detection only")
         if self.dominant_hand not in DOMINANT_HAND:
             raise ValueError(f"Invalid dominant_hand {self.dominant_hand!r}. Only {', '.join(DOMINANT_HAND)} "
                              f"are supported")
@@ -106,6 +112,7 @@ class DataConfig:
             "bone_lengths": list(self.bone_lengths),
             "augment": self.augment,
             "cross_signer": self.cross_signer,
+            "hard_negatives": self.hard_negatives,
         }
 
     @classmethod
@@ -126,6 +133,7 @@ class DataConfig:
                 bone_lengths=tuple(float(v) for v in d.get("bone_lengths", ())),
                 augment=d.get("augment", "standard"),
                 cross_signer=bool(d.get("cross_signer", False)),
+                hard_negatives=float(d.get("hard_negatives", 0.0)),
             )
         except (KeyError, TypeError) as err:
             raise DataError(f"checkpoint data settings are incomplete or from another version ({err})") from None
@@ -189,6 +197,7 @@ def make_dataset(
         signer_stats=signer_statistics,
         signer_ids=signer_ids_for(corpus, ids, config),
         seed=seed,
+        hard_negatives=StillHands(layout, config.hard_negatives) if train and config.hard_negatives else None,
     )
 
 

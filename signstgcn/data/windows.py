@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from signstgcn.data.groundtruth import DROPPED, UNLABELED
 from signstgcn.data.layout import Layout
+from signstgcn.data.negatives import StillHands
 
 RULES = ("any", "all", "majority", "center")
 SAMPLE_MODES = ("window", "video")
@@ -175,6 +176,7 @@ class WindowDataset(Dataset):
         signer_stats: Callable[[np.ndarray, Layout], np.ndarray],
         signer_ids: np.ndarray | None = None,
         seed: int = 0,
+        hard_negatives: StillHands | None = None,
     ) -> None:
         if len(videos) != len(video_ids):
             raise ValueError(f"got {len(videos)} videos but {len(video_ids)} video ids")
@@ -189,6 +191,7 @@ class WindowDataset(Dataset):
                            else np.asarray(signer_ids, dtype=np.int64))
         self.seed = seed
         self.epoch = 0
+        self.hard_negatives = hard_negatives  # StillHands or None: some windows become not-signing (label 0)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -222,15 +225,18 @@ class WindowDataset(Dataset):
         if not 0 <= i < len(self):
             raise IndexError(f"sample {i} out of range for {len(self)} samples")
         raw = self.raw_window(i)  # (T, V, C)
-        stats = self.signer_stats(raw, self.layout)  # (S,)
         rng = np.random.default_rng([self.seed, self.epoch, i])
+        label = int(self.index.label[i])
+        if self.hard_negatives is not None and self.hard_negatives.wants(rng):
+            raw, label = self.hard_negatives(raw, rng), 0  # hands in view, not signing
+        stats = self.signer_stats(raw, self.layout)  # (S,)
         frames, mask = self.transform(raw, present_mask(raw), rng)
         x = np.ascontiguousarray(frames.transpose(2, 0, 1), dtype=np.float32)  # (C, T, V)
         v = int(self.index.video[i])
         return {
             "x": torch.from_numpy(x),
             "mask": torch.from_numpy(np.ascontiguousarray(mask)),
-            "label": torch.tensor(int(self.index.label[i]), dtype=torch.int64),
+            "label": torch.tensor(label, dtype=torch.int64),
             "signer": torch.tensor(int(self.signer_ids[v]), dtype=torch.int64),
             "stats": torch.from_numpy(np.asarray(stats, dtype=np.float32)),
             "video": torch.tensor(v, dtype=torch.int64),

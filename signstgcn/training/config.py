@@ -107,9 +107,12 @@ class InputOptions:
     level_shoulders: bool = False
     dominant_hand: str = "any"
     augment: str = "standard"
+    hard_negatives: float = 0.0
 
     def __post_init__(self) -> None:
         _choice("dominant_hand", self.dominant_hand, DOMINANT_HAND)
+        if not 0.0 <= self.hard_negatives <= 1.0:
+            raise ValueError(f"--hard-negatives must be a share in [0, 1], got {self.hard_negatives}")
         _choice("augment", self.augment, AUGMENT_PRESETS)
         if self.cross_signer_augment and self.canonical_bones:
             raise ValueError("--cross-signer-augment varies body proportions and --canonical-bones (on by default) "
@@ -254,6 +257,8 @@ class TrainConfig:
         if not self.data.data:
             raise ValueError("TrainConfig: data.data (--data, the folder of landmark files) is required")
         best_metric_key(self.optim.best_metric, self.data.binary)
+        if self.input.hard_negatives and not self.data.binary:
+            raise ValueError("--hard-negatives makes not-signing windows: it needs --binary")
         if self.optim.pos_weight != "none" and not self.data.binary:
             raise ValueError("--pos-weight applies to --binary training only")
         if self.data.val_fraction == 0 and not self.data.splits_json:

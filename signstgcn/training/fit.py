@@ -150,7 +150,8 @@ def _data_config(config: TrainConfig, corpus: Corpus, train_ids: list[str]) -> D
     data_cfg = DataConfig(d.selection(), corpus.layout_spec, WindowConfig(d.window, d.stride, d.rule, d.sample_mode),
                           vocab, hands_relative=i.hands_relative, signer_source=source, signers=names,
                           pseudo_signers=pseudo, level_shoulders=i.level_shoulders, face_channels=i.face_channels,
-                          dominant_hand=i.dominant_hand, augment=i.augment, cross_signer=i.cross_signer_augment)
+                          dominant_hand=i.dominant_hand, augment=i.augment, cross_signer=i.cross_signer_augment,
+                          hard_negatives=i.hard_negatives)
     if i.canonical_bones:
         lengths = fit_bone_lengths(corpus, train_ids, data_cfg, seed=config.run.seed)
         data_cfg = dataclasses.replace(data_cfg, bone_lengths=lengths)
@@ -349,7 +350,8 @@ def _start_line(run: _Run, threads: str) -> str:
               f"the final model), {len(data.train)} samples")
     return (f"{PROG}: {videos}, layout {corpus.layout.name} (V={corpus.layout.num_nodes}), "
             f"input {cfg.representation()} ({cfg.in_channels} channels, augment {cfg.augment}"
-            f"{' + cross-signer proportions' if cfg.cross_signer else ''}), "
+            f"{' + cross-signer proportions' if cfg.cross_signer else ''}"
+            f"{f' + {cfg.hard_negatives:g} hard negatives' if cfg.hard_negatives else ''}), "
             f"{'binary' if run.config.data.binary else f'{cfg.vocab.num_classes} classes'}, signers: "
             f"{_signer_counts(data)}, adversarial head: {'on' if run.trainee.adversarial else 'off'}, "
             f"{run.trainee.model.num_parameters():,} parameters, device {run.device}, {threads}"
