@@ -53,8 +53,8 @@ from signstgcn.data.landmarks import PartSelection  # noqa: E402
 from signstgcn.data.pipeline import DataConfig, make_dataset  # noqa: E402
 from signstgcn.data.synthetic import generate_dataset  # noqa: E402
 from signstgcn.data.windows import WindowConfig  # noqa: E402
-from signstgcn.inference.predictor import Predictor  # noqa: E402
 from signstgcn.inference.multistream import MultiStreamDetector  # noqa: E402
+from signstgcn.inference.predictor import Predictor  # noqa: E402
 from signstgcn.inference.streaming import IncrementalDetector, StreamingDetector  # noqa: E402
 from signstgcn.model import ModelConfig, SignSTGCNModel  # noqa: E402
 
@@ -273,8 +273,8 @@ def bench_streaming(args: argparse.Namespace, tmp: Path) -> None:
 def bench_multistream(args: argparse.Namespace, pred: Predictor, frames: np.ndarray) -> None:
     """Frames per second of one :class:`MultiStreamDetector` serving 1, 8, 32 and 128 streams (no network): each
     tick pushes the next frame of every stream (streams start at different frames of the recording)."""
-    for n in (1, 8, 32, 128):
-        det = MultiStreamDetector(pred, stride=args.stream_stride, max_streams=n)
+    for n, bf16 in ((1, False), (8, False), (32, False), (128, False), (128, True)):
+        det = MultiStreamDetector(pred, stride=args.stream_stride, max_streams=n, bf16=bf16)
         ids = [det.open() for _ in range(n)]
         ticks = max(50, args.stream_frames // (4 * n))
         offsets = [(k * 37) % len(frames) for k in range(n)]
@@ -284,7 +284,8 @@ def bench_multistream(args: argparse.Namespace, pred: Predictor, frames: np.ndar
         for t in range(20, 20 + ticks):
             det.push({i: frames[(offsets[i] + t) % len(frames)] for i in ids})
         seconds = time.perf_counter() - tic
-        emit("multistream", streams=n, stride=args.stream_stride, ticks=ticks, fps=round(n * ticks / seconds, 1),
+        emit("multistream", streams=n, bf16=bf16, stride=args.stream_stride, ticks=ticks,
+             fps=round(n * ticks / seconds, 1),
              tick_ms=round(seconds / ticks * 1e3, 3), threads="1 torch thread",
              target="3000 frames/s at 100 streams (with the network: bench/serve_load.py)" if n == 128 else None)
 

@@ -110,3 +110,16 @@ def test_join_leave_and_bad_frames_are_per_stream():
     np.testing.assert_array_equal(last_a.final, last_c.final)
     empty = det.open()
     assert det.close(empty).frame == -1
+
+
+def test_bf16_backbone_stays_close_to_float32():
+    pred = predictor(random_model(8))
+    frames = stream_frames(60, seed=5)
+    runs = {}
+    for bf16 in (False, True):
+        det = MultiStreamDetector(pred, stride=4, max_streams=2, bf16=bf16)
+        a = det.open()
+        steps = [det.push({a: f})[a] for f in frames] + [det.close(a)]
+        runs[bf16] = np.concatenate([s.final for s in steps])
+    assert runs[True].shape == runs[False].shape == (60,)
+    assert np.nanmax(np.abs(runs[True] - runs[False])) < 0.05  # bfloat16 rounding, not a different model

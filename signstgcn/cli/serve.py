@@ -35,6 +35,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--max-streams", type=int, default=256, help="streams open at once")
     p.add_argument("--queue-frames", type=int, default=64,
                    help="frames a stream may have waiting; older ones are dropped (and reported) beyond")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 backbone: about twice the frames/s on CPUs with AVX-512 BF16 (probabilities move "
+                        "by about 1e-2)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add_threads_arg(p)
     return p
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     configure_threads(args.threads)
     detector = MultiStreamDetector.from_checkpoint(args.ckpt, stride=args.stride, threshold=args.threshold,
                                                    device=str(resolve_device(args.device)),
-                                                   max_streams=args.max_streams)
+                                                   max_streams=args.max_streams, bf16=args.bf16)
     asyncio.run(run_server(detector, host=args.host, port=args.port, fps=args.fps,
                            queue_frames=args.queue_frames))
     return 0

@@ -172,11 +172,16 @@ class _BatchedBlock:
         K = block.gcn_weight.shape[0]
         # Graph conv with the partitions side by side, so no copy is needed between its two products:
         # y (B, V, K*C) = x @ W_all + b_all, read as (B, V*K, C); then A_vk (V, V*K) @ y, [w, v*K + k] = A[k, v, w].
-        self.w_all = block.gcn_weight.permute(1, 0, 2).reshape(C_in, K * C).contiguous()  # (C_in, K*C)
-        self.b_all = block.gcn_bias.reshape(K * C).contiguous()  # (K*C,)
-        self.a_vk = block.A_cat.view(V, K, V).permute(0, 2, 1).reshape(V, V * K).contiguous()  # (V, V*K)
+        # Every tensor in ``dtype`` (bfloat16: about twice the frames per second on CPUs with AVX-512 BF16).
+        self.w_all = block.gcn_weight.permute(1, 0, 2).reshape(C_in, K * C).to(dtype).contiguous()  # (C_in, K*C)
+        self.b_all = block.gcn_bias.reshape(K * C).to(dtype).contiguous()  # (K*C,)
+        self.a_vk = block.A_cat.view(V, K, V).permute(0, 2, 1).reshape(V, V * K).to(dtype).contiguous()  # (V, V*K)
+        self.shift = block.gcn_shift.to(dtype)  # (C,)
         # Temporal taps stacked: one (taps*C, C) product on the gathered taps.
-        self.tcn_all = torch.cat(block.tcn_weight, dim=0).contiguous()  # (taps*C, C)
+        self.tcn_all = torch.cat(block.tcn_weight, dim=0).to(dtype).contiguous()  # (taps*C, C)
+        self.tcn_bias = block.tcn_bias.to(dtype)  # (C,)
+        self.res_weight = None if block.res_weight is None else block.res_weight.to(dtype)  # (C_in, C)
+        self.res_bias = None if block.res_bias is None else block.res_bias.to(dtype)  # (C,)
         self.g = torch.zeros(slots, 2 * block.pad + 1, V, C, dtype=dtype, device=device)  # (S, 2pad+1, V, C)
         self.x = torch.zeros(slots, block.pad + 1, V, C_in, dtype=dtype, device=device)  # (S, pad+1, V, C_in)
         self.m = torch.zeros(slots, block.pad + 1, V, 1, dtype=dtype, device=device)  # (S, pad+1, V, 1)
@@ -192,7 +197,7 @@ class _BatchedBlock:
         B, V = x.shape[0], f.num_nodes
         K = f.gcn_weight.shape[0]
         y = torch.addmm(self.b_all, x.reshape(B * V, -1), self.w_all).view(B, V, -1).mul_(m)  # (B, V, K*C)
-        g = torch.matmul(self.a_vk, y.view(B, V * K, -1)).add_(f.gcn_shift).relu_().mul_(m)  # (B, V, C)
+        g = torch.matmul(self.a_vk, y.view(B, V * K, -1)).add_(self.shift).relu_().mul_(m)  # (B, V, C)
         c = self.count[slots]  # (B,) index of this frame in each stream
         R, P = self.g.shape[1], self.x.shape[1]
         self.g[slots, c % R] = g
@@ -207,10 +212,10 @@ class _BatchedBlock:
         taps = (c.unsqueeze(1) - 2 * f.pad + torch.arange(f.taps) * f.dilation) % R  # (B', taps)
         gathered = self.g[s.unsqueeze(1), taps]  # (B', taps, V, C)
         n = len(s)
-        z = torch.addmm(f.tcn_bias, gathered.permute(0, 2, 1, 3).reshape(n * V, -1), self.tcn_all).view(n, V, -1)
+        z = torch.addmm(self.tcn_bias, gathered.permute(0, 2, 1, 3).reshape(n * V, -1), self.tcn_all).view(n, V, -1)
         xu, mu = self.x[s, u % P], self.m[s, u % P]  # (B', V, C_in), (B', V, 1)
-        if f.res_weight is not None:
-            z.add_(torch.matmul(xu, f.res_weight)).add_(f.res_bias)
+        if self.res_weight is not None:
+            z.add_(torch.matmul(xu, self.res_weight)).add_(self.res_bias)
         elif f.residual:
             z.add_(xu)
         return s, z.relu_().mul_(mu), mu
@@ -221,13 +226,15 @@ class BatchedIncrementalBackbone:
     subset of streams as one batch. A slot's results equal a single :class:`IncrementalBackbone` fed the same
     frames (up to float round-off); :meth:`clear` frees a slot for a new stream."""
 
-    def __init__(self, backbone: STGCNBackbone, streams: InputStreams | None = None, *, slots: int = 64) -> None:
+    def __init__(self, backbone: STGCNBackbone, streams: InputStreams | None = None, *, slots: int = 64,
+                 dtype: torch.dtype = torch.float32) -> None:
         single = IncrementalBackbone(backbone, streams)
         self.single = single
         self.lag, self.num_nodes, self.out_channels = single.lag, single.num_nodes, single.out_channels
         self.in_channels, self.streams = single.in_channels, single.streams
-        self.slots = int(slots)
-        self.blocks = [_BatchedBlock(b, self.slots, single.dtype, single.device) for b in single.blocks]
+        self.slots, self.dtype = int(slots), dtype
+        self.in_scale, self.in_shift = single.in_scale.to(dtype), single.in_shift.to(dtype)  # (V, C) each
+        self.blocks = [_BatchedBlock(b, self.slots, dtype, single.device) for b in single.blocks]
         self._prev: dict[int, tuple[Tensor, Tensor]] = {}  # slot -> last pushed frame (x, mask), for motion
 
     def clear(self, slots: Tensor | list[int]) -> None:
@@ -243,23 +250,23 @@ class BatchedIncrementalBackbone:
         """``slots (B,)`` distinct, ``x (B, V, C)`` normalized frames, ``mask (B, V)`` -> the slots with new
         features ``(B',)`` and their ``(B', D)`` features (of each stream's frame ``count - lag``)."""
         single = self.single
-        x = x.to(single.dtype)
+        x = x.to(single.dtype)  # input streams in the model's dtype, the blocks in self.dtype
         if self.streams is not None:  # bone / motion channels need each stream's previous frame
             rows = []
             for i, s in enumerate(slots.tolist()):
                 rows.append(self.streams.frame(x[i], mask[i], self._prev.get(s)))
                 self._prev[s] = (x[i], mask[i])
             x = torch.stack(rows)
-        m = mask.to(single.dtype).unsqueeze(-1)  # (B, V, 1)
-        h = torch.where(mask.unsqueeze(-1), x, 0.0)  # NaN-safe zeroing, as the backbone
-        h = torch.addcmul(single.in_shift, h, single.in_scale).mul_(m)  # (B, V, C)
+        m = mask.to(self.dtype).unsqueeze(-1)  # (B, V, 1)
+        h = torch.where(mask.unsqueeze(-1), x, 0.0).to(self.dtype)  # NaN-safe zeroing, as the backbone
+        h = torch.addcmul(self.in_shift, h, self.in_scale).mul_(m)  # (B, V, C)
         out = (slots, h, m)
         for block in self.blocks:
             out = block.push(*out)
             if len(out[0]) == 0:
                 return out[0], torch.zeros(0, self.out_channels, dtype=single.dtype)
         s, h, m = out  # (B',), (B', V, D), (B', V, 1)
-        return s, h.sum(dim=1) / m.sum(dim=1).clamp(min=1.0)  # (B', D)
+        return s, (h.float().sum(dim=1) / m.float().sum(dim=1).clamp(min=1.0)).to(single.dtype)  # (B', D)
 
     def flush(self, slots: Tensor | list[int]) -> dict[int, list[Tensor]]:
         """Each stream's last ``lag`` frames' features (right neighbours = zero padding); then :meth:`clear`."""
