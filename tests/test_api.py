@@ -118,10 +118,10 @@ def test_readme_library_snippets_run(tmp_path, monkeypatch, capsys):
 
 
 def test_a_checkpoint_written_before_the_library_api_still_loads_and_evaluates(tmp_path):
-    """``tests/expected/checkpoint_before_library_api.pt``: written by commit ef7a44e (before the redesign),
+    """``tests/data/checkpoint_before_library_api.pt``: written by commit ef7a44e (before the redesign),
     ``train --sample-mode video --window 8 --epochs 1`` on ``generate_dataset(recognition, 3 signers, 3 classes,
     2 videos per signer, seed 0)``."""
-    ckpt = ROOT / "tests" / "expected" / "checkpoint_before_library_api.pt"
+    ckpt = ROOT / "tests" / "data" / "checkpoint_before_library_api.pt"
     data = generate_dataset(tmp_path / "data", task="recognition", num_signers=3, videos_per_signer=2,
                             num_classes=3, seed=0).out_dir
     model = signstgcn.load_model(ckpt)
