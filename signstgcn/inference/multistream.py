@@ -225,15 +225,9 @@ class MultiStreamDetector:
             for start, _, tail_from in st.due:
                 prob = probs[k]
                 k += 1
-                if tail_from is None:  # a grid window: later ones start at >= start + stride
-                    st.acc.add(start, w, prob)
-                    upto = start + self.stride
-                else:  # the tail window: only the frames no grid window covers
-                    st.acc.add_tail(tail_from, st.count, prob)
-                    upto = st.count
+                done = st.acc.account(start, prob, tail_from, st.count)
                 st.current = prob
                 windows.append((start, prob))
-                _, done = st.acc.finalize(upto)
                 if len(done):
                     chunks.append(done)
             st.due.clear()

@@ -106,6 +106,7 @@ class _FrameAccumulator:
     """
 
     def __init__(self, window: int, stride: int, weights: np.ndarray) -> None:
+        self.window, self.stride = window, stride
         self.span, self.weights = window + stride, weights
         self.sum = np.zeros(self.span)
         self.cnt = np.zeros(self.span)
@@ -121,6 +122,17 @@ class _FrameAccumulator:
         """The tail window (ending at the last frame ``end - 1``) fills only the frames ``[uncovered, end)``
         no grid window covers, with weight 1, as :func:`signstgcn.inference.predictor.frame_probabilities` does."""
         self.add(uncovered, end - uncovered, prob, np.ones(end - uncovered))
+
+    def account(self, start: int, prob: float, tail_from: int | None = None, end: int = 0) -> np.ndarray:
+        """Add a scored window and return the frames that became final: a grid window (``tail_from`` None; later
+        ones start at >= ``start + stride``), or the tail window ending at ``end`` (frames from ``tail_from``)."""
+        if tail_from is None:
+            self.add(start, self.window, prob)
+            upto = start + self.stride
+        else:  # the tail window: only the frames no grid window covers
+            self.add_tail(tail_from, end, prob)
+            upto = end
+        return self.finalize(upto)[1]
 
     def finalize(self, upto: int) -> tuple[int, np.ndarray]:
         """Probabilities of frames ``[frontier, upto)`` (NaN where no window covered a frame)."""
@@ -380,15 +392,9 @@ class IncrementalDetector:
                     break
                 job = job.result()
             self._jobs.popleft()
-            if tail_from is None:  # a grid window
-                self._acc.add(start, self.window, job)
-                upto = start + self.stride  # later grid windows start at >= start + stride
-            else:  # the tail window: only the frames no grid window covers
-                self._acc.add_tail(tail_from, self._count, job)
-                upto = self._count
+            out = self._acc.account(start, job, tail_from, self._count)
             self._current = job
             windows.append((start, job))
-            _, out = self._acc.finalize(upto)
             if len(out):
                 chunks.append(out)
         final = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
