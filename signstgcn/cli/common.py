@@ -92,12 +92,5 @@ def add_threads_arg(group: argparse._ActionsContainer) -> None:
 def selection_from_args(args: argparse.Namespace) -> PartSelection:
     """The parts of ``--include-pose/--include-hands/--include-face`` (none given: pose + hands),
     ``--pose-subset``, ``--face-subset`` and ``--coords``."""
-    chosen = args.include_pose or args.include_hands or args.include_face
-    return PartSelection(
-        include_pose=args.include_pose or not chosen,
-        include_hands=args.include_hands or not chosen,
-        include_face=args.include_face,
-        pose_subset=args.pose_subset,
-        face_subset=args.face_subset,
-        coords=args.coords,
-    )
+    return PartSelection.from_flags(args.include_pose, args.include_hands, args.include_face,
+                                    pose_subset=args.pose_subset, face_subset=args.face_subset, coords=args.coords)

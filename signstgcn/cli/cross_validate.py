@@ -119,9 +119,6 @@ def parse_train_flags(flags: Sequence[str], *, data: str = "DATA", out: str = "O
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Cross-validate every config; returns the summary (per config: mean ± std over folds)."""
     user_seed = any(f == "--seed" or f.startswith("--seed=") for f in args.train_flags)
-    if args.repeats > 1 and user_seed:
-        raise ValueError("--repeats trains with seeds SEED .. SEED+R-1 (SEED = cross-validate's --seed); drop --seed "
-                         "after '--'")
     check_train_flags(args.train_flags, args.inner_val_fraction)
     base = config_from_args(parse_train_flags(args.train_flags, data=args.data))
     cv = CrossValidation(out=args.out, folds=args.folds, group_by=args.group_by, configs=tuple(args.configs),

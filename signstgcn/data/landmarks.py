@@ -70,6 +70,14 @@ class PartSelection:
     face_subset: str = "compact"
     coords: int = 2
 
+    @classmethod
+    def from_flags(cls, include_pose: bool, include_hands: bool, include_face: bool, *, pose_subset: str = "upper",
+                   face_subset: str = "compact", coords: int = 2) -> PartSelection:
+        """The parts of ``--include-pose/--include-hands/--include-face``: none given means pose + hands."""
+        chosen = include_pose or include_hands or include_face
+        return cls(include_pose=include_pose or not chosen, include_hands=include_hands or not chosen,
+                   include_face=include_face, pose_subset=pose_subset, face_subset=face_subset, coords=coords)
+
     def __post_init__(self) -> None:
         if not (self.include_pose or self.include_hands or self.include_face):
             raise ValueError("select at least one of pose, hands, face")

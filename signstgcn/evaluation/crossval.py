@@ -57,6 +57,7 @@ from signstgcn.runtime import resolve_device
 from signstgcn.training.config import TrainConfig, config_flags
 from signstgcn.training.fit import fit
 from signstgcn.training.loop import resolve_precision
+from signstgcn.training.outputs import RUN_FILES
 
 __all__ = ["ADAPTED_DIR", "GROUP_BY", "PRESETS", "CrossValidation", "cross_validate", "evaluate_fold",
            "preset_flags", "train_fold"]
@@ -168,8 +169,6 @@ def fold_config(base: TrainConfig, preset: str, data: str, run_dir: Path, splits
     """The training config of one fold: the base, the preset on top, then the fold's data, splits and folder."""
     if preset not in PRESETS:
         raise ValueError(f"Invalid config {preset!r}. Only {', '.join(PRESETS)} (or all) are supported")
-    from signstgcn.training.outputs import RUN_FILES
-
     again = resume and (run_dir / "last.pt").is_file()
     stale = not again and any((run_dir / n).exists() for n in RUN_FILES)
     changes: dict[str, Any] = {"seed": seed, **PRESETS[preset], "data": str(data), "gt": gt, "out": str(run_dir),

@@ -27,7 +27,13 @@ from signstgcn.data.pipeline import DataConfig
 from signstgcn.data.signers import signer_statistics
 from signstgcn.data.transforms import Normalize
 from signstgcn.inference.predictor import Predictor, raw_window, window_weights
-from signstgcn.inference.streaming import StreamStep, _FrameAccumulator, _streaming_predictor, frame_array
+from signstgcn.inference.streaming import (
+    StreamStep,
+    _FrameAccumulator,
+    _streaming_predictor,
+    frame_array,
+    normalized_frame,
+)
 from signstgcn.model.incremental import BatchedIncrementalBackbone
 from signstgcn.model.model import SignSTGCNModel
 
@@ -173,14 +179,10 @@ class MultiStreamDetector:
         for sid, arr in arrays.items():
             st = self._streams[sid]
             t = st.count
-            mask = np.isfinite(arr).all(axis=-1)  # (V,)
-            st.raw[t % self._ring], st.present[t % self._ring] = arr, mask
+            x, valid = normalized_frame(self._normalize, st.raw, st.present, t, arr, self.window)
             st.count += 1
-            trailing = np.arange(max(t - self.window + 1, 0), t + 1) % self._ring  # the window ending at t
-            params = self._normalize.params(st.raw[trailing], st.present[trailing])
-            x, valid = self._normalize.apply(arr[None], mask[None], params)  # (1, V, C), (1, V)
-            xs.append(x[0])
-            masks.append(valid[0])
+            xs.append(x)
+            masks.append(valid)
             slots.append(st.slot)
             times[sid] = t
         got, feats = self.backbone.push(torch.tensor(slots), torch.from_numpy(np.stack(xs)),

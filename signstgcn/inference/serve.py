@@ -138,9 +138,8 @@ class DetectionServer:
             frame = self._parse(message)
         except ValueError as err:
             return {"type": "error", "error": str(err)}
-        if frame is None:  # a control message
-            kind = json.loads(message).get("type")
-            if kind == "stats":
+        if isinstance(frame, str):  # a control message
+            if frame == "stats":
                 return self.stats()
             session.ended = True
             self._wake.set()
@@ -157,8 +156,9 @@ class DetectionServer:
         self._wake.set()
         return None
 
-    def _parse(self, message: str | bytes) -> np.ndarray | None:
-        """A ``(V, C)`` frame, or None for a control message; ValueError with a one-line reason otherwise."""
+    def _parse(self, message: str | bytes) -> np.ndarray | str:
+        """A ``(V, C)`` frame, or the type of a control message (``stats``, ``end``); ValueError with a one-line
+        reason otherwise."""
         p = self.detector.predictor
         V, C = p.layout.num_nodes, p.data.selection.coords
         if isinstance(message, bytes):
@@ -174,7 +174,7 @@ class DetectionServer:
             if not isinstance(data, dict) or "type" not in data:
                 raise ValueError("expected a JSON object with a 'type' (frame, stats or end)")
             if data["type"] in ("stats", "end"):
-                return None
+                return str(data["type"])
             if data["type"] != "frame":
                 raise ValueError(f"unknown message type {data['type']!r}; expected frame, stats or end")
             parts = {k: v for k, v in data.items() if k != "type"}

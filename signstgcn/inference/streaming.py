@@ -98,6 +98,19 @@ def frame_array(frame: np.ndarray | Mapping[str, np.ndarray], predictor: Predict
     return np.where(missing[:, None], np.float32(np.nan), arr)
 
 
+def normalized_frame(normalize: Normalize, raw: np.ndarray, present: np.ndarray, t: int, arr: np.ndarray,
+                     window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Store frame ``t`` (``arr (V, C)``) in the rings ``raw (R, V, C)`` / ``present (R, V)`` and return it
+    normalized with the centre and scale of the ``window`` frames ending at it: ``x (V, C)``, ``valid (V,)``."""
+    ring = raw.shape[0]
+    mask = np.isfinite(arr).all(axis=-1)  # (V,)
+    raw[t % ring], present[t % ring] = arr, mask
+    trailing = np.arange(max(t - window + 1, 0), t + 1) % ring  # the window ending at t
+    params = normalize.params(raw[trailing], present[trailing])
+    x, valid = normalize.apply(arr[None], mask[None], params)  # (1, V, C), (1, V)
+    return x[0], valid[0]
+
+
 class _FrameAccumulator:
     """Weighted window probabilities summed per frame and handed out, in frame order, once final.
 
@@ -332,13 +345,9 @@ class IncrementalDetector:
         """Add one frame; returns the current probability and the windows / final frames finished so far."""
         arr = frame_array(frame, self.predictor)  # (V, C)
         t = self._count
-        mask = np.isfinite(arr).all(axis=-1)  # (V,)
-        self._raw[t % self._ring], self._present[t % self._ring] = arr, mask
+        x, valid = normalized_frame(self._normalize, self._raw, self._present, t, arr, self.window)
         self._count += 1
-        trailing = np.arange(max(t - self.window + 1, 0), t + 1) % self._ring  # the window ending at t
-        params = self._normalize.params(self._raw[trailing], self._present[trailing])
-        x, valid = self._normalize.apply(arr[None], mask[None], params)  # (1, V, C), (1, V)
-        self._add_features(self.backbone.push(torch.from_numpy(x[0]), torch.from_numpy(valid[0])))
+        self._add_features(self.backbone.push(torch.from_numpy(x), torch.from_numpy(valid)))
         return self._collect(t, wait=False)
 
     def flush(self) -> StreamStep:

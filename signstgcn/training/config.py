@@ -90,10 +90,8 @@ class DataOptions:
 
     def selection(self) -> PartSelection:
         """The parts of ``include_*`` (none given: pose + hands), the subsets and ``coords``."""
-        chosen = self.include_pose or self.include_hands or self.include_face
-        return PartSelection(include_pose=self.include_pose or not chosen,
-                             include_hands=self.include_hands or not chosen, include_face=self.include_face,
-                             pose_subset=self.pose_subset, face_subset=self.face_subset, coords=self.coords)
+        return PartSelection.from_flags(self.include_pose, self.include_hands, self.include_face,
+                                        pose_subset=self.pose_subset, face_subset=self.face_subset, coords=self.coords)
 
 
 @dataclass(frozen=True)
