@@ -91,7 +91,7 @@ async def _client(url: str, frames: np.ndarray, fps: float, seconds: float, star
     sent_at = np.full(count, np.nan)
     latency = np.full(count, np.nan)
     dropped = 0
-    async with connect(url, max_size=None) as ws:
+    async with connect(url, max_size=None, compression=None) as ws:
         await ws.recv()  # hello
 
         async def receive() -> None:

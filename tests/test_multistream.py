@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from signstgcn.inference.multistream import MultiStreamDetector
+from signstgcn.inference.predictor import Predictor
 from signstgcn.inference.streaming import IncrementalDetector
 from signstgcn.model.incremental import BatchedIncrementalBackbone, IncrementalBackbone
 from tests.test_streaming import predictor, random_model, stream_frames
@@ -63,9 +66,13 @@ def test_batched_backbone_equals_one_backbone_per_stream(streams):
         torch.testing.assert_close(torch.stack(got[i]), expected[i], atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("stride", [1, 8])
-def test_every_stream_gets_the_single_stream_results_whatever_the_interleaving(stride):
+@pytest.mark.parametrize("stride, default_input", [(1, False), (8, False), (8, True)])
+def test_every_stream_gets_the_single_stream_results_whatever_the_interleaving(stride, default_input):
     pred = predictor(random_model(2))
+    if default_input:  # hands relative + canonical bones: the batched normalization's common path
+        V = pred.layout.num_nodes
+        bones = tuple(np.random.default_rng(1).uniform(0.05, 0.3, V))
+        pred = Predictor(pred.model, dataclasses.replace(pred.data, hands_relative=True, bone_lengths=bones))
     lengths = {"alice": 70, "bob": 33, "carol": 12, 7: 51}
     frames = {sid: stream_frames(t, seed=k) for k, (sid, t) in enumerate(lengths.items())}
     expected = {sid: _single(pred, f, stride) for sid, f in frames.items()}

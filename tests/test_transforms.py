@@ -296,3 +296,37 @@ def test_normalize_openpose_keeps_the_confidence_channel():
     left, right = layout.joint("left_shoulder"), layout.joint("right_shoulder")
     width = np.hypot(*(ref[:, left, :2] - ref[:, right, :2]).T)
     assert np.median(width[mask[:, left] & mask[:, right]]) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"hands_relative": True, "bone_lengths": "ref"},  # the default input
+    {"hands_relative": True, "bone_lengths": "ref", "level_shoulders": True},
+    {"face_channels": True, "dominant_hand": "right", "bone_lengths": "ref"},  # rows go one by one
+])
+def test_params_and_apply_of_many_windows_equal_one_window_at_a_time(options):
+    """A live server normalizes every stream's newest frame at once; it must equal the per-window calls,
+    with short (padded) windows, a window without shoulders and one with a single frame."""
+    if options.get("bone_lengths") == "ref":
+        options = {**options, "bone_lengths": np.random.default_rng(3).uniform(0.05, 0.4, LAYOUT.num_nodes)}
+    norm = Normalize(LAYOUT, **options)
+    left, right = LAYOUT.joint("left_shoulder"), LAYOUT.joint("right_shoulder")
+    T, B = 16, 6
+    windows = np.stack([raw_window(LAYOUT, t=T, seed=s, missing=0.2) for s in range(B)])  # (B, T, V, C)
+    windows[1, :, [left, right]] = np.nan  # no shoulders: centre and unit from all joints
+    start = np.array([0, 0, 5, 15, 0, 9])  # rows 2, 3, 5 are streams younger than a window
+    for b in range(B):
+        windows[b, :start[b]] = np.nan
+    mask = present(windows)  # (B, T, V)
+    many = norm.params_many(windows, mask, start)
+    last, last_mask = windows[:, -1], mask[:, -1]  # (B, V, C): each window's newest frame
+    out, valid = norm.apply_many(last, last_mask, many)
+    for b in range(B):
+        one = norm.params(windows[b, start[b]:], mask[b, start[b]:])
+        assert (many[b].cx, many[b].cy, many[b].scale, many[b].angle) == pytest.approx(
+            (one.cx, one.cy, one.scale, one.angle), rel=1e-6, abs=1e-7)
+        if one.bone_scales is not None:
+            np.testing.assert_allclose(many[b].bone_scales, one.bone_scales, rtol=1e-6)
+        ref, ref_valid = norm.apply(last[b:b + 1], last_mask[b:b + 1], one)
+        np.testing.assert_allclose(out[b], ref[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(valid[b], ref_valid[0])

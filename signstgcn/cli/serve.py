@@ -3,7 +3,8 @@
     signstgcn serve --ckpt runs/detect/best.pt --host 127.0.0.1 --port 8765
 
 One connection is one stream (the protocol is in :mod:`signstgcn.inference.serve` and the README). Logs one line
-per stream joined / left; SIGINT or SIGTERM stop it cleanly. Needs the optional extra: ``pip install
+per stream joined / left; SIGINT or SIGTERM stop it cleanly. ``--workers N`` runs N server processes on the port
+(:mod:`signstgcn.inference.serve_workers`). Needs the optional extra: ``pip install
 'signstgcn[serve]'``.
 """
 
@@ -17,7 +18,8 @@ from signstgcn.cli.common import CLI_ERRORS, HelpFormatter, add_threads_arg, run
 from signstgcn.inference.multistream import MultiStreamDetector
 from signstgcn.inference.predictor import DEFAULT_FPS
 from signstgcn.inference.serve import run_server
-from signstgcn.runtime import configure_threads, resolve_device
+from signstgcn.inference.serve_workers import run_workers
+from signstgcn.runtime import configure_threads, resolve_device, usable_cpus
 
 PROG = "signstgcn serve"
 
@@ -38,6 +40,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 backbone: about twice the frames/s on CPUs with AVX-512 BF16 (probabilities move "
                         "by about 1e-2)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes sharing the port (Linux): one process uses about one core whatever "
+                        "--threads says (Python's interpreter lock), so set it to the cores the server may use")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     add_threads_arg(p)
     return p
@@ -50,12 +55,19 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--fps must be positive, got {args.fps}")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise ValueError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     configure_threads(args.threads)
-    detector = MultiStreamDetector.from_checkpoint(args.ckpt, stride=args.stride, threshold=args.threshold,
-                                                   device=str(resolve_device(args.device)),
-                                                   max_streams=args.max_streams, bf16=args.bf16)
-    asyncio.run(run_server(detector, host=args.host, port=args.port, fps=args.fps,
-                           queue_frames=args.queue_frames))
+    options = {"path": args.ckpt, "stride": args.stride, "threshold": args.threshold,
+               "device": str(resolve_device(args.device)), "max_streams": args.max_streams, "bf16": args.bf16}
+    detector = MultiStreamDetector.from_checkpoint(**options)  # checks the checkpoint and options here, once
+    if args.workers == 1:
+        asyncio.run(run_server(detector, host=args.host, port=args.port, fps=args.fps,
+                               queue_frames=args.queue_frames))
+        return 0
+    del detector
+    run_workers(options, workers=args.workers, host=args.host, port=args.port, fps=args.fps,
+                queue_frames=args.queue_frames, threads=args.threads or max(1, usable_cpus() // args.workers))
     return 0
 
 

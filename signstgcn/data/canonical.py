@@ -53,22 +53,24 @@ class BoneTree:
         return len(self.parents)
 
     def lengths(self, xy: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """(T, V) image length of each node's bone (NaN where it or its parent is missing, or a root)."""
-        vec = xy - xy[:, self.parents]  # (T, V, 2)
-        both = valid & valid[:, self.parents]  # (T, V)
-        both[:, self.parents == np.arange(self.num_nodes)] = False
-        return np.where(both, np.hypot(vec[..., 0], vec[..., 1]), np.nan)  # (T, V)
+        """(..., T, V) image length of each node's bone of ``xy (..., T, V, 2)`` (NaN where it or its parent is
+        missing, or a root). Leading axes are independent windows."""
+        vec = xy - np.take(xy, self.parents, axis=-2)  # (..., T, V, 2)
+        both = valid & valid[..., self.parents]  # (..., T, V)
+        both[..., ~self._is_bone] = False
+        return np.where(both, np.hypot(vec[..., 0], vec[..., 1]), np.nan)  # (..., T, V)
 
     def typical(self, xy: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """(V,) each bone's typical length in a window: 90th percentile over its frames; NaN where never seen."""
-        length = self.lengths(xy, valid)  # (T, V)
-        count = np.isfinite(length).sum(axis=0)  # (V,)
-        ordered = np.sort(length, axis=0)  # (T, V), NaN last
-        pos = np.maximum(count - 1, 0) * TYPICAL_QUANTILE  # (V,) np.quantile's linear rule over the seen frames
+        """(..., V) each bone's typical length in a window ``xy (..., T, V, 2)``: 90th percentile over its
+        frames; NaN where never seen."""
+        length = self.lengths(xy, valid)  # (..., T, V)
+        count = np.isfinite(length).sum(axis=-2)  # (..., V)
+        ordered = np.sort(length, axis=-2)  # (..., T, V), NaN last
+        pos = np.maximum(count - 1, 0) * TYPICAL_QUANTILE  # (..., V) np.quantile's linear rule, seen frames
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
-        cols = np.arange(self.num_nodes)
-        low, high = ordered[lo, cols], ordered[hi, cols]  # (V,)
+        low = np.take_along_axis(ordered, lo[..., None, :], axis=-2)[..., 0, :]  # (..., V)
+        high = np.take_along_axis(ordered, hi[..., None, :], axis=-2)[..., 0, :]
         return np.where(count > 0, low + (high - low) * (pos - lo), np.nan)
 
     def scales(self, xy: np.ndarray, valid: np.ndarray, reference: np.ndarray,
@@ -90,18 +92,19 @@ class BoneTree:
         # Placing v at new[parent] + scale * (xy[v] - xy[parent]) moves it by shift[parent] + (scale - 1) * bone;
         # a joint or parent that is missing adds nothing. So each joint's shift is the sum of (scale - 1) * bone
         # over the bones on its path from the root: one product with the path matrix for every frame at once.
+        # Leading axes before T are independent windows, with ``scales (..., V)`` one row per window.
         xy = xy.astype(np.float32, copy=False)
-        bone = xy - xy[:, self.parents]  # (T, V, 2)
-        ok = (valid & valid[:, self.parents] & self._is_bone)[..., None]  # (T, V, 1)
-        grow = (np.asarray(scales, dtype=np.float32) - np.float32(1))[None, :, None]  # (1, V, 1)
-        step = np.where(ok, grow * bone, np.float32(0))  # (T, V, 2)
-        shift = np.matmul(self.path, step)  # (T, V, 2)
+        bone = xy - xy[..., self.parents, :]  # (..., T, V, 2)
+        ok = (valid & valid[..., self.parents] & self._is_bone)[..., None]  # (..., T, V, 1)
+        grow = (np.asarray(scales, dtype=np.float32) - np.float32(1))[..., None, :, None]  # (..., 1, V, 1)
+        step = np.where(ok, grow * bone, np.float32(0))  # (..., T, V, 2)
+        shift = np.matmul(self.path, step)  # (..., T, V, 2)
         new = xy + shift
         if self.shoulders is not None:
             a, b = self.shoulders
-            both = (valid[:, a] & valid[:, b])[:, None]  # (T, 1)
-            drift = 0.5 * (shift[:, a] + shift[:, b])  # (T, 2) how far the shoulder midpoint moved
-            new -= np.where(both, drift, np.float32(0))[:, None, :]
+            both = (valid[..., a] & valid[..., b])[..., None]  # (..., T, 1)
+            drift = 0.5 * (shift[..., a, :] + shift[..., b, :])  # (..., T, 2) how far the shoulder midpoint moved
+            new -= np.where(both, drift, np.float32(0))[..., None, :]
         return np.where(valid[..., None], new, xy)
 
 

@@ -288,6 +288,73 @@ class Normalize:
             out = self.features(out, valid, params.face if self.face_channels else None)
         return out, valid
 
+    # ---------------------------------------------------------------------- many windows at once (live streams)
+
+    def params_many(self, frames: np.ndarray, mask: np.ndarray, start: np.ndarray) -> list[NormParams]:
+        """:meth:`params` of ``B`` windows at once: ``frames (B, T, V, C)``, ``mask (B, T, V)``; row ``b``'s
+        window is ``frames[b, start[b]:]`` (frames before ``start[b]`` are padding with ``mask`` False).
+
+        The common case (shoulders in the window, no dominant-hand mirroring, no face measured here) is
+        computed for all rows together; other rows go through :meth:`params` one by one. Same values as
+        :meth:`params` up to float round-off."""
+        B = frames.shape[0]
+        if self._shoulders is None or self.dominant_hand != "any" or (self.face_channels and not self.defer_features):
+            return [self.params(frames[b, start[b]:], mask[b, start[b]:]) for b in range(B)]
+        cols = list(self._shoulders)
+        sx, sy = frames[:, :, cols, 0], frames[:, :, cols, 1]  # (B, T, 2) each: left, right shoulder
+        ok = mask[:, :, cols] & np.isfinite(sx) & np.isfinite(sy)  # (B, T, 2)
+        both = ok[..., 0] & ok[..., 1]  # (B, T)
+        count = both.sum(axis=1)  # (B,)
+        dx, dy = sx[..., 0] - sx[..., 1], sy[..., 0] - sy[..., 1]  # (B, T) each
+        width = np.sort(np.where(both, np.hypot(dx, dy), np.inf), axis=1)  # (B, T), padding last
+        rows = np.arange(B)
+        lo, hi = np.maximum(count - 1, 0) // 2, count // 2  # the two middle frames, as _median
+        width = (width[rows, lo] + width[rows, hi]).astype(np.float64) * 0.5  # (B,)
+        n = np.maximum(count, 1).astype(np.float32)
+        cx = np.where(both, sx.sum(axis=2), np.float32(0)).sum(axis=1) / n * 0.5  # (B,) mean shoulder midpoint
+        cy = np.where(both, sy.sum(axis=2), np.float32(0)).sum(axis=1) / n * 0.5
+        angle = np.zeros(B)
+        if self.level_shoulders:
+            mx = np.where(both, dx, np.float32(0)).sum(axis=1) / n  # (B,)
+            my = np.where(both, dy, np.float32(0)).sum(axis=1) / n
+            angle = np.where(np.abs(mx) > _EPS, np.arctan(my / np.where(np.abs(mx) > _EPS, mx, 1.0)), 0.0)
+        fast = (count > 0) & (width > _EPS)  # (B,) rows whose centre and unit are the shoulders'
+        bone_scales = None
+        if self._tree is not None:
+            assert self.bone_lengths is not None
+            xy = frames[..., :2].astype(np.float64)  # (B, T, V, 2)
+            present = mask & np.isfinite(xy).all(axis=-1)  # (B, T, V)
+            typical = self._tree.typical(xy, present) / np.where(fast, width, 1.0)[:, None]  # (B, V)
+            bone_scales = self._tree.scales(None, None, self.bone_lengths, typical=typical)  # (B, V)
+        return [NormParams(float(cx[b]), float(cy[b]), float(width[b]), float(angle[b]), False,
+                           None if bone_scales is None else bone_scales[b])
+                if fast[b] else self.params(frames[b, start[b]:], mask[b, start[b]:]) for b in range(B)]
+
+    def apply_many(self, frames: np.ndarray, mask: np.ndarray,
+                   params: Sequence[NormParams]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`apply` of one frame per row, each with its own params: ``frames (B, V, C)``, ``mask (B, V)``
+        → ``(B, V, C')``, ``(B, V)``. Rows with a rotation or a mirror, and face channels, go one by one."""
+        B = frames.shape[0]
+        simple = not self.face_channels and not any(p.angle or p.mirror for p in params)
+        if not simple or B == 0:
+            rows = [self.apply(frames[b:b + 1], mask[b:b + 1], params[b]) for b in range(B)]
+            return np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
+        out = np.array(frames, dtype=np.float32)  # (B, V, C) copy
+        x, y = out[..., 0], out[..., 1]  # (B, V) views into out
+        valid = np.asarray(mask, dtype=bool) & np.isfinite(x) & np.isfinite(y)  # (B, V)
+        x -= np.array([p.cx for p in params], dtype=np.float32)[:, None]
+        y -= np.array([p.cy for p in params], dtype=np.float32)[:, None]
+        spatial = 3 if (self._scale_z and out.shape[2] > 2) else 2
+        out[..., :spatial] *= (1.0 / np.array([p.scale for p in params])).astype(np.float32)[:, None, None]
+        keep = np.repeat(valid, out.shape[2]).reshape(out.shape) & np.isfinite(out)  # (B, V, C)
+        out = np.where(keep, out, np.float32(0))
+        if self._tree is not None and all(p.bone_scales is not None for p in params):
+            scales = np.stack([p.bone_scales for p in params])  # (B, V)
+            out[..., :2] = self._tree.retarget(out[:, None, :, :2], valid[:, None], scales)[:, 0]  # (B, V, 2)
+        if not self.defer_features:
+            out = self.features(out, valid)  # rows are frames: the features are per frame
+        return out, valid
+
     def features(self, frames: np.ndarray, valid: np.ndarray,
                  face: tuple[float, float, float] | None = None) -> np.ndarray:
         """Face channels (``face_channels``) and hand-relative coordinates (``hands_relative``) of normalized

@@ -11,7 +11,8 @@ backbone features, exactly like one :class:`~signstgcn.inference.streaming.Incre
 
 So per stream the results (windows, current and final frame probabilities) are those of an
 ``IncrementalDetector(threaded=False)`` fed the same frames, whatever the interleaving of streams (tested to
-1e-5). Frames are normalized per stream with its own trailing window, as the single-stream detector does.
+1e-5). Frames are normalized per stream with its own trailing window, as the single-stream detector does (for all
+streams of a tick at once: :meth:`Normalize.params_many`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from signstgcn.inference.streaming import (
     _FrameAccumulator,
     _streaming_predictor,
     frame_array,
-    normalized_frame,
+    mark_missing,
 )
 from signstgcn.model.incremental import BatchedIncrementalBackbone
 from signstgcn.model.model import SignSTGCNModel
@@ -47,7 +48,7 @@ class _Stream:
     """One stream's state: rings of raw frames, detected joints and features; windows waiting for the head."""
 
     slot: int
-    raw: np.ndarray  # (W+lag, V, C) ring of raw frames
+    raw: np.ndarray  # (W+lag, V, C) ring of raw frames (a view of the detector's rings, at the stream's slot)
     present: np.ndarray  # (W+lag, V) ring: joint detected
     feats: torch.Tensor  # (W+lag, D) ring of backbone features
     acc: _FrameAccumulator
@@ -90,6 +91,9 @@ class MultiStreamDetector:
         self._V, self._C, self._D = p.layout.num_nodes, p.data.selection.coords, self.backbone.out_channels
         self._weights = window_weights(self.window, weighting)
         self._ring = self.window + self.lag
+        # Every slot's rings in one array, so a tick gathers all trailing windows with one index.
+        self._raw = np.full((self.max_streams, self._ring, self._V, self._C), np.nan, dtype=np.float32)
+        self._present = np.zeros((self.max_streams, self._ring, self._V), dtype=bool)
         self._streams: dict[Hashable, _Stream] = {}
         self._free = list(range(self.max_streams - 1, -1, -1))
         self._next_id = 0
@@ -125,9 +129,9 @@ class MultiStreamDetector:
             raise ValueError(f"{self.max_streams} streams are open (max_streams); close one first")
         slot = self._free.pop()
         self.backbone.clear([slot])
+        self._raw[slot], self._present[slot] = np.nan, False  # unwritten ring frames are absent
         self._streams[stream_id] = _Stream(
-            slot, np.full((self._ring, self._V, self._C), np.nan, dtype=np.float32),
-            np.zeros((self._ring, self._V), dtype=bool), torch.zeros(self._ring, self._D),
+            slot, self._raw[slot], self._present[slot], torch.zeros(self._ring, self._D),
             _FrameAccumulator(self.window, self.stride, self._weights))
         return stream_id
 
@@ -162,35 +166,49 @@ class MultiStreamDetector:
 
     # ------------------------------------------------------------------------------------------ one tick
 
-    def push(self, frames: Mapping[Hashable, Frame]) -> dict[Hashable, StreamStep]:
+    def push(self, frames: Mapping[Hashable, Frame], *, prepared: bool = False) -> dict[Hashable, StreamStep]:
         """The next frame of each listed stream (``{stream id: (V, C) array or {part: array}}``); returns each
         listed stream's :class:`StreamStep`. A bad frame raises ValueError naming its stream, before any state
-        changes."""
+        changes. ``prepared``: every frame is already a ``(V, C)`` float32 array in the checkpoint's joint order
+        and channels (the server checks each frame when it arrives); missing joints are then marked for the
+        whole tick at once (:func:`mark_missing`) instead of frame by frame."""
         arrays = {}
         for sid, frame in frames.items():
             self._stream(sid)
+            if prepared:
+                arrays[sid] = frame
+                continue
             try:
                 arrays[sid] = frame_array(frame, self.predictor)  # (V, C)
             except ValueError as err:
                 raise ValueError(f"stream {sid!r}: {err}") from None
         if not arrays:
             return {}
-        xs, masks, slots, times = [], [], [], {}
-        for sid, arr in arrays.items():
-            st = self._streams[sid]
-            t = st.count
-            x, valid = normalized_frame(self._normalize, st.raw, st.present, t, arr, self.window)
+        sts = [self._streams[sid] for sid in arrays]
+        times = {sid: st.count for sid, st in zip(arrays, sts)}
+        slots = np.array([st.slot for st in sts])  # (B,)
+        arr = np.stack(list(arrays.values()))  # (B, V, C)
+        x, valid = self._normalized(slots, np.array(list(times.values())), mark_missing(arr) if prepared else arr)
+        for st in sts:
             st.count += 1
-            xs.append(x)
-            masks.append(valid)
-            slots.append(st.slot)
-            times[sid] = t
-        got, feats = self.backbone.push(torch.tensor(slots), torch.from_numpy(np.stack(xs)),
-                                        torch.from_numpy(np.stack(masks)))  # (B', D)
+        got, feats = self.backbone.push(torch.from_numpy(slots), torch.from_numpy(x),
+                                        torch.from_numpy(valid))  # (B', D)
         by_slot = {st.slot: st for st in self._streams.values()}
         for s, f in zip(got.tolist(), feats):
             self._add_features(by_slot[s], f)
         return self._run_heads({sid: self._streams[sid] for sid in arrays}, times)
+
+    def _normalized(self, slots: np.ndarray, t: np.ndarray, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Store frame ``t[b]`` (``arr (B, V, C)``) of each slot in the rings; return the frames normalized, each
+        with the centre and scale of the window ending at it: ``(B, V, C')``, ``(B, V)`` (as
+        :func:`normalized_frame` per stream, for all streams at once)."""
+        R, W = self._ring, self.window
+        mask = np.isfinite(arr).all(axis=-1)  # (B, V)
+        self._raw[slots, t % R], self._present[slots, t % R] = arr, mask
+        trailing = (t[:, None] - W + 1 + np.arange(W)) % R  # (B, W); before a stream's first frame: unwritten
+        frames, present = self._raw[slots[:, None], trailing], self._present[slots[:, None], trailing]
+        params = self._normalize.params_many(frames, present, np.maximum(W - 1 - t, 0))
+        return self._normalize.apply_many(arr, mask, params)
 
     def _add_features(self, st: _Stream, feats: torch.Tensor) -> None:
         st.feats[st.ready % self._ring] = feats

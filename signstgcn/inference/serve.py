@@ -184,7 +184,7 @@ class DetectionServer:
                 raise ValueError(f"bad frame: {err}") from None
         if not np.isfinite(arr).any():
             raise ValueError("frame has no finite coordinate (send a frame with at least one detected joint)")
-        return frame_array(arr, p)
+        return arr  # (V, C) float32 in joint order; the detector marks missing joints per tick (prepared=True)
 
     # ------------------------------------------------------------------------------------------ ticks
 
@@ -219,7 +219,7 @@ class DetectionServer:
 
     def _compute(self, batch: dict, flush: list[_Session], leaving: list[_Session]) -> tuple[dict, list]:
         det = self.detector
-        steps = det.push({stream: frame for stream, (_, frame) in batch.items()}) if batch else {}
+        steps = det.push({stream: frame for stream, (_, frame) in batch.items()}, prepared=True) if batch else {}
         flushed = []
         for session in flush:
             flushed.append((session, det.close(session.stream)))
@@ -267,9 +267,10 @@ class DetectionServer:
 async def run_server(detector: MultiStreamDetector, *, host: str = "127.0.0.1", port: int = 8765,
                      fps: float = DEFAULT_FPS, queue_frames: int = 64, stop: asyncio.Event | None = None,
                      ready: Callable[[int], None] | None = None, log: Callable[[str], None] = print,
-                     handle_signals: bool = True) -> DetectionServer:
+                     handle_signals: bool = True, reuse_port: bool = False) -> DetectionServer:
     """Serve until ``stop`` is set (or SIGINT / SIGTERM with ``handle_signals``); ``ready(port)`` is called once
-    the socket listens (port 0 picks a free one). Returns the server object (its stats) after a clean stop."""
+    the socket listens (port 0 picks a free one). ``reuse_port``: share the port with other processes
+    (:mod:`signstgcn.inference.serve_workers`). Returns the server object (its stats) after a clean stop."""
     serve = _import_websockets()
     stop = stop or asyncio.Event()
     server = DetectionServer(detector, fps=fps, queue_frames=queue_frames, log=log)
@@ -278,8 +279,10 @@ async def run_server(detector: MultiStreamDetector, *, host: str = "127.0.0.1", 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     try:
+        # No per-message compression: float32 landmarks do not compress, and deflating every frame and result
+        # cost about a fifth of the server's time per frame (bench/serve_load.py).
         async with serve(server.handler, host, port, process_request=server.health,
-                         max_size=MAX_MESSAGE) as ws_server:
+                         max_size=MAX_MESSAGE, compression=None, reuse_port=reuse_port or None) as ws_server:
             bound = ws_server.sockets[0].getsockname()[1]
             log(f"signstgcn serve: listening on ws://{host}:{bound} (health: http://{host}:{bound}/health)")
             if ready is not None:

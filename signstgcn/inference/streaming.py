@@ -94,8 +94,14 @@ def frame_array(frame: np.ndarray | Mapping[str, np.ndarray], predictor: Predict
         if arr.ndim != 2 or arr.shape[0] != V or arr.shape[1] < C:
             raise ValueError(f"frame: expected (V, C) with V={V}, C>={C}, got {tuple(arr.shape)}")
         arr = arr[:, :C]
-    missing = ~np.isfinite(arr).all(axis=-1) | (arr[:, :2] == 0).all(axis=-1)  # (V,) the npz reader's rule
-    return np.where(missing[:, None], np.float32(np.nan), arr)
+    return mark_missing(arr)
+
+
+def mark_missing(arr: np.ndarray) -> np.ndarray:
+    """``arr (..., V, C)`` raw float32 coordinates with every missing joint (a non-finite value, or x = y = 0: the
+    npz reader's rule) set to NaN in all its channels."""
+    missing = ~np.isfinite(arr).all(axis=-1) | (arr[..., :2] == 0).all(axis=-1)  # (..., V)
+    return np.where(missing[..., None], np.float32(np.nan), arr)
 
 
 def normalized_frame(normalize: Normalize, raw: np.ndarray, present: np.ndarray, t: int, arr: np.ndarray,

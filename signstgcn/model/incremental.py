@@ -182,13 +182,18 @@ class _BatchedBlock:
         self.tcn_bias = block.tcn_bias.to(dtype)  # (C,)
         self.res_weight = None if block.res_weight is None else block.res_weight.to(dtype)  # (C_in, C)
         self.res_bias = None if block.res_bias is None else block.res_bias.to(dtype)  # (C,)
-        self.g = torch.zeros(slots, 2 * block.pad + 1, V, C, dtype=dtype, device=device)  # (S, 2pad+1, V, C)
-        self.x = torch.zeros(slots, block.pad + 1, V, C_in, dtype=dtype, device=device)  # (S, pad+1, V, C_in)
-        self.m = torch.zeros(slots, block.pad + 1, V, 1, dtype=dtype, device=device)  # (S, pad+1, V, 1)
+        # Rings flattened over (slot, position), so a tick writes and reads them with one row index each
+        # (index_copy_ / index_select are plain row copies; two-axis advanced indexing is several times slower).
+        self.R, self.P = 2 * block.pad + 1, block.pad + 1  # ring lengths: graph-conv outputs, block inputs
+        self.g = torch.zeros(slots * self.R, V, C, dtype=dtype, device=device)  # (S*R, V, C), row s*R + frame % R
+        self.x = torch.zeros(slots * self.P, V, C_in + 1, dtype=dtype, device=device)  # (S*P, V, C_in + mask)
         self.count = torch.zeros(slots, dtype=torch.long)  # (S,) frames pushed into this block per slot
 
     def clear(self, slots: Tensor) -> None:
-        self.g[slots], self.x[slots], self.m[slots], self.count[slots] = 0.0, 0.0, 0.0, 0
+        rows = lambda n: (slots.unsqueeze(1) * n + torch.arange(n)).flatten()  # noqa: E731 - (B*n,) ring rows
+        self.g.index_fill_(0, rows(self.R), 0.0)
+        self.x.index_fill_(0, rows(self.P), 0.0)
+        self.count[slots] = 0
 
     def push(self, slots: Tensor, x: Tensor, m: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The next frame of each stream in ``slots (B,)``: ``x (B, V, C_in)``, ``m (B, V, 1)`` -> the slots whose
@@ -199,26 +204,29 @@ class _BatchedBlock:
         y = torch.addmm(self.b_all, x.reshape(B * V, -1), self.w_all).view(B, V, -1).mul_(m)  # (B, V, K*C)
         g = torch.matmul(self.a_vk, y.view(B, V * K, -1)).add_(self.shift).relu_().mul_(m)  # (B, V, C)
         c = self.count[slots]  # (B,) index of this frame in each stream
-        R, P = self.g.shape[1], self.x.shape[1]
-        self.g[slots, c % R] = g
-        self.x[slots, c % P], self.m[slots, c % P] = x, m
+        R, P = self.R, self.P
+        self.g.index_copy_(0, slots * R + c % R, g)
+        self.x.index_copy_(0, slots * P + c % P, torch.cat([x, m], dim=-1))  # (B, V, C_in + 1)
         self.count[slots] = c + 1
         ready = c >= f.pad  # (B,) frame u = c - pad has its right neighbours
         if not bool(ready.any()):
             return slots[:0], g[:0], m[:0]
-        s, c = slots[ready], c[ready]
+        if not bool(ready.all()):
+            slots, c = slots[ready], c[ready]
+        n = len(slots)
         u = c - f.pad  # (B',) output frame
         # tap j reads frame u + (j - (taps - 1) / 2) * dilation = c - 2 pad + j * dilation
         taps = (c.unsqueeze(1) - 2 * f.pad + torch.arange(f.taps) * f.dilation) % R  # (B', taps)
-        gathered = self.g[s.unsqueeze(1), taps]  # (B', taps, V, C)
-        n = len(s)
-        z = torch.addmm(self.tcn_bias, gathered.permute(0, 2, 1, 3).reshape(n * V, -1), self.tcn_all).view(n, V, -1)
-        xu, mu = self.x[s, u % P], self.m[s, u % P]  # (B', V, C_in), (B', V, 1)
+        gathered = self.g.index_select(0, (slots.unsqueeze(1) * R + taps).flatten())  # (B'*taps, V, C)
+        gathered = gathered.view(n, f.taps, V, -1).transpose(1, 2).reshape(n * V, -1)  # (B'*V, taps*C)
+        z = torch.addmm(self.tcn_bias, gathered, self.tcn_all).view(n, V, -1)  # (B', V, C)
+        xm = self.x.index_select(0, slots * P + u % P)  # (B', V, C_in + 1)
+        xu, mu = xm[..., :-1], xm[..., -1:]  # (B', V, C_in), (B', V, 1)
         if self.res_weight is not None:
             z.add_(torch.matmul(xu, self.res_weight)).add_(self.res_bias)
         elif f.residual:
             z.add_(xu)
-        return s, z.relu_().mul_(mu), mu
+        return slots, z.relu_().mul_(mu), mu
 
 
 class BatchedIncrementalBackbone:
