@@ -148,3 +148,47 @@ def test_health_answers_and_the_server_stops_without_leftover_threads():
     assert head.startswith("HTTP/1.1 200") and '"status": "ok"' in head
     assert det.streams == []
     assert {t.ident for t in threading.enumerate()} <= before  # asyncio.run shut its worker threads down
+
+
+def test_worker_processes_share_the_port_answer_every_client_and_stop_cleanly(tmp_path):
+    """``signstgcn serve --workers 2``: two processes on one port; every client gets the single-stream results;
+    SIGTERM to the parent stops both workers cleanly."""
+    import signal
+    import subprocess
+    import sys
+
+    from signstgcn.inference.predictor import Predictor
+    from tests.test_inference import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "det.pt", seed=4)
+    frames = _detected(40, seed=2)
+    single = IncrementalDetector(Predictor.from_checkpoint(ckpt), stride=8, threaded=False)
+    expected = np.concatenate([s.final for s in [*(single.push(f) for f in frames), single.flush()]])
+    proc = subprocess.Popen([sys.executable, "-m", "signstgcn", "serve", "--ckpt", str(ckpt), "--port", "0",
+                             "--workers", "2", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "listening on ws://" in line and "2 worker processes" in line, line
+        url = line.split("listening on ", 1)[1].split()[0]
+
+        async def client():
+            async with connect(url) as ws:
+                assert json.loads(await ws.recv())["type"] == "hello"
+                msgs = await _frames_to_end(ws, frames, binary=True)
+            return np.concatenate([m["final"] for m in msgs if m["type"] == "result"]).astype(np.float64)
+
+        async def clients():
+            return await asyncio.gather(*(client() for _ in range(6)))
+
+        for got in asyncio.run(clients()):
+            np.testing.assert_allclose(got, expected, atol=1e-4)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert out.count(" joined") == 6 and out.count(" left") == 6
+    assert "[worker 0] signstgcn serve: stopped" in out and "[worker 1] signstgcn serve: stopped" in out
+    assert out.rstrip().endswith("signstgcn serve: stopped")

@@ -27,6 +27,7 @@ __all__ = [
     "load_signer_ids",
     "read_signers_file",
     "signer_statistics",
+    "signer_statistics_many",
     "video_statistics",
 ]
 
@@ -134,58 +135,80 @@ def signer_statistics(frames: np.ndarray, layout: Layout) -> np.ndarray:
             f"signer_statistics: expected frames (T, V, C>=2) with V={layout.num_nodes} "
             f"for layout {layout.name!r}, got {tuple(frames.shape)}"
         )
+    return signer_statistics_many(frames[None], layout)[0]
+
+
+def _masked_mean(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(N,) mean of ``values (N, T)`` over the ``valid (N, T)`` entries of each row; 0 for a row without any."""
+    count = valid.sum(axis=1)
+    return np.where(valid, values, 0.0).sum(axis=1) / np.maximum(count, 1)
+
+
+def signer_statistics_many(frames: np.ndarray, layout: Layout) -> np.ndarray:
+    """(N, S) :func:`signer_statistics` of ``N`` windows at once, ``frames (N, T, V, C)`` (a live server scores
+    every due window of a tick together)."""
     nodes = _nodes(layout)
-    sub = np.take(frames, nodes.index, axis=1)  # (T, J, C)
-    x, y = sub[..., 0].astype(np.float64), sub[..., 1].astype(np.float64)  # (T, J)
-    valid = _detected(x, y) & nodes.present  # (T, J)
+    N, T = frames.shape[:2]
+    if T == 0:
+        return np.zeros((N, NUM_SIGNER_STATS), dtype=np.float32)
+    sub = np.take(frames, nodes.index, axis=2)  # (N, T, J, C)
+    x, y = sub[..., 0].astype(np.float64), sub[..., 1].astype(np.float64)  # (N, T, J)
+    valid = _detected(x, y) & nodes.present  # (N, T, J)
     x, y = np.where(valid, x, 0.0), np.where(valid, y, 0.0)
-    out = np.zeros(NUM_SIGNER_STATS, dtype=np.float64)
+    out = np.zeros((N, NUM_SIGNER_STATS), dtype=np.float64)
 
     for k, part in enumerate(nodes.hands):  # hand presence does not need the pose
         if part is not None:
-            out[11 + k] = _detected(frames[:, part, 0], frames[:, part, 1]).any(1).mean()
+            out[:, 11 + k] = _detected(frames[:, :, part, 0], frames[:, :, part, 1]).any(2).mean(1)
 
-    # Wrists (left, right): the hand's own wrist where detected, else the pose wrist.  (T, 2)
-    hand_ok = valid[:, _HAND_WRISTS]
-    wx = np.where(hand_ok, x[:, _HAND_WRISTS], x[:, _POSE_WRISTS])
-    wy = np.where(hand_ok, y[:, _HAND_WRISTS], y[:, _POSE_WRISTS])
-    wrist_ok = hand_ok | valid[:, _POSE_WRISTS]
-    if len(frames) > 1:
-        step_ok = wrist_ok[1:] & wrist_ok[:-1]  # (T-1, 2)
-        step = np.where(step_ok, np.hypot(np.diff(wx, axis=0), np.diff(wy, axis=0)), 0.0)
-        motion = step.sum(0) / np.maximum(step_ok.sum(0), 1)  # (2,)
-        total = motion.sum()
-        if total > _EPS:
-            out[10] = (motion[1] - motion[0]) / total
+    # Wrists (left, right): the hand's own wrist where detected, else the pose wrist.  (N, T, 2)
+    hand_ok = valid[..., _HAND_WRISTS]
+    wx = np.where(hand_ok, x[..., _HAND_WRISTS], x[..., _POSE_WRISTS])
+    wy = np.where(hand_ok, y[..., _HAND_WRISTS], y[..., _POSE_WRISTS])
+    wrist_ok = hand_ok | valid[..., _POSE_WRISTS]
+    if T > 1:
+        step_ok = wrist_ok[:, 1:] & wrist_ok[:, :-1]  # (N, T-1, 2)
+        step = np.where(step_ok, np.hypot(np.diff(wx, axis=1), np.diff(wy, axis=1)), 0.0)
+        motion = step.sum(1) / np.maximum(step_ok.sum(1), 1)  # (N, 2)
+        total = motion.sum(1)  # (N,)
+        moves = total > _EPS
+        out[:, 10] = np.where(moves, (motion[:, 1] - motion[:, 0]) / np.where(moves, total, 1.0), 0.0)
 
-    ok = valid[:, _PAIR_A] & valid[:, _PAIR_B]  # (T, P)
-    both = ok[:, 0]  # frames with both shoulders
-    if not both.any():
-        return out.astype(np.float32)
-    dist = np.hypot(x[:, _PAIR_A] - x[:, _PAIR_B], y[:, _PAIR_A] - y[:, _PAIR_B])  # (T, P)
-    sw = _median(dist[both, 0])
-    mid_x, mid_y = (x[:, _LS] + x[:, _RS]) * 0.5, (y[:, _LS] + y[:, _RS]) * 0.5  # (T,)
-    out[0], out[1], out[2] = sw, _mean(mid_x, both), _mean(mid_y, both)
-    if sw <= _EPS:
-        return out.astype(np.float32)
+    # Rows without both shoulders in any frame, or with a zero width, keep only the values above (and the
+    # width and centre measured, for the latter).
+    ok = valid[..., _PAIR_A] & valid[..., _PAIR_B]  # (N, T, P)
+    both = ok[..., 0]  # (N, T) frames with both shoulders
+    count = both.sum(1)  # (N,)
+    dist = np.hypot(x[..., _PAIR_A] - x[..., _PAIR_B], y[..., _PAIR_A] - y[..., _PAIR_B])  # (N, T, P)
+    ordered = np.sort(np.where(both, dist[..., 0], np.inf), axis=1)  # (N, T), frames without both last
+    rows = np.arange(N)
+    sw = (ordered[rows, np.maximum(count - 1, 0) // 2] + ordered[rows, count // 2]) * 0.5  # median
+    sw = np.where(count > 0, sw, 0.0)
+    mid_x, mid_y = (x[..., _LS] + x[..., _RS]) * 0.5, (y[..., _LS] + y[..., _RS]) * 0.5  # (N, T)
+    out[:, 0], out[:, 1], out[:, 2] = sw, _masked_mean(mid_x, both), _masked_mean(mid_y, both)
+    full = (count > 0) & (sw > _EPS)  # (N,) rows with every statistic
+    unit = np.where(full, sw, 1.0)  # (N,)
 
-    sums, counts = np.where(ok, dist, 0.0).sum(0), ok.sum(0)  # (P,)
+    sums, counts = np.where(ok, dist, 0.0).sum(1), ok.sum(1)  # (N, P)
     for k, cols in ((3, _ARMS), (4, _FOREARMS), (5, _HANDS), (7, _EYES)):
-        count = counts[cols].sum()
-        out[k] = sums[cols].sum() / count / sw if count else 0.0
-    nose_ok = valid[:, _NOSE]
-    out[6] = _mean(np.hypot(x[:, _NOSE] - mid_x, y[:, _NOSE] - mid_y), nose_ok & both) / sw
-    out[15] = (_mean(x[:, _NOSE], nose_ok) - out[1]) / sw if nose_ok.any() else 0.0
-    seen = wrist_ok.sum(0)  # (2,) frames with each wrist
+        c = counts[:, cols].sum(1)
+        out[:, k] = np.where(c > 0, sums[:, cols].sum(1) / np.maximum(c, 1) / unit, 0.0)
+    nose_ok = valid[..., _NOSE]  # (N, T)
+    out[:, 6] = _masked_mean(np.hypot(x[..., _NOSE] - mid_x, y[..., _NOSE] - mid_y), nose_ok & both) / unit
+    out[:, 15] = np.where(nose_ok.any(1), (_masked_mean(x[..., _NOSE], nose_ok) - out[:, 1]) / unit, 0.0)
+    seen = wrist_ok.sum(1)  # (N, 2) frames with each wrist
     sides = seen >= 2
-    if sides.any():  # std of each wrist's x and y over time, averaged over the sides seen twice
-        n = np.maximum(seen, 1)
-        wx0, wy0 = wx - (wx * wrist_ok).sum(0) / n, wy - (wy * wrist_ok).sum(0) / n  # (T, 2)
-        var_x, var_y = (wx0**2 * wrist_ok).sum(0) / n, (wy0**2 * wrist_ok).sum(0) / n  # (2,)
-        out[8] = np.sqrt(var_x[sides]).mean() / sw
-        out[9] = np.sqrt(var_y[sides]).mean() / sw
-    out[13] = _mean(out[2] - wy, wrist_ok) / sw
-    out[14] = _mean(y[:, _LS] - y[:, _RS], both) / sw
+    n = np.maximum(seen, 1)[:, None]  # (N, 1, 2)
+    wx0, wy0 = wx - (wx * wrist_ok).sum(1)[:, None] / n, wy - (wy * wrist_ok).sum(1)[:, None] / n  # (N, T, 2)
+    std_x = np.sqrt((wx0**2 * wrist_ok).sum(1) / n[:, 0])  # (N, 2)
+    std_y = np.sqrt((wy0**2 * wrist_ok).sum(1) / n[:, 0])
+    n_sides = np.maximum(sides.sum(1), 1)  # std of each wrist's x and y, averaged over the sides seen twice
+    out[:, 8] = np.where(sides.any(1), np.where(sides, std_x, 0.0).sum(1) / n_sides / unit, 0.0)
+    out[:, 9] = np.where(sides.any(1), np.where(sides, std_y, 0.0).sum(1) / n_sides / unit, 0.0)
+    out[:, 13] = _masked_mean(out[:, 2, None] - wy.reshape(N, -1), wrist_ok.reshape(N, -1)) / unit
+    out[:, 14] = _masked_mean(y[..., _LS] - y[..., _RS], both) / unit
+    out[~full, 3:10] = 0.0
+    out[~full, 13:16] = 0.0
     return out.astype(np.float32)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from signstgcn.data.pipeline import DataConfig
-from signstgcn.data.signers import signer_statistics
+from signstgcn.data.signers import signer_statistics_many
 from signstgcn.data.transforms import Normalize
 from signstgcn.inference.predictor import Predictor, raw_window, window_weights
 from signstgcn.inference.streaming import (
@@ -230,13 +230,14 @@ class MultiStreamDetector:
         if jobs:
             feats = torch.zeros(len(jobs), w, self._D)  # (N, W, D): padding frames have zero features
             valid = torch.zeros(len(jobs), w, dtype=torch.bool)  # (N, W)
-            stats = []
+            raws = []
             for i, (_, st, (start, length, _)) in enumerate(jobs):
                 idx = np.arange(start, start + length) % self._ring
                 feats[i, :length] = st.feats[idx]
                 valid[i, :length] = torch.from_numpy(st.present[idx].any(axis=1))
-                stats.append(signer_statistics(raw_window(st.raw[idx], 0, w), p.layout))
-            out = p.model.aggregate(feats, valid, torch.from_numpy(np.stack(stats)))  # embedding (N, E)
+                raws.append(raw_window(st.raw[idx], 0, w))  # (W, V, C)
+            stats = signer_statistics_many(np.stack(raws), p.layout)  # (N, S)
+            out = p.model.aggregate(feats, valid, torch.from_numpy(stats))  # embedding (N, E)
             probs = torch.sigmoid(p.model.classifier(out.embedding).float())[:, 0].tolist()
         steps: dict[Hashable, StreamStep] = {}
         k = 0
