@@ -295,3 +295,83 @@ def test_swapped_label_warning_names_the_signer_and_the_classes():
     assert warnings[0].startswith("signer s07: 27 of 30 windows of thanks, iloveyou")
     assert "thanks→iloveyou, iloveyou→thanks" in warnings[0]
     assert warnings[1].startswith("signer s30: 27 of 27 windows of hello, thanks, iloveyou")
+
+
+# ------------------------------------------------------------------------------------------ report.html
+
+
+def _html_pages(runs, root: Path) -> dict[str, Path]:
+    """report.html of a multi-class and a binary evaluation, and a cross-validation page over both."""
+    from signstgcn.evaluation.cv_results import metric_columns, result_row, summarize
+    from signstgcn.evaluation.html import crossval_page
+
+    pages = {}
+    for name, ckpt, data in (("rec", runs["rec_ckpt"], runs["rec"]), ("det", runs["det_ckpt"], runs["det"])):
+        assert _evaluate(ckpt, data, root / name) == 0
+        pages[name] = root / name / "report.html"
+    cv = root / "cv"
+    report = _report(root / "rec")
+    reports = {"default": []}
+    rows = []
+    for k in range(2):
+        shutil.copytree(root / "rec", cv / "default" / f"fold{k}" / "eval")
+        reports["default"].append((f"fold{k}", report))
+        rows.append(result_row("default", k, report, {"train_seconds": 1.0}))
+    (cv / "report.html").write_text(crossval_page(summarize(rows, reports), rows, reports, ["a footer line"], cv,
+                                                  metric_columns("multiclass")))
+    pages["cv"] = cv / "report.html"
+    return pages
+
+
+def test_report_html_is_one_self_contained_page_with_every_section(runs, tmp_path):
+    from signstgcn.evaluation.html import CROSSVAL_SECTIONS, EVALUATION_SECTIONS
+
+    pages = _html_pages(runs, tmp_path)
+    for name, page in pages.items():
+        text = page.read_text()
+        for sid in CROSSVAL_SECTIONS if name == "cv" else EVALUATION_SECTIONS:
+            assert f'<section id="{sid}">' in text, (name, sid)
+        assert "http://" not in text and "https://" not in text and "<script" not in text  # nothing to fetch
+        images = text.count('<img src="data:image/png;base64,')
+        assert images >= (2 if name == "det" else 1), name  # PR + ROC (+ per signer) / confusion, inlined
+    report = _report(tmp_path / "rec")
+    clips = report["worst_clips"]
+    assert clips and all(0.0 <= c["accuracy"] < 1.0 and c["true"] in report["checkpoint"]["classes"]
+                         for c in clips)
+    assert [c["accuracy"] for c in clips] == sorted(c["accuracy"] for c in clips)
+    assert clips[0]["video"] in pages["rec"].read_text()
+
+
+def test_report_html_loads_in_headless_chromium_without_errors(runs, tmp_path):
+    """The pages in a real browser: no console error, every section shown, every image decoded, no request
+    beyond the file itself."""
+    from signstgcn.evaluation.html import CROSSVAL_SECTIONS, EVALUATION_SECTIONS
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser check needs playwright "
+                                   "(pip install -r requirements-dev.txt)")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium); report.html was checked "
+                    "without a browser only")
+    pages = _html_pages(runs, tmp_path)
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", "--disable-quic"]
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=flags)
+        try:
+            for name, path in pages.items():
+                page = browser.new_page()
+                errors, requests = [], []
+                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                page.on("request", lambda r, requests=requests: requests.append(r.url))
+                page.goto(path.as_uri(), wait_until="load")
+                for sid in CROSSVAL_SECTIONS if name == "cv" else EVALUATION_SECTIONS:
+                    assert page.locator(f"section#{sid} h2").is_visible(), (name, sid)
+                decoded = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+                assert decoded and all(decoded), (name, decoded)
+                assert errors == [], (name, errors)
+                assert all(u.startswith(("file:", "data:")) for u in requests), (name, requests)
+                page.close()
+        finally:
+            browser.close()

@@ -279,5 +279,5 @@ def test_corpus_reads_pose_files_beside_npz(tmp_path):
 
 def test_empty_folder_message_lists_every_format(tmp_path):
     with pytest.raises(DataError, match=r"no landmark files \(\.npz\) found \(searched recursively; also read: "
-                                        r"\.pose, OpenPose \*_keypoints\.json folders\)"):
+                                        r"\.pose, \.parquet, \.pkl, OpenPose \*_keypoints\.json folders\)"):
         find_landmark_files(tmp_path)

@@ -5,12 +5,16 @@ and channels the layout needs (one ``(T, V, C)`` float32 array per video) and cr
 against the ground truth: a video without labels, or a label line without a video, is counted and
 reported in one warning, never a crash. A packed folder (:mod:`signstgcn.data.pack`: ``--data PACK``, or a
 fresh ``DATA/.signstgcn-pack``) gives the same corpus with memory-mapped, read-only frames.
+
+Formats that carry their own labels: a GISLR / Kaggle asl-signs folder (``train.csv``: one sign per clip, the
+participant as signer; read unless a ``groundtruth.txt`` is there too) and a pyskl pickle given as ``--data
+FILE.pkl`` (its clips and integer labels).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +22,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from signstgcn.data.groundtruth import GroundTruth, parse_groundtruth
-from signstgcn.data.landmarks import JointSelector, PartSelection
+from signstgcn.data.landmarks import JointSelector, Landmarks, PartSelection
 from signstgcn.data.layout import Layout, LayoutSpec
 from signstgcn.data.pack import Pack, find_pack
 from signstgcn.data.readers import find_landmark_files, load_landmarks
+from signstgcn.data.readers.gislr import TRAIN_CSV, is_gislr_folder, read_gislr_index
+from signstgcn.data.readers.pickles import PysklClips, read_pyskl
 from signstgcn.data.signers import load_signer_ids
 from signstgcn.errors import DataError
 
@@ -79,12 +85,15 @@ def load_corpus(
     """
     selection = selection or PartSelection()
     root = Path(data_dir)
-    pack = find_pack(root, selection, layout_spec)
-    files = find_landmark_files(root) if pack is None else {}
-    known = files.keys() if pack is None else set(pack.info.video_ids)  # video ids with landmarks
-    gt = None
+    clips = read_pyskl(root) if root.suffix.lower() == ".pkl" and root.is_file() else None  # many clips, one file
+    pack = find_pack(root, selection, layout_spec) if clips is None else None
+    files = find_landmark_files(root) if pack is None and clips is None else {}
+    known = set(clips.videos) if clips is not None else files.keys() if pack is None else set(pack.info.video_ids)
+    gt, carried = None, carried_labels(root, clips)  # labels and signers the data format carries
     gt_file = Path(gt_path) if gt_path is not None else root / GROUNDTRUTH_NAME
-    if read_labels and (require_labels or gt_file.is_file()):
+    if read_labels and gt_path is None and carried is not None and not gt_file.is_file():
+        gt = carried[0]
+    elif read_labels and (require_labels or gt_file.is_file()):
         gt = parse_groundtruth(gt_file)
     report: dict[str, int] = {}
     ids = sorted(known)
@@ -111,9 +120,12 @@ def load_corpus(
             raise DataError(f"{root}: none of the {len(known)} landmark files has a line in {gt.path} "
                             f"(video id = file name without .npz)")
     if pack is None:
-        frames, fps, npz_signers, spec, layout = _read_videos(files, ids, selection, layout_spec, progress)
+        read = clips.videos.__getitem__ if clips is not None else lambda v: load_landmarks(files[v])
+        frames, fps, npz_signers, spec, layout = _read_videos(read, ids, selection, layout_spec, progress)
     else:
         frames, fps, npz_signers, spec, layout = _pack_videos(pack, ids)
+    if carried is not None:
+        npz_signers = {**carried[1], **npz_signers}
     if gt is not None:
         beyond = [(line, v, frame, frames[v].shape[0]) for v in ids
                   for frame, line in gt.beyond_video(v, frames[v].shape[0])]
@@ -130,16 +142,30 @@ def load_corpus(
                   coords=selection.coords, gt=gt, signers=signers, fps=fps, report=report)
 
 
+def carried_labels(root: Path, clips: PysklClips | None) -> tuple[GroundTruth, dict[str, str]] | None:
+    """Clip labels and signer ids that come with the data (GISLR's ``train.csv``, a pyskl pickle's labels);
+    None for a folder of landmark files, whose labels are ``groundtruth.txt`` and signers ``signers.txt``."""
+    if clips is not None:
+        top = max((int(v) for v in clips.labels.values()), default=-1)
+        return GroundTruth.from_clip_labels(clips.path, clips.labels, tuple(str(k) for k in range(top + 1))), {}
+    if root.is_dir() and is_gislr_folder(root):
+        index = read_gislr_index(root)
+        return GroundTruth.from_clip_labels(root / TRAIN_CSV, index.labels, index.classes), index.signers
+    return None
+
+
 def _read_videos(
-    files: dict[str, Path], ids: list[str], selection: PartSelection, layout_spec: LayoutSpec | None, progress: bool
+    read: Callable[[str], Landmarks], ids: list[str], selection: PartSelection, layout_spec: LayoutSpec | None,
+    progress: bool,
 ) -> tuple[dict[str, np.ndarray], dict[str, float | None], dict[str, str], LayoutSpec, Layout]:
-    """Read and select the joints of ``ids``: frames, fps, npz signer scalars, layout spec and layout."""
+    """Read (``read(video id)``) and select the joints of ``ids``: frames, fps, npz signer scalars, layout spec
+    and layout."""
     selector = JointSelector(selection, layout_spec)
     frames: dict[str, np.ndarray] = {}
     fps: dict[str, float | None] = {}
     npz_signers: dict[str, str] = {}
     for vid in tqdm(ids, desc="loading landmarks", unit="video", disable=not progress, leave=False):
-        lm = load_landmarks(files[vid])
+        lm = read(vid)
         frames[vid] = selector(lm)  # (T, V, C)
         fps[vid] = lm.fps
         if lm.signer is not None:

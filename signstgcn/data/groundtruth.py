@@ -33,6 +33,13 @@ class GroundTruth:
     annotations: dict[str, list[tuple[int, str]]]
     duplicates: int = 0
     lines: dict[tuple[str, int], int] = field(default_factory=dict)  # (video, frame) -> its line in the file
+    classes: tuple[str, ...] | None = None  # a class order the data fixes (GISLR's class map), else None
+
+    @classmethod
+    def from_clip_labels(cls, path: Path | None, labels: Mapping[str, str],
+                         classes: tuple[str, ...] | None = None) -> GroundTruth:
+        """One label per clip, holding from its first frame (isolated-sign data sets: GISLR, pyskl)."""
+        return cls(path, {vid: [(0, label)] for vid, label in labels.items()}, classes=classes)
 
     @property
     def video_ids(self) -> list[str]:
@@ -111,7 +118,8 @@ class LabelVocab:
     """Maps ground-truth labels to class ids; stored in checkpoints via :meth:`to_dict`.
 
     Binary: class 1 for labels in ``signing_labels`` (case-insensitive), 0 for every other label.
-    Multi-class: ``classes`` (sorted) → ``0..K-1``; other labels are ``DROPPED``.
+    Multi-class: ``classes`` (sorted, or in the data's own order: :attr:`GroundTruth.classes`) → ``0..K-1``;
+    other labels are ``DROPPED``.
     """
 
     binary: bool
@@ -176,6 +184,7 @@ def build_vocab(
                             f"(labels present: {present}); set --signing-labels")
         return LabelVocab(binary=True, classes=("not-signing", "signing"), signing_labels=signing)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    order = {c: k for k, c in enumerate(gt.classes)} if gt.classes else None  # the data's own class order
     if num_classes is not None:
         if num_classes < 2:
             raise ValueError(f"--num-classes must be at least 2 for multi-class training, got {num_classes}")
@@ -192,4 +201,13 @@ def build_vocab(
         log.warning("keeping the %d most frequent labels; dropped %d labels (%d segments): %s",
                     len(kept), len(dropped), sum(dropped.values()),
                     ", ".join(f"{k} ({v})" for k, v in list(dropped.items())[:20]))
+    if order is not None:
+        unknown = sorted(k for k, _ in kept if k not in order)
+        if unknown:
+            raise DataError(f"{where}: labels {', '.join(unknown[:10])} are not in the data's class list "
+                            f"({len(order)} classes)")
+        if num_classes is None:  # every class of the list, in its order: outputs line up with the data's indices
+            return LabelVocab(binary=False, classes=tuple(gt.classes), dropped=dropped)
+        return LabelVocab(binary=False, classes=tuple(sorted((k for k, _ in kept), key=order.__getitem__)),
+                          dropped=dropped)
     return LabelVocab(binary=False, classes=tuple(sorted(k for k, _ in kept)), dropped=dropped)

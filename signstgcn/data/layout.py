@@ -136,6 +136,25 @@ def _mediapipe_face(subset: str, points: int) -> tuple[tuple[int, ...], tuple[Ed
     return tuple(range(points)), tuple(edges), 1  # nose tip
 
 
+# The MediaPipe face mesh's contours (lips, eyes, brows, oval) in mesh indexing: the face drawn, not meshed.
+FACE_CONTOUR_EDGES: tuple[Edge, ...] = tuple(e for name in _MP_FACE_CONTOURS for e in getattr(_facemesh, name))
+
+
+def part_edges(part: str, points: int, skeleton: str) -> tuple[Edge, ...]:
+    """The edges of one whole part in its own point indexing (for drawing and for pose-format limbs):
+    ``pose`` of ``skeleton`` (mediapipe, body25, coco18), the hands, ``face`` of 468 / 478 (MediaPipe mesh) or
+    70 (OpenPose) points; () for anything else."""
+    if part in ("left_hand", "right_hand"):
+        return HAND_EDGES
+    if part == "pose" and skeleton in _POSE_SKELETONS and _POSE_SKELETONS[skeleton].num_joints == points:
+        return _POSE_SKELETONS[skeleton].edges
+    if part == "face" and points == 70:
+        return _OPENPOSE_FACE_EDGES
+    if part == "face" and points in (468, 478):
+        return _mediapipe_face("full", points)[1]
+    return ()
+
+
 def _face_mirror(skeleton: str, points: int) -> tuple[int, ...]:
     if skeleton != "mediapipe":
         return _OPENPOSE_FACE_MIRROR

@@ -7,7 +7,8 @@
 - ``offsets.npy`` (M+1,) int64: video ``m`` is ``frames[offsets[m]:offsets[m + 1]]``;
 - ``pack.json``: format version, layout and part selection, and per video (in order) its id, fps, npz
   ``signer`` scalar and source file (path relative to DIR, size, mtime_ns);
-- copies of ``groundtruth.txt`` and ``signers.txt``, so ``--data PACK`` is self-contained.
+- copies of ``groundtruth.txt`` and ``signers.txt`` (GISLR: ``train.csv`` and its class map), so ``--data PACK``
+  is self-contained.
 
 :func:`open_pack` maps ``frames.npy`` read-only: a video is a view, resident memory stays near zero until
 pages are read, and processes reading the same pack (DDP ranks, loader workers) share the page cache.
@@ -35,6 +36,7 @@ from signstgcn import __version__
 from signstgcn.data.landmarks import JointSelector, PartSelection
 from signstgcn.data.layout import LayoutSpec
 from signstgcn.data.readers import find_landmark_files, load_landmarks
+from signstgcn.data.readers.gislr import CLASS_MAP, TRAIN_CSV
 from signstgcn.data.signers import SIGNERS_FILE
 from signstgcn.errors import DataError
 
@@ -46,7 +48,7 @@ FRAMES_FILE = "frames.npy"
 OFFSETS_FILE = "offsets.npy"
 PACK_FORMAT = "signstgcn-pack"
 PACK_VERSION = 1
-SIDECAR_FILES = ("groundtruth.txt", SIGNERS_FILE)  # copied from DIR when present
+SIDECAR_FILES = ("groundtruth.txt", SIGNERS_FILE, TRAIN_CSV, CLASS_MAP)  # copied from DIR when present
 _NPY_HEADER_BYTES = 128  # fixed .npy v1.0 header, rewritten in place once the frame count is known
 
 

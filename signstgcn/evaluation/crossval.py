@@ -51,6 +51,7 @@ from signstgcn.data.splits import write_splits
 from signstgcn.errors import SignSTGCNError
 from signstgcn.evaluation.cv_results import metric_columns, result_row, summarize, summary_markdown
 from signstgcn.evaluation.folds import GROUP_BY, FoldSplits, assign_folds, fold_splits, splits_payload, video_groups
+from signstgcn.evaluation.html import crossval_page
 from signstgcn.evaluation.report import REPORT_NAME, evaluate_prepared, prepare_evaluation, save_evaluation
 from signstgcn.progress import wants_progress
 from signstgcn.runtime import resolve_device
@@ -72,10 +73,10 @@ PRESETS: dict[str, dict[str, Any]] = {  # in ablation order; "all" runs every on
     "supcon": {**_ADVERSARIAL, "use_pseudo_signers": True, "use_supcon": True},
     "default": {},
 }
-FOLDS_NAME, RESULTS_NAME, SUMMARY_JSON, SUMMARY_MD, FOLD_INFO = (
-    "folds.json", "results.csv", "summary.json", "summary.md", "fold.json")
+FOLDS_NAME, RESULTS_NAME, SUMMARY_JSON, SUMMARY_MD, FOLD_INFO, HTML_NAME = (
+    "folds.json", "results.csv", "summary.json", "summary.md", "fold.json", "report.html")
 ADAPTED_DIR = "eval_adapted"
-_OWN_FILES = (FOLDS_NAME, RESULTS_NAME, SUMMARY_JSON, SUMMARY_MD)
+_OWN_FILES = (FOLDS_NAME, RESULTS_NAME, SUMMARY_JSON, SUMMARY_MD, HTML_NAME)
 
 
 def preset_flags(name: str) -> tuple[str, ...]:
@@ -355,6 +356,9 @@ def _write_results(out: Path, rows: list[dict[str, Any]], reports: dict[str, lis
     write_json_atomic(out / SUMMARY_JSON, {"settings": settings, "configs": summary}, indent=1)
     table = summary_markdown(summary, footer)
     (out / SUMMARY_MD).write_text(table, encoding="utf-8")
+    tasks = {s["task"] for s in summary.values()}
+    columns = metric_columns("binary" if tasks == {"binary"} else "multiclass")
+    write_text_atomic(out / HTML_NAME, crossval_page(summary, rows, reports, footer, out, columns))
     return table
 
 
@@ -439,5 +443,6 @@ def cross_validate(base: TrainConfig, cv: CrossValidation | None = None, /, **se
                 _score(cv, preset, k, seed, outcome, rows, reports)
                 table = _write_results(cv.out, rows, reports, footer, settings_record)
     print(table, end="", flush=True)
-    print(f"{cv.prog}: wrote {cv.out / RESULTS_NAME}, {cv.out / SUMMARY_JSON}, {cv.out / SUMMARY_MD}", flush=True)
+    print(f"{cv.prog}: wrote {cv.out / RESULTS_NAME}, {cv.out / SUMMARY_JSON}, {cv.out / SUMMARY_MD}, "
+          f"{cv.out / HTML_NAME}", flush=True)
     return _read_json(cv.out / SUMMARY_JSON)["configs"]

@@ -42,7 +42,7 @@ import torch
 from scipy.special import expit
 
 from signstgcn import __version__
-from signstgcn.atomic import json_safe, write_json_atomic
+from signstgcn.atomic import json_safe, write_json_atomic, write_text_atomic
 from signstgcn.data.corpus import GROUNDTRUTH_NAME, Corpus, load_corpus
 from signstgcn.data.groundtruth import DROPPED
 from signstgcn.data.landmarks import PartSelection
@@ -52,6 +52,7 @@ from signstgcn.data.splits import SPLITS, check_split_videos, load_splits
 from signstgcn.data.windows import WindowDataset, build_window_index
 from signstgcn.errors import CheckpointError, DataError
 from signstgcn.evaluation.embeddings import extract_outputs
+from signstgcn.evaluation.html import evaluation_page, worst_clips
 from signstgcn.evaluation.label_check import per_signer_confusion, swapped_label_warnings
 from signstgcn.inference.predictor import checkpoint_threshold
 from signstgcn.metrics import binary_metrics, compute_metrics, confusion_matrix, scalar_metrics, signer_probe
@@ -77,7 +78,8 @@ REPORT_NAME = "report.json"
 REPORT_VERSION = 1
 PLOT_FILES = ("confusion.png", "pr_curve.png", "roc_curve.png", "per_signer.png")
 PREDICTIONS_NAME = "predictions.csv"
-_OWN_FILES = (REPORT_NAME, PREDICTIONS_NAME, *PLOT_FILES)
+HTML_NAME = "report.html"
+_OWN_FILES = (REPORT_NAME, HTML_NAME, PREDICTIONS_NAME, *PLOT_FILES)
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -637,6 +639,9 @@ def save_evaluation(
                             f"{float(score):.6g}"])
         written.append(path)
     report["plots"] = [p.name for p in written if p.suffix == ".png"]
+    report["worst_clips"] = worst_clips(result.video_ids, result.outputs["videos"], labels, result.preds,
+                                        result.signers, result.class_names)
     write_json_atomic(out / REPORT_NAME, report)
-    written.insert(0, out / REPORT_NAME)
+    write_text_atomic(out / HTML_NAME, evaluation_page(report, out))
+    written[:0] = [out / REPORT_NAME, out / HTML_NAME]
     return written

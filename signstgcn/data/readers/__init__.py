@@ -2,7 +2,9 @@
 
 :func:`load_landmarks` dispatches on the path: ``.npz`` (:mod:`.npz`, the user format), ``.pose`` files of the
 pose-format library (:mod:`.pose_format`) and folders of OpenPose ``*_keypoints.json`` frames
-(:mod:`.openpose`; one folder = one video, id = folder name). :func:`find_landmark_files` finds them in a folder.
+(:mod:`.openpose`; one folder = one video, id = folder name), GISLR / Kaggle asl-signs ``.parquet`` clips
+(:mod:`.gislr`) and OpenHands ``.pkl`` clips (:mod:`.pickles`). :func:`find_landmark_files` finds them in a folder.
+pyskl pickles hold many clips in one file (:func:`~signstgcn.data.readers.pickles.read_pyskl`).
 """
 
 from __future__ import annotations
@@ -12,26 +14,33 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from signstgcn.data.landmarks import Landmarks
+from signstgcn.data.readers.gislr import load_gislr_parquet
 from signstgcn.data.readers.npz import load_npz
 from signstgcn.data.readers.openpose import KEYPOINT_SUFFIX, load_openpose_dir
+from signstgcn.data.readers.pickles import load_pose_pickle
 from signstgcn.data.readers.pose_format import load_pose
 from signstgcn.errors import DataError
 
-LANDMARK_SUFFIXES = (".npz", ".pose")
+LANDMARK_SUFFIXES = (".npz", ".pose", ".parquet", ".pkl")
 OPENPOSE_FOLDER = "OpenPose *_keypoints.json folders"
 
-__all__ = ["LANDMARK_SUFFIXES", "OPENPOSE_FOLDER", "find_landmark_files", "load_landmarks", "load_npz",
-           "load_openpose_dir", "load_pose"]
+__all__ = ["LANDMARK_SUFFIXES", "OPENPOSE_FOLDER", "find_landmark_files", "load_gislr_parquet", "load_landmarks",
+           "load_npz", "load_openpose_dir", "load_pose", "load_pose_pickle"]
 
 
 def load_landmarks(path: str | Path) -> Landmarks:
-    """Read one landmark file of any supported format: ``.npz``, ``.pose`` or an OpenPose JSON folder."""
+    """Read one landmark file of any supported format: ``.npz``, ``.pose``, a GISLR ``.parquet`` clip, an
+    OpenHands ``.pkl`` clip or an OpenPose JSON folder."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return load_npz(path)
     if suffix == ".pose":
         return load_pose(path)
+    if suffix == ".parquet":
+        return load_gislr_parquet(path)
+    if suffix == ".pkl":
+        return load_pose_pickle(path)
     if path.is_dir():
         return load_openpose_dir(path)
     if not path.exists() and suffix not in LANDMARK_SUFFIXES:

@@ -1,0 +1,61 @@
+"""``signstgcn render INPUT [--ckpt best.pt] --out clip.gif|clip.mp4``: look at a recording and the model's view of it.
+
+Draws the skeleton (pose, hands, face contours) frame by frame; with a binary checkpoint, the per-frame signing
+probability under it with the signing segments shaded; with a multi-class checkpoint, the top-k signs
+(:mod:`signstgcn.evaluation.render`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from signstgcn.cli.common import CLI_ERRORS, HelpFormatter, plural, run_cli
+from signstgcn.data.readers import load_landmarks
+from signstgcn.evaluation.render import RenderResult, render
+from signstgcn.inference.predictor import Predictor
+
+PROG = "signstgcn render"
+
+
+def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """Command-line flags of render."""
+    p = argparse.ArgumentParser(prog=prog, description="Draw a recording's landmarks frame by frame (GIF or MP4), "
+                                "with a checkpoint's signing probability or top-k signs under them.",
+                                formatter_class=HelpFormatter)
+    p.add_argument("input", metavar="INPUT", help="a landmark file (.npz, .pose, .parquet, .pkl) or OpenPose folder")
+    p.add_argument("--out", required=True, help="clip.gif (Pillow) or clip.mp4 (needs ffmpeg)")
+    p.add_argument("--ckpt", default=None, help="binary detector or sign classifier to show under the skeleton")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frames per second of the clip (default: the file's own, else 25)")
+    p.add_argument("--top-k", type=int, default=5, help="signs shown for a multi-class checkpoint")
+    p.add_argument("--width", type=float, default=6.4, help="figure width in inches (at --dpi)")
+    p.add_argument("--dpi", type=int, default=80, help="pixels per inch")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    return p
+
+
+def run(args: argparse.Namespace) -> RenderResult:
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.fps is not None and not args.fps > 0:
+        raise ValueError(f"--fps must be positive, got {args.fps}")
+    predictor = Predictor.from_checkpoint(args.ckpt) if args.ckpt else None
+    result = render(load_landmarks(args.input), args.out, predictor=predictor, fps=args.fps, top_k=args.top_k,
+                    width=args.width, dpi=args.dpi, overwrite=args.overwrite)
+    shown = ""
+    if result.detection is not None:
+        shown = f", {plural(len(result.detection.segments), 'signing segment')}"
+    elif result.recognition is not None:
+        name, p = result.recognition.top_k(result.recognition.video_probs, 1)[0]
+        shown = f", top sign {name} ({p:.2f})"
+    print(f"{PROG}: wrote {result.path} ({result.frames} frames at {result.fps:g} fps{shown})", flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
+    args = get_args_parser(prog).parse_args(argv)
+    return run_cli(prog, run, args, errors=CLI_ERRORS)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""``signstgcn render``: a recording's skeleton drawn frame by frame, with what a checkpoint made of it.
+
+The top panel draws every part the file holds (pose, both hands, the face's contours) in image coordinates.
+With a binary checkpoint the bottom panel is the detector's per-frame signing probability (``signstgcn detect``'s
+defaults) with the threshold, the signing segments shaded and a cursor at the current frame; with a multi-class
+checkpoint it is the top-k signs (of the window around the frame for sliding-window checkpoints, of the clip for
+clip checkpoints). Without a checkpoint only the skeleton is drawn.
+
+GIF is written through Pillow (always there, with matplotlib); MP4 needs ffmpeg on the PATH and says so otherwise.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from signstgcn.data.landmarks import Landmarks
+from signstgcn.data.layout import FACE_CONTOUR_EDGES, part_edges
+from signstgcn.inference.api import detect
+from signstgcn.inference.predictor import Detection, Predictor, Recognition, recognize
+
+__all__ = ["FORMATS", "RenderResult", "render"]
+
+FORMATS = (".gif", ".mp4")
+_COLORS = {"pose": "#4c78a8", "left_hand": "#e45756", "right_hand": "#54a24b", "face": "#9d755d"}
+
+
+@dataclass
+class RenderResult:
+    path: Path
+    frames: int
+    fps: float
+    detection: Detection | None = None
+    recognition: Recognition | None = None
+
+
+def _edges(part: str, points: int, skeleton: str | None) -> tuple[tuple[int, int], ...]:
+    if part == "face" and points in (468, 478):
+        return FACE_CONTOUR_EDGES  # the contours: the whole mesh would hide the face
+    return part_edges(part, points, skeleton or "")
+
+
+def _segments(xy: np.ndarray, edges: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """``xy (V, 2)`` → ``(E, 2, 2)`` line segments; an edge with a missing end is NaN (not drawn)."""
+    if not edges:
+        return np.zeros((0, 2, 2))
+    e = np.asarray(edges)
+    return np.stack([xy[e[:, 0]], xy[e[:, 1]]], axis=1)
+
+
+def _limits(landmarks: Landmarks) -> tuple[float, float, float, float]:
+    xy = np.concatenate([a[..., :2].reshape(-1, 2) for a in landmarks.arrays.values()])
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if not len(xy):
+        raise ValueError(f"{landmarks.path}: no detected landmark in any frame; nothing to draw")
+    lo, hi = np.percentile(xy, 0.5, axis=0), np.percentile(xy, 99.5, axis=0)
+    pad = 0.08 * float(max(hi - lo))
+    return float(lo[0] - pad), float(hi[0] + pad), float(lo[1] - pad), float(hi[1] + pad)
+
+
+def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None = None, fps: float | None = None,
+           top_k: int = 5, width: float = 6.4, dpi: int = 80, overwrite: bool = False) -> RenderResult:
+    """Write the animation of ``landmarks`` to ``out`` (``.gif`` or ``.mp4``); see the module docstring."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+    from matplotlib.collections import LineCollection
+
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise ValueError(f"--out {out}: expected a {' or '.join(FORMATS)} file")
+    if out.exists() and not overwrite:
+        raise ValueError(f"{out} exists; pass --overwrite to replace it")
+    if out.suffix.lower() == ".mp4" and shutil.which("ffmpeg") is None:
+        raise ValueError(f"--out {out}: MP4 needs ffmpeg on the PATH (e.g. apt-get install ffmpeg); write a .gif "
+                         f"instead")
+    rate = float(landmarks.fps or fps or 25.0)
+    T = landmarks.num_frames
+    detection = recognition = None
+    if predictor is not None and predictor.binary:
+        detection = detect(predictor, landmarks, fps=rate)
+    elif predictor is not None:
+        recognition = recognize(predictor, predictor.frames(landmarks))
+
+    x0, x1, y0, y1 = _limits(landmarks)
+    aspect = (y1 - y0) / max(x1 - x0, 1e-6)
+    below = 1.6 if predictor is not None else 0.0
+    fig = plt.figure(figsize=(width, width * min(aspect, 1.6) + below), dpi=dpi)
+    grid = fig.add_gridspec(2 if predictor is not None else 1, 1,
+                            height_ratios=[width * min(aspect, 1.6), below] if predictor is not None else [1])
+    ax = fig.add_subplot(grid[0])
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y1, y0)  # image coordinates: y down
+    ax.set_aspect("equal")
+    ax.axis("off")
+    parts = []
+    for part, arr in landmarks.arrays.items():
+        lines = LineCollection([], colors=_COLORS.get(part, "k"), linewidths=1.0 if part == "face" else 1.8)
+        ax.add_collection(lines)
+        dots = ax.plot([], [], "o", ms=1.5 if part == "face" else 2.5, color=_COLORS.get(part, "k"))[0]
+        parts.append((arr[..., :2], _edges(part, arr.shape[1], landmarks.skeleton), lines, dots))
+    title = ax.set_title("", fontsize=9)
+    update_panel = _panel(fig, grid, detection, recognition, T, rate, top_k) if predictor is not None else None
+
+    def draw(t: int):
+        for xy, edges, lines, dots in parts:
+            lines.set_segments(list(_segments(xy[t], edges)))
+            dots.set_data(xy[t, :, 0], xy[t, :, 1])
+        title.set_text(f"{landmarks.path.name}  frame {t}  {t / rate:.2f} s")
+        if update_panel is not None:
+            update_panel(t)
+        return []
+
+    anim = animation.FuncAnimation(fig, draw, frames=T, blit=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    try:
+        writer = animation.PillowWriter(fps=rate) if out.suffix.lower() == ".gif" else \
+            animation.FFMpegWriter(fps=rate)
+        anim.save(tmp, writer=writer)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
+    return RenderResult(out, T, rate, detection, recognition)
+
+
+def _panel(fig, grid, detection: Detection | None, recognition: Recognition | None, T: int, rate: float,
+           top_k: int):
+    """The bottom panel; returns its per-frame update."""
+    ax = fig.add_subplot(grid[1])
+    if detection is not None:
+        t = np.arange(T) / rate
+        ax.plot(t, detection.probability, color="#4c78a8", lw=1.2, label="signing probability")
+        ax.axhline(detection.threshold, color="#888", lw=0.8, ls="--", label=f"threshold {detection.threshold:.2f}")
+        for seg in detection.segments:
+            ax.axvspan(seg.start / rate, seg.end / rate, color="#f58518", alpha=0.25, lw=0)
+        ax.set_xlim(0, max(T - 1, 1) / rate)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("time (s); shaded: signing segments", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, loc="upper right")
+        cursor = ax.axvline(0, color="k", lw=1.0)
+
+        def update(frame: int) -> None:
+            cursor.set_xdata([frame / rate, frame / rate])
+
+        return update
+    assert recognition is not None
+    k = min(top_k, len(recognition.classes))
+
+    def probs_at(frame: int) -> np.ndarray:
+        if recognition.starts is None or recognition.window_probs is None:
+            return recognition.video_probs
+        w = int(np.argmin(np.abs(recognition.starts - frame)))  # the window starting nearest the frame
+        return recognition.window_probs[w]
+
+    bars = ax.barh(np.arange(k)[::-1], np.zeros(k), color="#4c78a8")
+    ax.set_xlim(0, 1)
+    ax.set_yticks(np.arange(k)[::-1])
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("top signs" + ("" if recognition.starts is not None else " (whole clip)"), fontsize=8)
+
+    def update(frame: int) -> None:
+        top = recognition.top_k(probs_at(frame), k)
+        for bar, (_, p) in zip(bars, top):
+            bar.set_width(p)
+        ax.set_yticklabels([f"{name} {p:.2f}" for name, p in top])
+
+    return update
