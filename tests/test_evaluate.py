@@ -338,7 +338,9 @@ def test_report_html_is_one_self_contained_page_with_every_section(runs, tmp_pat
     clips = report["worst_clips"]
     assert clips and all(0.0 <= c["accuracy"] < 1.0 and c["true"] in report["checkpoint"]["classes"]
                          for c in clips)
-    assert [c["accuracy"] for c in clips] == sorted(c["accuracy"] for c in clips)
+    assert [(c["accuracy"], -c["confidence"]) for c in clips] == sorted((c["accuracy"], -c["confidence"])
+                                                                         for c in clips)
+    assert all(0.0 <= c["confidence"] <= 1.0 and c["predicted"] != c["true"] for c in clips)
     assert clips[0]["video"] in pages["rec"].read_text()
 
 

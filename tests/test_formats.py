@@ -283,3 +283,20 @@ def test_convert_a_gislr_folder_keeps_participants_and_signs(tmp_path):
     corpus = load_corpus(tmp_path / "npz")
     assert corpus.signers == {s: c["participant"] for s, c in clips.items()}
     assert {v: corpus.gt.annotations[v] for v in clips} == {s: [(0, c["sign"])] for s, c in clips.items()}
+
+
+def test_without_pyarrow_a_parquet_names_the_extra(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name.startswith("pyarrow"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    _write_gislr_parquet(tmp_path / "1.parquet", _holistic(3, seed=0), first_frame=0)
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    with pytest.raises(DataError, match=r"1\.parquet: reading GISLR parquet files needs pyarrow "
+                                        r"\(pip install 'signstgcn\[parquet\]'\)"):
+        load_landmarks(tmp_path / "1.parquet")

@@ -92,22 +92,37 @@ def _signer_table(accuracy: Mapping[str, float | None], counts: Mapping[str, Any
 
 
 def worst_clips(video_ids: Sequence[str], videos: np.ndarray, labels: np.ndarray, preds: np.ndarray,
-                signers: Sequence[Any], class_names: Sequence[str], limit: int = WORST_CLIPS) -> list[dict[str, Any]]:
-    """The ``limit`` clips with the lowest window accuracy (ties: more windows first), each with its signer, its
-    most frequent true label and the label most often predicted for it."""
+                scores: np.ndarray, signers: Sequence[Any], class_names: Sequence[str],
+                limit: int = WORST_CLIPS) -> list[dict[str, Any]]:
+    """The ``limit`` clips with the lowest window accuracy, the most confidently wrong first, each with its signer,
+    and over its wrong windows: the most frequent true label, the label most often predicted instead and the mean
+    probability the model gave those predictions (``scores``: binary (N,) signing probability, multi-class (N, K)
+    probabilities)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim == 1:  # binary: the probability of the predicted side
+        confidence = np.where(preds == 1, scores, 1.0 - scores)
+    else:
+        confidence = scores[np.arange(len(preds)), preds]
     by_video: dict[int, list[int]] = defaultdict(list)
     for i, v in enumerate(np.asarray(videos).tolist()):
         by_video[int(v)].append(i)
     clips = []
     for v, rows in by_video.items():
         truth, guess = labels[rows], preds[rows]
-        correct = int((truth == guess).sum())
+        wrong = truth != guess
+        if not wrong.any():
+            continue
         clips.append({"video": video_ids[v], "signer": signers[rows[0]], "windows": len(rows),
-                      "accuracy": correct / len(rows),
-                      "true": class_names[Counter(truth.tolist()).most_common(1)[0][0]],
-                      "predicted": class_names[Counter(guess.tolist()).most_common(1)[0][0]]})
-    clips.sort(key=lambda c: (c["accuracy"], -c["windows"], c["video"]))
-    return [c for c in clips if c["accuracy"] < 1.0][:limit]
+                      "accuracy": float(1.0 - wrong.mean()),
+                      "true": class_names[Counter(truth[wrong].tolist()).most_common(1)[0][0]],
+                      "predicted": class_names[Counter(guess[wrong].tolist()).most_common(1)[0][0]],
+                      "confidence": float(confidence[rows][wrong].mean())})
+    clips.sort(key=_worst_first)
+    return clips[:limit]
+
+
+def _worst_first(clip: Mapping[str, Any]) -> tuple:
+    return clip["accuracy"], -clip.get("confidence", 0.0), -clip["windows"], clip["video"]
 
 
 def _clip_table(clips: Sequence[Mapping[str, Any]] | None, run: bool = False) -> str:
@@ -115,9 +130,10 @@ def _clip_table(clips: Sequence[Mapping[str, Any]] | None, run: bool = False) ->
         return "<p>Not recorded (a report.json written before worst clips were kept).</p>"
     if not clips:
         return "<p>Every clip's windows are all correct.</p>"
-    head = [*(["run"] if run else []), "clip", "signer", "windows", "window accuracy", "true label", "predicted"]
+    head = [*(["run"] if run else []), "clip", "signer", "windows", "window accuracy", "true (wrong windows)",
+            "predicted instead", "its probability"]
     return _table(head, [[*([c["run"]] if run else []), c["video"], c["signer"] or "–", c["windows"],
-                          c["accuracy"], c["true"], c["predicted"]] for c in clips])
+                          c["accuracy"], c["true"], c["predicted"], c.get("confidence")] for c in clips])
 
 
 def _probe(probe: Mapping[str, Any]) -> str:
@@ -187,7 +203,7 @@ def crossval_page(summary: Mapping[str, Mapping[str, Any]], rows: Sequence[Mappi
             clips += [{**c, "run": f"{config}/{run}"} for c in rep.get("worst_clips", [])]
             for png in rep.get("plots", []):
                 figures.append(_image(out / config / run / "eval" / png, f"{config} {run}: {png[:-4]}"))
-    clips.sort(key=lambda c: (c["accuracy"], -c["windows"]))
+    clips.sort(key=_worst_first)
     mean = {k: float(np.mean(v)) for k, v in pooled.items()}
     signers = _signer_table(mean, {k: len(v) for k, v in pooled.items()}, "runs") if mean else "<p>No signer ids.</p>"
     sections = [

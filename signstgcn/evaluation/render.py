@@ -103,14 +103,16 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
         lines = LineCollection([], colors=_COLORS.get(part, "k"), linewidths=1.0 if part == "face" else 1.8)
         ax.add_collection(lines)
         dots = ax.plot([], [], "o", ms=1.5 if part == "face" else 2.5, color=_COLORS.get(part, "k"))[0]
-        parts.append((arr[..., :2], _edges(part, arr.shape[1], landmarks.skeleton), lines, dots))
+        edges = _edges(part, arr.shape[1], landmarks.skeleton)
+        nodes = sorted({v for e in edges for v in e}) if part == "face" and edges else list(range(arr.shape[1]))
+        parts.append((arr[..., :2], edges, lines, dots, np.asarray(nodes)))  # dots: the face's contour points only
     title = ax.set_title("", fontsize=9)
     update_panel = _panel(fig, grid, detection, recognition, T, rate, top_k) if predictor is not None else None
 
     def draw(t: int):
-        for xy, edges, lines, dots in parts:
+        for xy, edges, lines, dots, nodes in parts:
             lines.set_segments(list(_segments(xy[t], edges)))
-            dots.set_data(xy[t, :, 0], xy[t, :, 1])
+            dots.set_data(xy[t, nodes, 0], xy[t, nodes, 1])
         title.set_text(f"{landmarks.path.name}  frame {t}  {t / rate:.2f} s")
         if update_panel is not None:
             update_panel(t)

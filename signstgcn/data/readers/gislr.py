@@ -37,11 +37,12 @@ PART_POINTS = {"face": 468, "left_hand": 21, "pose": 33, "right_hand": 21}  # th
 COLUMNS = ("frame", "type", "landmark_index", "x", "y", "z")
 
 
-def _pyarrow():
+def _pyarrow(path: Path):
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise ImportError("reading GISLR parquet files needs pyarrow: pip install 'signstgcn[parquet]'") from None
+        raise DataError(f"{path}: reading GISLR parquet files needs pyarrow (pip install 'signstgcn[parquet]')") \
+            from None
     return pq
 
 
@@ -57,7 +58,7 @@ def load_gislr_parquet(path: str | Path) -> Landmarks:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: GISLR parquet file not found")
-    pq = _pyarrow()
+    pq = _pyarrow(path)
     try:
         table = pq.read_table(path, columns=list(COLUMNS))
     except (OSError, ValueError) as err:  # pyarrow's errors derive from these (ArrowInvalid, ArrowIOError)
