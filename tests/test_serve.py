@@ -192,3 +192,19 @@ def test_worker_processes_share_the_port_answer_every_client_and_stop_cleanly(tm
     assert out.count(" joined") == 6 and out.count(" left") == 6
     assert "[worker 0] signstgcn serve: stopped" in out and "[worker 1] signstgcn serve: stopped" in out
     assert out.rstrip().endswith("signstgcn serve: stopped")
+
+
+def test_worker_processes_refuse_a_port_in_use_in_one_line(tmp_path, capsys):
+    import socket
+
+    from signstgcn.cli.serve import main as serve_main
+    from tests.test_inference import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "det.pt", seed=4)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert serve_main(["--ckpt", str(ckpt), "--port", str(port), "--workers", "2", "--threads", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"cannot listen on 127.0.0.1:{port}: Address already in use" in err, err

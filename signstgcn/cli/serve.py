@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     args = get_args_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{prog}: warning: %(message)s")
-    return run_cli(prog, run, args, errors=(*CLI_ERRORS, ImportError, OSError))
+    return run_cli(prog, run, args, errors=(*CLI_ERRORS, ImportError, OSError, RuntimeError))
 
 
 if __name__ == "__main__":

@@ -96,7 +96,13 @@ def run_workers(detector_options: Mapping[str, Any], *, workers: int, host: str 
     try:
         for proc in procs:
             proc.start()
-        _wait_ready(procs, started, workers)
+        try:
+            _wait_ready(procs, started, workers)
+        except RuntimeError:
+            if not stopping:
+                raise
+            log("signstgcn serve: stopped during start-up")  # SIGINT / SIGTERM while the workers loaded
+            return port
         log(f"signstgcn serve: listening on ws://{host}:{port} with {workers} worker processes "
             f"(health: http://{host}:{port}/health)")
         if ready is not None:
