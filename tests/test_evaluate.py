@@ -340,7 +340,9 @@ def test_report_html_is_one_self_contained_page_with_every_section(runs, tmp_pat
                          for c in clips)
     assert [(c["accuracy"], -c["confidence"]) for c in clips] == sorted((c["accuracy"], -c["confidence"])
                                                                          for c in clips)
-    assert all(0.0 <= c["confidence"] <= 1.0 and c["predicted"] != c["true"] for c in clips)
+    assert all(0.0 <= c["probability"] <= 1.0 and c["predicted"] != c["true"] for c in clips)
+    for c in _report(tmp_path / "det")["worst_clips"]:  # binary: confidence = how far past the threshold
+        assert c["predicted"] != c["true"] and 0.0 <= c["confidence"] <= 1.0 and 0.0 <= c["probability"] <= 1.0
     assert clips[0]["video"] in pages["rec"].read_text()
 
 

@@ -92,17 +92,19 @@ def _signer_table(accuracy: Mapping[str, float | None], counts: Mapping[str, Any
 
 
 def worst_clips(video_ids: Sequence[str], videos: np.ndarray, labels: np.ndarray, preds: np.ndarray,
-                scores: np.ndarray, signers: Sequence[Any], class_names: Sequence[str],
-                limit: int = WORST_CLIPS) -> list[dict[str, Any]]:
+                scores: np.ndarray, signers: Sequence[Any], class_names: Sequence[str], *,
+                threshold: float | None = None, limit: int = WORST_CLIPS) -> list[dict[str, Any]]:
     """The ``limit`` clips with the lowest window accuracy, the most confidently wrong first, each with its signer,
     and over its wrong windows: the most frequent true label, the label most often predicted instead and the mean
-    probability the model gave those predictions (``scores``: binary (N,) signing probability, multi-class (N, K)
-    probabilities)."""
+    probability of that prediction (``scores``: multi-class (N, K) probabilities; binary (N,) signing probability,
+    reported as is, with ``threshold`` the one the predictions used)."""
     scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim == 1:  # binary: the probability of the predicted side
-        confidence = np.where(preds == 1, scores, 1.0 - scores)
+    if scores.ndim == 1:  # binary: how far past the threshold, as a share of the room on that side
+        thr = 0.5 if threshold is None else float(threshold)
+        confidence = np.where(preds == 1, (scores - thr) / max(1.0 - thr, 1e-9), (thr - scores) / max(thr, 1e-9))
+        shown = scores
     else:
-        confidence = scores[np.arange(len(preds)), preds]
+        confidence = shown = scores[np.arange(len(preds)), preds]
     by_video: dict[int, list[int]] = defaultdict(list)
     for i, v in enumerate(np.asarray(videos).tolist()):
         by_video[int(v)].append(i)
@@ -116,7 +118,8 @@ def worst_clips(video_ids: Sequence[str], videos: np.ndarray, labels: np.ndarray
                       "accuracy": float(1.0 - wrong.mean()),
                       "true": class_names[Counter(truth[wrong].tolist()).most_common(1)[0][0]],
                       "predicted": class_names[Counter(guess[wrong].tolist()).most_common(1)[0][0]],
-                      "confidence": float(confidence[rows][wrong].mean())})
+                      "confidence": float(confidence[rows][wrong].mean()),
+                      "probability": float(shown[rows][wrong].mean())})
     clips.sort(key=_worst_first)
     return clips[:limit]
 
@@ -125,15 +128,15 @@ def _worst_first(clip: Mapping[str, Any]) -> tuple:
     return clip["accuracy"], -clip.get("confidence", 0.0), -clip["windows"], clip["video"]
 
 
-def _clip_table(clips: Sequence[Mapping[str, Any]] | None, run: bool = False) -> str:
+def _clip_table(clips: Sequence[Mapping[str, Any]] | None, run: bool = False, binary: bool = False) -> str:
     if clips is None:
         return "<p>Not recorded (a report.json written before worst clips were kept).</p>"
     if not clips:
         return "<p>Every clip's windows are all correct.</p>"
     head = [*(["run"] if run else []), "clip", "signer", "windows", "window accuracy", "true (wrong windows)",
-            "predicted instead", "its probability"]
+            "predicted instead", "signing probability" if binary else "its probability"]
     return _table(head, [[*([c["run"]] if run else []), c["video"], c["signer"] or "–", c["windows"],
-                          c["accuracy"], c["true"], c["predicted"], c.get("confidence")] for c in clips])
+                          c["accuracy"], c["true"], c["predicted"], c.get("probability")] for c in clips])
 
 
 def _probe(probe: Mapping[str, Any]) -> str:
@@ -169,7 +172,7 @@ def evaluation_page(report: Mapping[str, Any], out_dir: str | Path) -> str:
                  f'<div class="grid">{plots}</div>' if plots else "<p>No plots (--no-plots).</p>"),
         _section("signer-probe", "Signer probe: how much of the signer the embedding keeps",
                  _probe(report["signer_probe"])),
-        _section("worst-clips", "Worst clips", _clip_table(report.get("worst_clips"))),
+        _section("worst-clips", "Worst clips", _clip_table(report.get("worst_clips"), binary=binary)),
     ]
     return _page(f"SignSTGCN evaluation: {Path(ck['path']).name}", meta, sections, report.get("warnings", ()))
 
@@ -213,7 +216,8 @@ def crossval_page(summary: Mapping[str, Mapping[str, Any]], rows: Sequence[Mappi
         _section("signer-probe", "Signer probe per run",
                  _table(["config", "run", "signer recovered", "chance", "within one class"], probes)),
         _section("worst-clips", "Worst clips over all runs",
-                 _clip_table(clips[:2 * WORST_CLIPS] if recorded else None, run=True)),
+                 _clip_table(clips[:2 * WORST_CLIPS] if recorded else None, run=True,
+                             binary=all(s["task"] == "binary" for s in summary.values()))),
         _section("plots", "Plots of every run",
                  f'<div class="grid">{"".join(figures)}</div>' if any(figures) else "<p>No plots.</p>"),
     ]

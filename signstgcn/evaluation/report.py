@@ -640,7 +640,8 @@ def save_evaluation(
         written.append(path)
     report["plots"] = [p.name for p in written if p.suffix == ".png"]
     report["worst_clips"] = worst_clips(result.video_ids, result.outputs["videos"], labels, result.preds,
-                                        result.scores, result.signers, result.class_names)
+                                        result.scores, result.signers, result.class_names,
+                                        threshold=(report.get("threshold") or {}).get("used"))
     write_json_atomic(out / REPORT_NAME, report)
     write_text_atomic(out / HTML_NAME, evaluation_page(report, out))
     written[:0] = [out / REPORT_NAME, out / HTML_NAME]
