@@ -107,7 +107,8 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
         nodes = sorted({v for e in edges for v in e}) if part == "face" and edges else list(range(arr.shape[1]))
         parts.append((arr[..., :2], edges, lines, dots, np.asarray(nodes)))  # dots: the face's contour points only
     title = ax.set_title("", fontsize=9)
-    update_panel = _panel(fig, grid, detection, recognition, T, rate, top_k) if predictor is not None else None
+    update_panel = (_panel(fig, grid, detection, recognition, T, rate, top_k, predictor.window)
+                    if predictor is not None else None)
 
     def draw(t: int):
         for xy, edges, lines, dots, nodes in parts:
@@ -133,7 +134,7 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
 
 
 def _panel(fig, grid, detection: Detection | None, recognition: Recognition | None, T: int, rate: float,
-           top_k: int):
+           top_k: int, window: int):
     """The bottom panel; returns its per-frame update."""
     ax = fig.add_subplot(grid[1])
     if detection is not None:
@@ -159,7 +160,7 @@ def _panel(fig, grid, detection: Detection | None, recognition: Recognition | No
     def probs_at(frame: int) -> np.ndarray:
         if recognition.starts is None or recognition.window_probs is None:
             return recognition.video_probs
-        w = int(np.argmin(np.abs(recognition.starts - frame)))  # the window starting nearest the frame
+        w = int(np.argmin(np.abs(recognition.starts + (window - 1) / 2 - frame)))  # the window centred nearest
         return recognition.window_probs[w]
 
     bars = ax.barh(np.arange(k)[::-1], np.zeros(k), color="#4c78a8")
