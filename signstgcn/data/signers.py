@@ -112,18 +112,6 @@ def _detected(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.isfinite(x) & np.isfinite(y) & ((x != 0) | (y != 0))
 
 
-def _median(values: np.ndarray) -> float:
-    """Median of a small non-empty 1-D array (np.median is slow on a few dozen values)."""
-    ordered = np.sort(values)
-    n = len(ordered)
-    return float(ordered[(n - 1) // 2] + ordered[n // 2]) * 0.5
-
-
-def _mean(values: np.ndarray, valid: np.ndarray) -> float:
-    count = np.count_nonzero(valid)
-    return float(values[valid].sum() / count) if count else 0.0
-
-
 def signer_statistics(frames: np.ndarray, layout: Layout) -> np.ndarray:
     """(S,) float32 signer/camera statistics of RAW landmarks ``frames (T, V, C)``; see SIGNER_STAT_NAMES.
 

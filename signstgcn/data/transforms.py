@@ -267,19 +267,8 @@ class Normalize:
         """
         if not isinstance(params, NormParams):
             params = NormParams(*params)
-        out = np.array(frames, dtype=np.float32)  # (T, V, C) copy
-        x, y = out[..., 0], out[..., 1]  # (T, V) views into out
-        valid = np.asarray(mask, dtype=bool) & np.isfinite(x) & np.isfinite(y)  # (T, V)
-        x -= np.float32(params.cx)
-        y -= np.float32(params.cy)
-        spatial = 3 if (self._scale_z and out.shape[2] > 2) else 2
-        out[..., :spatial] *= np.float32(1.0 / params.scale)
-        if params.angle:
-            cos, sin = math.cos(params.angle), math.sin(params.angle)
-            out = _apply_linear(out, np.array([[cos, sin], [-sin, cos]]))  # rotate by -angle
-        keep = np.repeat(valid, out.shape[2]).reshape(out.shape)  # (T, V, C)
-        keep &= np.isfinite(out)  # a NaN z/visibility of a present joint becomes 0 too
-        out = np.where(keep, out, np.float32(0))
+        out, valid = self._centred(frames, mask, np.float32(params.cx), np.float32(params.cy),
+                                   np.float32(1.0 / params.scale), params.angle)  # (T, V, C), (T, V)
         if params.mirror:
             out, valid = _mirror_window(out, valid, self._perm)
         if params.bone_scales is not None and self._tree is not None:
@@ -287,6 +276,25 @@ class Normalize:
         if (not self.defer_features) if features is None else features:
             out = self.features(out, valid, params.face if self.face_channels else None)
         return out, valid
+
+    def _centred(self, frames: np.ndarray, mask: np.ndarray, cx: np.ndarray, cy: np.ndarray, inv_scale: np.ndarray,
+                 angle: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """``frames (..., V, C)`` moved by ``-(cx, cy)`` and scaled by ``inv_scale`` (float32, each broadcasting
+        against ``(..., V)``: a scalar for one window, ``(B, 1)`` for one frame per row), rotated by ``-angle``;
+        missing joints (and a present joint's NaN channel) become 0. Returns ``(out, valid)``."""
+        out = np.array(frames, dtype=np.float32)  # (..., V, C) copy
+        x, y = out[..., 0], out[..., 1]  # (..., V) views into out
+        valid = np.asarray(mask, dtype=bool) & np.isfinite(x) & np.isfinite(y)  # (..., V)
+        x -= cx
+        y -= cy
+        spatial = 3 if (self._scale_z and out.shape[-1] > 2) else 2
+        out[..., :spatial] *= np.asarray(inv_scale)[..., None]
+        if angle:
+            cos, sin = math.cos(angle), math.sin(angle)
+            out = _apply_linear(out, np.array([[cos, sin], [-sin, cos]]))  # rotate by -angle
+        keep = np.repeat(valid, out.shape[-1]).reshape(out.shape)  # (..., V, C)
+        keep &= np.isfinite(out)  # a NaN z/visibility of a present joint becomes 0 too
+        return np.where(keep, out, np.float32(0)), valid
 
     # ---------------------------------------------------------------------- many windows at once (live streams)
 
@@ -339,15 +347,9 @@ class Normalize:
         if not simple or B == 0:
             rows = [self.apply(frames[b:b + 1], mask[b:b + 1], params[b]) for b in range(B)]
             return np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
-        out = np.array(frames, dtype=np.float32)  # (B, V, C) copy
-        x, y = out[..., 0], out[..., 1]  # (B, V) views into out
-        valid = np.asarray(mask, dtype=bool) & np.isfinite(x) & np.isfinite(y)  # (B, V)
-        x -= np.array([p.cx for p in params], dtype=np.float32)[:, None]
-        y -= np.array([p.cy for p in params], dtype=np.float32)[:, None]
-        spatial = 3 if (self._scale_z and out.shape[2] > 2) else 2
-        out[..., :spatial] *= (1.0 / np.array([p.scale for p in params])).astype(np.float32)[:, None, None]
-        keep = np.repeat(valid, out.shape[2]).reshape(out.shape) & np.isfinite(out)  # (B, V, C)
-        out = np.where(keep, out, np.float32(0))
+        out, valid = self._centred(frames, mask, np.array([p.cx for p in params], dtype=np.float32)[:, None],
+                                   np.array([p.cy for p in params], dtype=np.float32)[:, None],
+                                   (1.0 / np.array([p.scale for p in params])).astype(np.float32)[:, None])
         if self._tree is not None and all(p.bone_scales is not None for p in params):
             scales = np.stack([p.bone_scales for p in params])  # (B, V)
             out[..., :2] = self._tree.retarget(out[:, None, :, :2], valid[:, None], scales)[:, 0]  # (B, V, 2)
