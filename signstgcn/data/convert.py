@@ -17,8 +17,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from signstgcn.data.corpus import GROUNDTRUTH_NAME, carried_labels
-from signstgcn.data.groundtruth import GroundTruth, parse_groundtruth
+from signstgcn.data.corpus import GROUNDTRUTH_NAME, data_labels
+from signstgcn.data.groundtruth import GroundTruth
 from signstgcn.data.landmarks import Landmarks
 from signstgcn.data.readers import find_landmark_files, load_landmarks
 from signstgcn.data.readers.pickles import is_pyskl, read_pyskl, unpickle
@@ -49,18 +49,14 @@ def open_dataset(source: str | Path) -> Dataset:
         obj = unpickle(src)
         if is_pyskl(obj):
             clips = read_pyskl(src, obj)
-            carried = carried_labels(src, clips)
-            assert carried is not None
-            return Dataset(src, list(clips.videos), clips.videos.__getitem__, carried[0])
+            return Dataset(src, list(clips.videos), clips.videos.__getitem__, data_labels(src, clips)[0])
     if src.is_file():
         one = load_landmarks(src)  # a clear error now for an unreadable single file
         return Dataset(src, [src.stem], lambda _vid: one, None)
     files = find_landmark_files(src)
-    carried = carried_labels(src, None)
-    gt_file = src / GROUNDTRUTH_NAME
-    gt = parse_groundtruth(gt_file) if gt_file.is_file() else (carried[0] if carried is not None else None)
-    signers = load_signer_ids(src, files, carried[1] if carried is not None else None)
-    return Dataset(src, list(files), lambda vid: load_landmarks(files[vid]), gt, signers)
+    gt, format_signers = data_labels(src)
+    return Dataset(src, list(files), lambda vid: load_landmarks(files[vid]), gt,
+                   load_signer_ids(src, files, format_signers))
 
 
 @dataclass

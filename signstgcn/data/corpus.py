@@ -89,12 +89,7 @@ def load_corpus(
     pack = find_pack(root, selection, layout_spec) if clips is None else None
     files = find_landmark_files(root) if pack is None and clips is None else {}
     known = set(clips.videos) if clips is not None else files.keys() if pack is None else set(pack.info.video_ids)
-    gt, carried = None, carried_labels(root, clips)  # labels and signers the data format carries
-    gt_file = Path(gt_path) if gt_path is not None else root / GROUNDTRUTH_NAME
-    if read_labels and gt_path is None and carried is not None and not gt_file.is_file():
-        gt = carried[0]
-    elif read_labels and (require_labels or gt_file.is_file()):
-        gt = parse_groundtruth(gt_file)
+    gt, format_signers = data_labels(root, clips, gt_path=gt_path, require=require_labels, read=read_labels)
     report: dict[str, int] = {}
     ids = sorted(known)
     if video_ids is not None:
@@ -124,8 +119,7 @@ def load_corpus(
         frames, fps, npz_signers, spec, layout = _read_videos(read, ids, selection, layout_spec, progress)
     else:
         frames, fps, npz_signers, spec, layout = _pack_videos(pack, ids)
-    if carried is not None:
-        npz_signers = {**carried[1], **npz_signers}
+    npz_signers = {**format_signers, **npz_signers}
     if gt is not None:
         beyond = [(line, v, frame, frames[v].shape[0]) for v in ids
                   for frame, line in gt.beyond_video(v, frames[v].shape[0])]
@@ -140,6 +134,21 @@ def load_corpus(
     signers = load_signer_ids(root, ids, npz_signers)
     return Corpus(data_dir=root, video_ids=ids, frames=frames, layout_spec=spec, layout=layout,
                   coords=selection.coords, gt=gt, signers=signers, fps=fps, report=report)
+
+
+def data_labels(root: Path, clips: PysklClips | None = None, *, gt_path: str | Path | None = None,
+                require: bool = False, read: bool = True) -> tuple[GroundTruth | None, dict[str, str]]:
+    """The labels of ``root`` and the signer ids its format carries. Labels: ``gt_path``, else
+    ``root/groundtruth.txt``, else what the format carries (:func:`carried_labels`); a missing ground-truth file
+    is an error only with ``require``; ``read=False`` opens no ground-truth file (labels None)."""
+    carried = carried_labels(root, clips)
+    signers = carried[1] if carried is not None else {}
+    gt_file = Path(gt_path) if gt_path is not None else root / GROUNDTRUTH_NAME
+    if not read:
+        return None, signers
+    if gt_path is None and carried is not None and not gt_file.is_file():
+        return carried[0], signers
+    return (parse_groundtruth(gt_file) if require or gt_file.is_file() else None), signers
 
 
 def carried_labels(root: Path, clips: PysklClips | None) -> tuple[GroundTruth, dict[str, str]] | None:
