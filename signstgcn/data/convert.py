@@ -21,14 +21,14 @@ from signstgcn.data.corpus import GROUNDTRUTH_NAME, data_labels
 from signstgcn.data.groundtruth import GroundTruth
 from signstgcn.data.landmarks import Landmarks
 from signstgcn.data.readers import find_landmark_files, load_landmarks
-from signstgcn.data.readers.pickles import is_pyskl, read_pyskl, unpickle
+from signstgcn.data.readers.pickles import is_pyskl, openhands_landmarks, read_pyskl, unpickle
 from signstgcn.data.signers import SIGNERS_FILE, load_signer_ids
 from signstgcn.data.writers import write_groundtruth, write_npz, write_pose, write_signers
 from signstgcn.errors import DataError
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"npz": (".npz", write_npz), "pose": (".pose", write_pose)}
+FORMATS = {"npz": ".npz", "pose": ".pose"}  # --to -> file suffix
 
 
 @dataclass
@@ -50,6 +50,8 @@ def open_dataset(source: str | Path) -> Dataset:
         if is_pyskl(obj):
             clips = read_pyskl(src, obj)
             return Dataset(src, list(clips.videos), clips.videos.__getitem__, data_labels(src, clips)[0])
+        one = openhands_landmarks(src, obj)  # one clip: the object is already unpickled
+        return Dataset(src, [src.stem], lambda _vid: one, None)
     if src.is_file():
         one = load_landmarks(src)  # a clear error now for an unreadable single file
         return Dataset(src, [src.stem], lambda _vid: one, None)
@@ -80,7 +82,6 @@ def convert(source: str | Path, out: str | Path, to: str = "npz", *, overwrite: 
     ``signers.txt`` for the videos written (see the module docstring)."""
     if to not in FORMATS:
         raise ValueError(f"Invalid --to {to!r}. Only {', '.join(FORMATS)} are supported")
-    suffix, write = FORMATS[to]
     out = Path(out)
     data = open_dataset(source)
     bad = [v for v in data.video_ids if not v or len(v.split()) != 1 or "/" in v or v.startswith(".")]
@@ -97,10 +98,11 @@ def convert(source: str | Path, out: str | Path, to: str = "npz", *, overwrite: 
             log.warning("%s", err)
             continue
         signer = data.signers.get(vid, landmarks.signer)
+        path = out / f"{vid}{FORMATS[to]}"
         if to == "npz":
-            write_npz(out / f"{vid}{suffix}", landmarks, signer=signer)
-        else:
-            write(out / f"{vid}{suffix}", landmarks)
+            write_npz(path, landmarks, signer=signer)
+        else:  # a .pose file has no signer: signers.txt below keeps it
+            write_pose(path, landmarks)
         written.append(vid)
         if signer:
             signers[vid] = signer
