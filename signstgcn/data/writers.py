@@ -14,14 +14,12 @@ back from a written file equals what was written, to float32 precision:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from signstgcn.atomic import write_text_atomic
+from signstgcn.atomic import atomic_open, write_text_atomic
 from signstgcn.data.groundtruth import GroundTruth
 from signstgcn.data.landmarks import Landmarks
 from signstgcn.data.layout import part_edges
@@ -40,20 +38,6 @@ HAND_POINT_NAMES = (
 _PART_ORDER = ("pose", "face", "left_hand", "right_hand")
 
 
-def _replace_into(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def write_npz(path: str | Path, landmarks: Landmarks, *, signer: str | None = None) -> Path:
     """``landmarks`` as one of our ``.npz`` files (``signer`` overrides the landmarks' own)."""
     arrays: dict[str, np.ndarray] = {k: np.asarray(v, dtype=np.float32) for k, v in landmarks.arrays.items()}
@@ -63,11 +47,11 @@ def write_npz(path: str | Path, landmarks: Landmarks, *, signer: str | None = No
     if who is not None:
         arrays["signer"] = np.array(str(who))
 
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-
-    return _replace_into(Path(path), write)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    return path
 
 
 def _family(landmarks: Landmarks) -> str:
@@ -127,13 +111,10 @@ def write_pose(path: str | Path, landmarks: Landmarks) -> Path:
         np.where(hidden, 0.0, data)[:, None], mask=hidden[:, None]), confidence=conf[:, None])  # (T, 1, N, D)
     header = PoseHeader(version=0.1, dimensions=PoseHeaderDimensions(POSE_FRAME, POSE_FRAME, 0),
                         components=[c for c, _, _ in built])
-    pose = Pose(header, body)
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            pose.write(f)
-
-    return _replace_into(path, write)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as f:
+        Pose(header, body).write(f)
+    return path
 
 
 def write_groundtruth(path: str | Path, gt: GroundTruth, video_ids: list[str] | None = None) -> Path:

@@ -121,7 +121,7 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
 
     anim = animation.FuncAnimation(fig, draw, frames=T, blit=False)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")  # not atomic_path: the writers pick the format by suffix
     try:
         writer = animation.PillowWriter(fps=rate) if out.suffix.lower() == ".gif" else \
             animation.FFMpegWriter(fps=rate)
