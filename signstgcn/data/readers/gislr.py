@@ -38,19 +38,15 @@ COLUMNS = ("frame", "type", "landmark_index", "x", "y", "z")
 
 
 def _pyarrow(path: Path):
+    """``(pyarrow, pyarrow.compute, pyarrow.parquet)``; a one-line error naming the extra without them."""
     try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(f"{path}: reading GISLR parquet files needs pyarrow (pip install 'signstgcn[parquet]')") \
             from None
-    return pq
-
-
-def _arrow_compute():
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return pa, pc
+    return pa, pc, pq
 
 
 def load_gislr_parquet(path: str | Path) -> Landmarks:
@@ -58,7 +54,7 @@ def load_gislr_parquet(path: str | Path) -> Landmarks:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: GISLR parquet file not found")
-    pq = _pyarrow(path)
+    pa, pc, pq = _pyarrow(path)
     try:
         table = pq.read_table(path, columns=list(COLUMNS))
     except (OSError, ValueError) as err:  # pyarrow's errors derive from these (ArrowInvalid, ArrowIOError)
@@ -67,7 +63,6 @@ def load_gislr_parquet(path: str | Path) -> Landmarks:
                         f"({reason})") from None
     if table.num_rows == 0:
         raise DataError(f"{path}: GISLR parquet has no rows")
-    pa, pc = _arrow_compute()
     frame = table.column("frame").to_numpy().astype(np.int64)  # (R,)
     index = table.column("landmark_index").to_numpy().astype(np.int64)
     kinds = table.column("type").cast(pa.string())  # plain or dictionary-encoded strings
