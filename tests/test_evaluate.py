@@ -302,7 +302,7 @@ def test_swapped_label_warning_names_the_signer_and_the_classes():
 
 def _html_pages(runs, root: Path) -> dict[str, Path]:
     """report.html of a multi-class and a binary evaluation, and a cross-validation page over both."""
-    from signstgcn.evaluation.cv_results import metric_columns, result_row, summarize
+    from signstgcn.evaluation.cv_results import result_row, summarize
     from signstgcn.evaluation.html import crossval_page
 
     pages = {}
@@ -317,8 +317,7 @@ def _html_pages(runs, root: Path) -> dict[str, Path]:
         shutil.copytree(root / "rec", cv / "default" / f"fold{k}" / "eval")
         reports["default"].append((f"fold{k}", report))
         rows.append(result_row("default", k, report, {"train_seconds": 1.0}))
-    (cv / "report.html").write_text(crossval_page(summarize(rows, reports), rows, reports, ["a footer line"], cv,
-                                                  metric_columns("multiclass")))
+    (cv / "report.html").write_text(crossval_page(summarize(rows, reports), rows, reports, ["a footer line"], cv))
     pages["cv"] = cv / "report.html"
     return pages
 

@@ -356,9 +356,7 @@ def _write_results(out: Path, rows: list[dict[str, Any]], reports: dict[str, lis
     write_json_atomic(out / SUMMARY_JSON, {"settings": settings, "configs": summary}, indent=1)
     table = summary_markdown(summary, footer)
     (out / SUMMARY_MD).write_text(table, encoding="utf-8")
-    tasks = {s["task"] for s in summary.values()}
-    columns = metric_columns("binary" if tasks == {"binary"} else "multiclass")
-    write_text_atomic(out / HTML_NAME, crossval_page(summary, rows, reports, footer, out, columns))
+    write_text_atomic(out / HTML_NAME, crossval_page(summary, rows, reports, footer, out))
     return table
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["main_metric", "metric_columns", "result_row", "summarize", "summary_markdown"]
+__all__ = ["main_metric", "metric_columns", "result_row", "summarize", "summary_markdown", "summary_table",
+           "summary_task"]
 
 # (report metric key, column title); multi-class or binary classification columns, then the bias columns
 _MULTICLASS = (("top1", "top-1"), ("macro_f1", "macro-F1"))
@@ -128,29 +129,43 @@ def summarize(
     return out
 
 
-def _cell(stat: Mapping[str, Any]) -> str:
-    if stat["mean"] is None:
+def _cell(stat: Mapping[str, Any] | None, digits: int = 2) -> str:
+    if not stat or stat["mean"] is None:
         return "–"
-    return f"{stat['mean']:.2f} ± {stat['std']:.2f}"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def summary_task(summary: Mapping[str, Mapping[str, Any]]) -> str:
+    """``binary`` when every config is binary, else ``multiclass`` (which columns a summary table shows)."""
+    return "binary" if {s["task"] for s in summary.values()} == {"binary"} else "multiclass"
+
+
+def summary_table(summary: Mapping[str, Mapping[str, Any]], *, digits: int = 2,
+                  per_seed: bool | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-config summary: config, each metric ``mean ± std`` (``digits``), the worst
+    signer, and the main metric per seed (``per_seed``; default: when some config has repeats)."""
+    task = summary_task(summary)
+    columns = metric_columns(task)
+    if per_seed is None:
+        per_seed = any(s["repeats"] > 1 for s in summary.values())
+    head = ["config", *(title for _, title in columns), "worst signer"]
+    if per_seed:
+        head.append(f"{dict(columns)[main_metric(task)]} per seed")
+    rows = []
+    for config, s in summary.items():
+        worst = s["worst_signer"]
+        cells = [_cell(s["metrics"].get(key), digits) for key, _ in columns]
+        cells.append("–" if worst is None else f"{worst['name']} ({worst['accuracy']:.2f})")
+        if per_seed:
+            seeds = s["per_seed"].values()
+            cells.append(" ".join("–" if v["mean"] is None else f"{v['mean']:.3f}" for v in seeds) or "–")
+        rows.append([config, *cells])
+    return head, rows
 
 
 def summary_markdown(summary: Mapping[str, Mapping[str, Any]], footer: Sequence[str] = ()) -> str:
     """The markdown table: config, each metric ``mean ± std``, the worst signer; then ``footer`` lines."""
-    tasks = {s["task"] for s in summary.values()}
-    task = "binary" if tasks == {"binary"} else "multiclass"
-    columns = metric_columns(task)
-    repeats = any(s["repeats"] > 1 for s in summary.values())
-    titles = dict(columns)
-    head = ["config", *(title for _, title in columns), "worst signer"]
-    if repeats:
-        head.append(f"{titles[main_metric(task)]} per seed")
+    head, rows = summary_table(summary)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for config, s in summary.items():
-        worst = s["worst_signer"]
-        cells = [_cell(s["metrics"].get(key, {"mean": None})) for key, _ in columns]
-        cells.append("–" if worst is None else f"{worst['name']} ({worst['accuracy']:.2f})")
-        if repeats:
-            seeds = s["per_seed"].values()
-            cells.append(" ".join("–" if v["mean"] is None else f"{v['mean']:.3f}" for v in seeds) or "–")
-        lines.append("| " + " | ".join([config, *cells]) + " |")
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join([*lines, *([""] if footer else []), *footer]) + "\n"

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from signstgcn.evaluation.cv_results import metric_columns, summary_table, summary_task
+
 __all__ = ["CROSSVAL_SECTIONS", "EVALUATION_SECTIONS", "crossval_page", "evaluation_page", "worst_clips"]
 
 EVALUATION_SECTIONS = ("summary", "per-signer", "plots", "signer-probe", "worst-clips")
@@ -179,16 +181,11 @@ def evaluation_page(report: Mapping[str, Any], out_dir: str | Path) -> str:
 
 def crossval_page(summary: Mapping[str, Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],
                   reports: Mapping[str, Sequence[tuple[str, Mapping[str, Any]]]], footer: Sequence[str],
-                  out_dir: str | Path, columns: Sequence[tuple[str, str]]) -> str:
+                  out_dir: str | Path) -> str:
     """The page of a cross-validation (``out_dir`` holds ``<config>/<run>/eval/``)."""
     out = Path(out_dir)
-    head = ["config", *(t for _, t in columns), "worst signer", "per seed"]
-    table = []
-    for config, s in summary.items():
-        cells = [_mean_std(s["metrics"].get(k)) for k, _ in columns]
-        worst = s["worst_signer"]
-        seeds = " ".join("–" if v["mean"] is None else f"{v['mean']:.3f}" for v in s["per_seed"].values())
-        table.append([config, *cells, "–" if worst is None else f"{worst['name']} ({worst['accuracy']:.2f})", seeds])
+    columns = metric_columns(summary_task(summary))
+    head, table = summary_table(summary, digits=3, per_seed=True)
     notes = "".join(f"<p class=\"meta\">{_esc(line)}</p>" for line in footer)
     runs = _table(["config", "fold", "seed", "test signers", "test windows", *(t for _, t in columns)],
                   [[r["config"], r["fold"], r["seed"], r["test_signers"], r["test_windows"],
@@ -217,14 +214,9 @@ def crossval_page(summary: Mapping[str, Mapping[str, Any]], rows: Sequence[Mappi
                  _table(["config", "run", "signer recovered", "chance", "within one class"], probes)),
         _section("worst-clips", "Worst clips over all runs",
                  _clip_table(clips[:2 * WORST_CLIPS] if recorded else None, run=True,
-                             binary=all(s["task"] == "binary" for s in summary.values()))),
+                             binary=summary_task(summary) == "binary")),
         _section("plots", "Plots of every run",
                  f'<div class="grid">{"".join(figures)}</div>' if any(figures) else "<p>No plots.</p>"),
     ]
     return _page(f"SignSTGCN cross-validation: {out.name}", f"{len(rows)} runs in {_esc(out)}", sections)
 
-
-def _mean_std(stat: Mapping[str, Any] | None) -> str:
-    if not stat or stat.get("mean") is None:
-        return "–"
-    return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
