@@ -43,12 +43,9 @@ def _edges(part: str, points: int, skeleton: str | None) -> tuple[tuple[int, int
     return part_edges(part, points, skeleton or "")
 
 
-def _segments(xy: np.ndarray, edges: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """``xy (V, 2)`` → ``(E, 2, 2)`` line segments; an edge with a missing end is NaN (not drawn)."""
-    if not edges:
-        return np.zeros((0, 2, 2))
-    e = np.asarray(edges)
-    return np.stack([xy[e[:, 0]], xy[e[:, 1]]], axis=1)
+def _segments(xy: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``xy (V, 2)``, ``edges (E, 2)`` → ``(E, 2, 2)`` line segments; an edge with a missing end is NaN (not drawn)."""
+    return np.stack([xy[edges[:, 0]], xy[edges[:, 1]]], axis=1)
 
 
 def _limits(landmarks: Landmarks) -> tuple[float, float, float, float]:
@@ -103,9 +100,9 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
         lines = LineCollection([], colors=_COLORS.get(part, "k"), linewidths=1.0 if part == "face" else 1.8)
         ax.add_collection(lines)
         dots = ax.plot([], [], "o", ms=1.5 if part == "face" else 2.5, color=_COLORS.get(part, "k"))[0]
-        edges = _edges(part, arr.shape[1], landmarks.skeleton)
-        nodes = sorted({v for e in edges for v in e}) if part == "face" and edges else list(range(arr.shape[1]))
-        parts.append((arr[..., :2], edges, lines, dots, np.asarray(nodes)))  # dots: the face's contour points only
+        edges = np.asarray(_edges(part, arr.shape[1], landmarks.skeleton), dtype=np.int64).reshape(-1, 2)  # (E, 2)
+        nodes = np.unique(edges) if part == "face" and len(edges) else np.arange(arr.shape[1])  # face: contour dots
+        parts.append((arr[..., :2], edges, lines, dots, nodes))
     title = ax.set_title("", fontsize=9)
     update_panel = (_panel(fig, grid, detection, recognition, T, rate, top_k, predictor.window)
                     if predictor is not None else None)
