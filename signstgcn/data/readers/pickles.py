@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +98,11 @@ def openhands_landmarks(path: Path, obj: Any) -> Landmarks:
 
 @dataclass
 class PysklClips:
-    """The clips of a pyskl pickle: landmarks and label by clip id, and the file's named splits."""
+    """The clips of a pyskl pickle: landmarks and label by clip id (its named ``split`` lists are not read)."""
 
     path: Path
     videos: dict[str, Landmarks]
     labels: dict[str, str]
-    split: dict[str, list[str]] = field(default_factory=dict)
 
 
 def read_pyskl(path: str | Path, obj: Any = None) -> PysklClips:
@@ -115,7 +114,6 @@ def read_pyskl(path: str | Path, obj: Any = None) -> PysklClips:
         raise DataError(f"{path}: not a pyskl annotation pickle (expected a dict with 'annotations', a list of "
                         f"dicts with 'frame_dir', 'label' and 'keypoint' (M, T, V, C))")
     annotations = obj["annotations"] if isinstance(obj, Mapping) else obj
-    split = obj.get("split", {}) if isinstance(obj, Mapping) else {}
     videos: dict[str, Landmarks] = {}
     labels: dict[str, str] = {}
     for k, ann in enumerate(annotations):
@@ -128,7 +126,7 @@ def read_pyskl(path: str | Path, obj: Any = None) -> PysklClips:
         videos[vid] = _pyskl_landmarks(path, where, ann)
         if "label" in ann:
             labels[vid] = str(int(ann["label"]))
-    return PysklClips(path, videos, labels, {str(k): [str(v) for v in ids] for k, ids in split.items()})
+    return PysklClips(path, videos, labels)
 
 
 def _pyskl_landmarks(path: Path, where: str, ann: Mapping[str, Any]) -> Landmarks:
