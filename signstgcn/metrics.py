@@ -13,7 +13,10 @@ batches). Returned dicts are JSON-serializable; their keys are stable snake_case
 - signer probe (:func:`signer_probe`): ``signer_probe, signer_probe_chance`` (lower is better);
 - within-class signer probe (:func:`within_class_signer_probe`): ``within_class_signer_probe,
   within_class_signer_probe_chance``: the same probe inside each class, averaged over classes (what the
-  class cannot explain; lower is better).
+  class cannot explain; lower is better);
+- calibration (:func:`reliability_bins`): ``ece`` (expected calibration error over 15 equal-width bins);
+- open set (:func:`open_set_metrics`): ``open_set_auroc, open_set_threshold, unknown_rejected, known_rejected,
+  known_correct_kept``: known vs unknown-label samples scored by the top-1 probability.
 
 Undefined values are ``float("nan")`` (e.g. AUCs when the labels hold one class only), never a warning.
 Signer id ``-1`` / ``None`` / NaN means "unknown" and is ignored by the signer metrics.
@@ -42,7 +45,10 @@ __all__ = [
     "binary_metrics",
     "compute_metrics",
     "confusion_matrix",
+    "expected_calibration_error",
     "multiclass_metrics",
+    "open_set_metrics",
+    "reliability_bins",
     "scalar_metrics",
     "signer_bias_metrics",
     "signer_probe",
@@ -166,6 +172,107 @@ def multiclass_metrics(logits_or_probs: np.ndarray, labels: np.ndarray) -> dict[
         "top1": float(np.mean(hit[:, 0])),
         "top5": float(np.mean(hit.any(axis=1))),
         "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
+    }
+
+
+# ----------------------------------------------------------------------------------------- calibration
+ECE_BINS = 15
+
+
+def _confidence_and_hits(probs: np.ndarray, labels: np.ndarray, binary: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: the probability a reliability diagram bins and whether the event it predicts happened.
+
+    Multi-class ``probs (N, K)``: the top-1 probability and whether the top-1 class is right. Binary ``probs (N,)``:
+    the positive probability and whether the sample is positive.
+    """
+    if binary:
+        p, y = _as_binary(probs, labels)
+        return p, (y == 1).astype(np.float64)
+    scores = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels).reshape(-1)
+    if scores.ndim != 2 or scores.shape[0] != y.shape[0] or scores.shape[0] == 0:
+        raise ValueError(f"probs: expected (N, K) with N={y.shape[0]} > 0, got {scores.shape}")
+    if not np.all(np.isfinite(scores)) or scores.min() < 0 or scores.max() > 1 + 1e-6:
+        raise ValueError("probs: expected probabilities in [0, 1] (softmax outputs), got other values")
+    if y.min() < 0 or y.max() >= scores.shape[1]:
+        raise ValueError(f"labels: expected class indices in [0, {scores.shape[1]}), got {y.min()}..{y.max()}")
+    top = np.argmax(scores, axis=1)  # (N,)
+    return scores[np.arange(y.size), top], (top == y).astype(np.float64)
+
+
+def reliability_bins(probs: np.ndarray, labels: np.ndarray, *, binary: bool, bins: int = ECE_BINS) -> dict[str, Any]:
+    """A reliability diagram's numbers and the expected calibration error (ECE; Guo et al. 2017).
+
+    Multi-class: the top-1 probability (confidence) of each sample is binned into ``bins`` equal-width bins of
+    [0, 1] (bin ``b`` holds ``b/bins <= p < (b+1)/bins``, 1.0 in the last); per bin the mean confidence and the
+    top-1 accuracy. Binary: the positive probability is binned, and "accuracy" is the share of positives.
+    ``ece = sum_b n_b / N * |accuracy_b - confidence_b|``.
+
+    Returns:
+        ``edges`` (bins + 1), ``count``, ``confidence``, ``accuracy`` (bins; NaN for empty bins), ``ece``,
+        ``what`` (what was binned, in words).
+    """
+    if bins < 1:
+        raise ValueError(f"bins: expected >= 1, got {bins}")
+    conf, hit = _confidence_and_hits(probs, labels, binary)
+    idx = np.clip((conf * bins).astype(np.int64), 0, bins - 1)  # (N,)
+    count = np.bincount(idx, minlength=bins)  # (bins,)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(idx, weights=conf, minlength=bins) / count  # (bins,) NaN where empty
+        accuracy = np.bincount(idx, weights=hit, minlength=bins) / count
+    filled = count > 0
+    ece = float(np.sum(count[filled] / conf.size * np.abs(accuracy[filled] - mean_conf[filled])))
+    return {"edges": np.linspace(0.0, 1.0, bins + 1).tolist(), "count": count.tolist(),
+            "confidence": mean_conf.tolist(), "accuracy": accuracy.tolist(), "ece": ece,
+            "what": ("positive probability vs share of positives" if binary
+                     else "top-1 probability vs top-1 accuracy")}
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, *, binary: bool, bins: int = ECE_BINS) -> float:
+    """ECE over ``bins`` equal-width bins (see :func:`reliability_bins`): 0 = perfectly calibrated."""
+    return float(reliability_bins(probs, labels, binary=binary, bins=bins)["ece"])
+
+
+# ------------------------------------------------------------------------------------------------ open set
+def open_set_metrics(known_scores: np.ndarray, known_correct: np.ndarray, unknown_scores: np.ndarray, *,
+                     keep: float = 0.95) -> dict[str, float]:
+    """How well a confidence score tells samples of known classes from samples of labels the model never saw.
+
+    Args:
+        known_scores: ``(N,)`` score (e.g. the calibrated top-1 probability) of the known-class samples.
+        known_correct: ``(N,)`` bool, that sample's top-1 prediction is right.
+        unknown_scores: ``(M,)`` the same score of the samples whose label is outside the vocabulary.
+        keep: share of the *correct* known predictions the threshold keeps.
+
+    Returns:
+        ``open_set_auroc`` (ROC-AUC of known (positive) vs unknown by score; NaN without both), ``open_set_threshold``
+        (the ``1 - keep`` quantile of the correct known samples' scores, linear interpolation), ``unknown_rejected``
+        (share of unknown samples scored below it), ``known_rejected`` (share of all known samples below it),
+        ``known_correct_kept`` (share of correct known samples at or above it, about ``keep``), ``num_known``,
+        ``num_unknown``; the threshold-based values are NaN when no known sample is correct.
+    """
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"keep: expected a share in (0, 1], got {keep}")
+    k = np.asarray(known_scores, dtype=np.float64).reshape(-1)
+    c = np.asarray(known_correct).reshape(-1).astype(bool)
+    u = np.asarray(unknown_scores, dtype=np.float64).reshape(-1)
+    if c.shape != k.shape:
+        raise ValueError(f"known_correct: expected shape {k.shape} matching known_scores, got {c.shape}")
+    if not (np.all(np.isfinite(k)) and np.all(np.isfinite(u))):
+        raise ValueError("scores: expected finite values, got NaN or inf")
+    both = k.size > 0 and u.size > 0
+    y = np.concatenate([np.ones(k.size), np.zeros(u.size)])
+    auroc = float(roc_auc_score(y, np.concatenate([k, u]))) if both else NAN
+    threshold = float(np.percentile(k[c], 100.0 * (1.0 - keep))) if c.any() else NAN
+    finite = math.isfinite(threshold)
+    return {
+        "open_set_auroc": auroc,
+        "open_set_threshold": threshold,
+        "unknown_rejected": float(np.mean(u < threshold)) if finite and u.size else NAN,
+        "known_rejected": float(np.mean(k < threshold)) if finite and k.size else NAN,
+        "known_correct_kept": float(np.mean(k[c] >= threshold)) if finite else NAN,
+        "num_known": int(k.size),
+        "num_unknown": int(u.size),
     }
 
 

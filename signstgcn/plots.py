@@ -241,6 +241,51 @@ def plot_roc_curve(probs, labels, out_png: str | Path, *, thresholds: dict[str, 
     return _save(fig, out_png)
 
 
+RELIABILITY_SIZE = (6.0, 6.0)  # reliability.png: 600x600 px
+
+
+def plot_reliability(bins: dict, out_png: str | Path, *, title: str = "reliability",
+                     before: dict | None = None) -> Path:
+    """Reliability diagram: per confidence bin the accuracy (bars) against the mean confidence (the diagonal is
+    perfect calibration), the gap shaded, and below it how many samples each bin holds.
+
+    ``bins``: :func:`signstgcn.metrics.reliability_bins` of the calibrated probabilities; ``before``: the same of the
+    uncalibrated ones (drawn as a line, when the temperature is not 1).
+    """
+    edges = np.asarray(bins["edges"], dtype=np.float64)  # (B + 1,)
+    count = np.asarray(bins["count"], dtype=np.float64)  # (B,)
+    acc = np.asarray([np.nan if v is None else v for v in bins["accuracy"]], dtype=np.float64)  # (B,)
+    conf = np.asarray([np.nan if v is None else v for v in bins["confidence"]], dtype=np.float64)  # (B,)
+    left, width = edges[:-1], np.diff(edges)
+    centre = left + width / 2
+    fig, (ax, axn) = plt.subplots(2, 1, figsize=RELIABILITY_SIZE, dpi=FIG_DPI, sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
+    filled = count > 0
+    ax.bar(left[filled], acc[filled], width=width[filled], align="edge", color="#4c78a8", edgecolor="white",
+           label=f"accuracy (ECE {bins['ece']:.3f})")
+    gap_low, gap_high = np.minimum(acc, conf)[filled], np.maximum(acc, conf)[filled]
+    ax.bar(left[filled], gap_high - gap_low, bottom=gap_low, width=width[filled], align="edge", color="#e45756",
+           alpha=0.35, edgecolor="#e45756", label="gap to the mean confidence")
+    ax.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="perfect calibration")
+    if before is not None:
+        b_conf = np.asarray([np.nan if v is None else v for v in before["confidence"]], dtype=np.float64)
+        b_acc = np.asarray([np.nan if v is None else v for v in before["accuracy"]], dtype=np.float64)
+        ok = np.isfinite(b_conf) & np.isfinite(b_acc)
+        ax.plot(b_conf[ok], b_acc[ok], "o-", color="#f58518", ms=3, lw=1,
+                label=f"before temperature (ECE {before['ece']:.3f})")
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), ylabel="accuracy" if "top-1" in bins.get("what", "top-1") else
+           "share of positives", title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    axn.bar(centre, count, width=width * 0.9, color="#9d9d9d")
+    axn.set_yscale("symlog", linthresh=1)
+    axn.set(xlabel="confidence (top-1 probability)" if "top-1" in bins.get("what", "top-1") else
+            "positive probability", ylabel="samples")
+    axn.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return _save(fig, out_png)
+
+
 def per_signer_size(num_signers: int) -> tuple[float, float]:
     """per_signer.png size in inches: 8 wide up to 20 signers, then 0.4 in per signer (max 40)."""
     return min(40.0, max(8.0, 0.4 * num_signers)), PER_SIGNER_HEIGHT

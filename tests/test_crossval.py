@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,8 +17,8 @@ from signstgcn.data.corpus import load_corpus
 from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.synthetic import generate_dataset
 from signstgcn.errors import DataError
-from signstgcn.evaluation.folds import assign_folds, fold_splits, video_groups
-from signstgcn.training.checkpoint import read_checkpoint
+from signstgcn.evaluation.folds import assign_folds, fold_splits, stratified_folds, video_groups
+from signstgcn.training.checkpoint import load_checkpoint, read_checkpoint
 from tests.conftest import TINY_MODEL, one_error_line
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -76,6 +77,50 @@ def test_fold_errors_are_clear():
         assign_folds(_groups({"a": 2, "b": 2, "c": 1}), 4)
     with pytest.raises(DataError, match="1 of 2 videos have no signer id .* use --group-by video"):
         video_groups(["x", "y"], {"x": "alice"}, "signer")
+
+
+def test_sessions_and_groups_files_keep_groups_disjoint(tmp_path):
+    ids = [f"v{i:02d}" for i in range(14)]
+    sessions = tmp_path / "sessions.txt"
+    sessions.write_text("# video session\n\n" + "".join(f"{v} s{i % 5}  # take {i}\n" for i, v in enumerate(ids)))
+    groups = video_groups(ids, {}, "sessions", groups_file=sessions)
+    assert groups == {v: f"s{i % 5}" for i, v in enumerate(ids)}
+    folds = assign_folds(groups, 3, seed=2, unit="session")
+    _check_partition(folds, groups)
+    assert video_groups(ids, {}, "file", groups_file=sessions) == groups  # --groups FILE reads any such file
+    with pytest.raises(ValueError, match="--folds 6 needs at least 6 sessions .* found 5: s0, s1, s2, s3, s4"):
+        assign_folds(groups, 6, unit="session")
+
+
+def test_missing_video_in_groups_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "groups.txt"
+    path.write_text("a g1\nb g2\n")
+    with pytest.raises(DataError) as info:
+        video_groups(["a", "b", "c", "d"], {}, "file", groups_file=path)
+    assert str(info.value) == (f"{path}: 2 of 4 videos have no group (e.g. c, d); add a '<video> <group>' line "
+                               f"for each")
+    with pytest.raises(DataError, match=r"sessions\.txt: session file not found"):
+        video_groups(["a"], {}, "sessions", groups_file=tmp_path / "sessions.txt")
+    path.write_text("a g1 extra\n")
+    with pytest.raises(DataError, match=r"groups\.txt:1: expected '<video_id> <group_id>'"):
+        video_groups(["a"], {}, "file", groups_file=path)
+
+
+def test_stratified_folds_spread_every_label_over_the_folds():
+    sizes = {"many": 11, "five": 5, "four": 4, "three": 3, "one": 1}
+    labels = {f"{name}{i:02d}": name for name, n in sizes.items() for i in range(n)}
+    folds = stratified_folds(labels, 4, seed=0)
+    assert sorted(v for f in folds for v in f) == sorted(labels)
+    assert max(map(len, folds)) - min(map(len, folds)) <= 1
+    for name, n in sizes.items():
+        per_fold = [sum(labels[v] == name for v in f) for f in folds]
+        assert sorted(per_fold) == sorted([n // 4 + (k < n % 4) for k in range(4)]), (name, per_fold)
+        if n >= 4:
+            assert min(per_fold) >= 1  # a label with at least as many clips as folds is in every fold
+    assert stratified_folds(dict(reversed(labels.items())), 4, seed=0) == folds  # deterministic, order-free
+    assert any(stratified_folds(labels, 4, seed=s) != folds for s in range(1, 4))
+    with pytest.raises(ValueError, match="--folds 30 needs at least 30 videos"):
+        stratified_folds(labels, 30)
 
 
 def test_inner_validation_comes_from_training_signers_only(rec_data):
@@ -242,3 +287,104 @@ def test_repeats_train_each_fold_with_several_seeds(rec_data, tmp_path, capsys):
     assert main(["--data", str(rec_data), "--folds", "2", "--seed", "5", "--out", str(out), "--quiet", "--resume",
                  "--", *TRAIN]) == 2
     assert "was made with repeats = 2, this command has 1" in one_error_line(capsys)
+
+
+# ------------------------------------------------------------------------------------ groups and floors
+
+
+def _labels(data: Path) -> dict[str, str]:
+    return {p[0]: p[2] for line in (data / "groundtruth.txt").read_text().splitlines()
+            if len(p := line.split()) == 3 and not line.startswith("#")}
+
+
+def test_all_means_the_ablation_presets_and_floors_are_named():
+    from signstgcn.evaluation.crossval import ABLATIONS, presets_of
+
+    assert presets_of(["all"]) == list(ABLATIONS) and "gru" not in ABLATIONS and "logreg" not in ABLATIONS
+    assert presets_of(["logreg", "all", "gru", "default"]) == ["logreg", *ABLATIONS, "gru"]
+    assert "gru" in PRESETS and "--backbone" in PRESETS["gru"]
+
+
+def test_floors_gru_and_logreg_with_repeats_and_resume(rec_data, tmp_path, capsys):
+    out = tmp_path / "cv"
+    base = ["--data", str(rec_data), "--folds", "2", "--group-by", "video", "--configs", "gru", "logreg",
+            "--repeats", "2", "--out", str(out), "--quiet"]
+    assert main([*base, "--", *TRAIN]) == 0
+    printed = capsys.readouterr().out
+    assert "| gru |" in printed and "| logreg |" in printed and "stratified by label" in printed
+    folds = json.loads((out / "folds.json").read_text())
+    assert folds["settings"]["stratify"] == "label"
+    labels = _labels(rec_data)
+    for fold in folds["folds"]:  # multi-class folds of videos: every label in every fold
+        assert {labels[v] for v in fold["test_videos"]} == set(labels.values())
+    rows = _rows(out / "results.csv")
+    assert [(r["config"], r["fold"], r["seed"]) for r in rows] == [
+        (c, k, s) for c in ("gru", "logreg") for k in "01" for s in "01"]
+    for r in rows:
+        assert r["checkpoint"] == ("logreg.npz" if r["config"] == "logreg" else "last.pt")
+        assert 0.0 <= float(r["top1"]) <= 1.0
+    assert all(r["signer_probe"] == "" for r in rows if r["config"] == "logreg")  # no embedding to probe
+    report = json.loads((out / "logreg" / "fold1-seed0" / "eval" / "report.json").read_text())
+    assert report["checkpoint"]["model"] == "logreg" and report["checkpoint"]["task"] == "multiclass"
+    assert set(report["metrics"]) >= {"top1", "top5", "macro_f1", "worst_signer_acc"}
+    assert report["counts"]["videos"] == len(folds["folds"][1]["test_videos"])
+    assert report["counts"]["videos_seen_in_training"] == 0 and report["signer_probe"]["accuracy"] is None
+    assert report["per_signer_acc"] and report["plots"] == ["confusion.png", "per_signer.png"]
+    assert report["model"]["converged"] and report["model"]["features"] > 0
+    ckpt = read_checkpoint(out / "gru" / "fold0-seed1" / "last.pt")
+    assert ckpt["config"]["backbone"] == "linear" and ckpt["config"]["attention"] == "none"
+    assert load_checkpoint(out / "gru" / "fold0-seed1" / "last.pt").model.config.backbone == "linear"
+    summary = json.loads((out / "summary.json").read_text())["configs"]
+    assert summary["logreg"]["metrics"]["signer_probe"]["mean"] is None
+    assert np.isfinite(summary["logreg"]["metrics"]["top1"]["mean"]) and summary["gru"]["repeats"] == 2
+    assert "logreg" in (out / "report.html").read_text()
+
+    done = [out / "gru" / "fold1-seed1" / "last.pt", out / "logreg" / "fold0-seed0" / "logreg.npz"]
+    before = [p.stat().st_mtime_ns for p in done]
+    assert main([*base, "--resume", "--", *TRAIN]) == 0
+    assert [p.stat().st_mtime_ns for p in done] == before  # nothing refitted
+    assert len(_rows(out / "results.csv")) == 8
+
+
+def test_logreg_floor_on_binary_detection_windows(tmp_path):
+    data = tmp_path / "det"
+    generate_dataset(data, task="detection", num_signers=4, videos_per_signer=1, seed=2)
+    out = tmp_path / "cv"
+    assert main(["--data", str(data), "--folds", "2", "--configs", "logreg", "--out", str(out), "--quiet", "--",
+                 "--binary", "--signing-labels", "s", "--window", "16", "--stride", "8", "--device", "cpu"]) == 0
+    assert json.loads((out / "folds.json").read_text())["settings"]["stratify"] == "none"
+    report = json.loads((out / "logreg" / "fold0" / "eval" / "report.json").read_text())
+    assert report["checkpoint"]["task"] == "binary" and report["threshold"]["used"] == 0.5
+    assert set(report["metrics"]) >= {"accuracy", "f1", "pr_auc", "roc_auc"}
+    assert {"pr_curve.png", "roc_curve.png"} <= set(report["plots"])
+
+
+def test_cli_group_by_sessions_and_groups_file(rec_data, tmp_path, capsys):
+    ids = sorted(p.stem for p in rec_data.glob("*.npz"))
+    data = tmp_path / "data"
+    data.mkdir()
+    for p in rec_data.iterdir():
+        (data / p.name).symlink_to(p)
+    (data / "signers.txt").unlink()  # sessions do not need signer ids
+    (data / "sessions.txt").write_text("# video session\n" + "".join(f"{v} s{i % 3}\n" for i, v in enumerate(ids)))
+    out = tmp_path / "cv"
+    assert main(["--data", str(data), "--folds", "3", "--group-by", "sessions", "--configs", "logreg", "--out",
+                 str(out), "--quiet"]) == 0
+    assert "grouped by session of sessions.txt (3 sessions; 1, 1, 1 per test fold)" in capsys.readouterr().out
+    folds = json.loads((out / "folds.json").read_text())
+    assert folds["settings"]["group_by"] == "sessions" and folds["settings"]["stratify"] == "none"
+    assert folds["settings"]["groups_file"] == str((data / "sessions.txt").resolve())
+    for k, fold in enumerate(folds["folds"]):
+        splits = json.loads((out / "logreg" / f"fold{k}" / "splits.json").read_text())
+        assert set(splits["groups"]["train"]).isdisjoint(splits["groups"]["test"]) and splits["groups"]["test"] == \
+            fold["test_groups"]
+        assert {folds["group_of"][v] for v in fold["test_videos"]} == set(fold["test_groups"])
+
+    groups = tmp_path / "groups.txt"
+    groups.write_text("".join(f"{v} g{i % 2}\n" for i, v in enumerate(ids[:-2])))
+    rc = main(["--data", str(data), "--folds", "2", "--groups", str(groups), "--configs", "logreg", "--out",
+               str(tmp_path / "cv2")])
+    assert rc == 2 and f"{groups}: 2 of {len(ids)} videos have no group (e.g. {ids[-2]}, {ids[-1]})" in \
+        one_error_line(capsys)
+    rc = main(["--data", str(data), "--groups", str(groups), "--group-by", "video", "--out", str(tmp_path / "cv3")])
+    assert rc == 2 and "pass only one" in one_error_line(capsys)

@@ -17,6 +17,7 @@ from signstgcn.cli.train import main as train_main
 from signstgcn.data.synthetic import generate_dataset
 from signstgcn.evaluation.report import PLOT_FILES, REPORT_NAME, json_safe
 from signstgcn.inference.predictor import Predictor
+from signstgcn.training.calibration import temperature_threshold
 from signstgcn.training.checkpoint import read_checkpoint
 from tests.conftest import TINY_MODEL, one_error_line, png_shape
 
@@ -92,7 +93,14 @@ def test_multiclass_report_and_plots(runs, tmp_path):
     assert cm.shape == (3, 3) and cm.sum() == 24 and r["confusion_matrix"]["classes"] == ["sign00", "sign01", "sign02"]
     assert np.trace(cm) / 24 == pytest.approx(m["top1"])
     assert r["threshold"] is None
-    assert r["plots"] == ["confusion.png", "per_signer.png"]
+    cal = r["calibration"]  # the checkpoint's temperature, ECE / NLL with and without it
+    assert cal["temperature"] == read_checkpoint(runs["rec_ckpt"])["calibration"]["temperature"] != 1.0
+    assert (m["ece"], m["nll"]) == (cal["ece"], cal["nll"]) and cal["fitted_on"] == "val"
+    assert sum(cal["reliability"]["count"]) == sum(cal["reliability_uncalibrated"]["count"]) == 24
+    assert cal["nll_uncalibrated"] == pytest.approx(m["loss"], abs=1e-5)  # the plain cross-entropy
+    assert r["open_set"] is None
+    assert r["plots"] == ["confusion.png", "reliability.png", "per_signer.png"]
+    assert png_shape(out / "reliability.png")[:2] == (600, 600)
     assert png_shape(out / "confusion.png")[:2] == (700, 800)
     assert png_shape(out / "per_signer.png")[:2] == (450, 800)
     assert not (out / "pr_curve.png").exists() and not (out / "roc_curve.png").exists()
@@ -111,13 +119,15 @@ def test_binary_report_pr_and_roc_curves(runs, tmp_path):
     assert 0 < r["counts"]["positive_windows"] < r["counts"]["windows"]
     th = r["threshold"]
     assert 0 < th["best_f1"] <= 1
-    # the same rule as detect: the checkpoint's best-F1 validation threshold, and the report says so
-    stored = read_checkpoint(runs["det_ckpt"])["metrics"]["best_threshold"]
-    assert th["used"] == pytest.approx(stored) and th["source"] == "checkpoint best-F1 (validation)"
+    # the same rule as detect: the checkpoint's best-F1 validation threshold, moved to the calibrated probability
+    raw = read_checkpoint(runs["det_ckpt"])
+    stored, t = raw["metrics"]["best_threshold"], raw["calibration"]["temperature"]
+    assert th["used"] == pytest.approx(temperature_threshold(stored, t)) and r["calibration"]["temperature"] == t
+    assert th["source"].startswith("checkpoint best-F1 (validation)")
     assert th["used"] == Predictor.from_checkpoint(runs["det_ckpt"]).best_threshold
     assert r["metrics_at_best_threshold"]["f1"] == pytest.approx(th["best_f1_value"])
     assert r["metrics_at_best_threshold"]["f1"] >= m["f1"] - 1e-9
-    assert set(r["plots"]) == {"pr_curve.png", "roc_curve.png", "per_signer.png"}
+    assert set(r["plots"]) == {"pr_curve.png", "roc_curve.png", "reliability.png", "per_signer.png"}
     for name in ("pr_curve.png", "roc_curve.png"):
         assert png_shape(out / name)[:2] == (500, 600)
     assert not (out / "confusion.png").exists()
@@ -224,6 +234,64 @@ def test_labels_outside_the_vocabulary(runs, tmp_path, capsys):
     assert "none of the checkpoint's 3 classes" in line and "other0" in line
 
 
+def test_open_set_labels_are_scored_as_unknown_signs_apart_from_the_known_ones(runs, tmp_path, capsys):
+    from signstgcn.data.readers import load_landmarks
+    from signstgcn.inference.predictor import recognize
+    from signstgcn.metrics import open_set_metrics
+
+    data = _copy(runs["rec"], tmp_path / "data")
+    gt = data / "groundtruth.txt"
+    lines = [line for line in gt.read_text().splitlines() if line and not line.startswith("#")]
+    gt.write_text("\n".join(f"{line.rsplit(' ', 1)[0]} zzz" if line.startswith("sig01_") else line
+                            for line in lines) + "\n")
+    out = tmp_path / "open"
+    assert _evaluate(runs["rec_ckpt"], data, out, "--open-set-labels", "zzz", "--save-predictions") == 0
+    assert "open set (zzz: 6 windows): AUROC" in capsys.readouterr().out
+    r = _report(out)
+    o, c = r["open_set"], r["counts"]
+    assert o["labels"] == ["zzz"] and (o["num_known"], o["num_unknown"]) == (18, 6)
+    assert (c["windows"], c["windows_out_of_vocab"], c["open_set_windows"]) == (18, 0, {"zzz": 6})
+    assert r["metrics"]["num_samples"] == 18 and r["metrics"]["open_set_auroc"] == o["open_set_auroc"]
+    assert not any("outside the checkpoint's vocabulary" in w for w in r["warnings"])
+    # the closed-set metrics are those of the known clips alone (what evaluate does without --open-set-labels)
+    assert _evaluate(runs["rec_ckpt"], data, tmp_path / "closed") == 0
+    closed = _report(tmp_path / "closed")
+    assert closed["open_set"] is None and closed["counts"]["labels_out_of_vocab"] == {"zzz": 6}
+    for key in ("top1", "macro_f1", "ece", "nll"):
+        assert r["metrics"][key] == pytest.approx(closed["metrics"][key]), key
+    # the open-set numbers from the calibrated top-1 probability of each clip, as Predictor computes it
+    predictor = Predictor.from_checkpoint(runs["rec_ckpt"])
+    names = {line.split()[0]: line.split()[2] for line in gt.read_text().splitlines()}
+    known, correct, unknown = [], [], []
+    for vid, label in sorted(names.items()):
+        probs = recognize(predictor, predictor.frames(load_landmarks(data / f"{vid}.npz"))).video_probs
+        if label == "zzz":
+            unknown.append(probs.max())
+        else:
+            known.append(probs.max())
+            correct.append(predictor.classes[int(np.argmax(probs))] == label)
+    expected = open_set_metrics(np.array(known), np.array(correct), np.array(unknown))
+    for key in ("open_set_auroc", "open_set_threshold", "unknown_rejected", "known_rejected"):
+        assert o[key] == pytest.approx(expected[key], abs=1e-5), key
+    rows = (out / "predictions.csv").read_text().splitlines()
+    assert len(rows) == 25 and sum(row.split(",")[3] == "zzz" for row in rows) == 6
+    assert "Unknown signs (open set)" in (out / "report.html").read_text()
+    # --open-set: every label outside the vocabulary
+    assert _evaluate(runs["rec_ckpt"], data, tmp_path / "all", "--open-set") == 0
+    assert _report(tmp_path / "all")["open_set"]["labels"] == ["zzz"]
+    # wrong uses are one-line errors
+    for extra, message in ((["--open-set-labels", "sign00"], "is a class of the checkpoint"),
+                           (["--open-set-labels", "nope"], "occurs in none of the evaluated videos"),
+                           (["--open-set-labels", "zzz", "--open-set"], "give one"),
+                           (["--open-set-labels", " , "], "needs at least one label")):
+        assert _evaluate(runs["rec_ckpt"], data, tmp_path / "bad", *extra) == 2
+        assert message in one_error_line(capsys), extra
+    assert _evaluate(runs["rec_ckpt"], runs["rec"], tmp_path / "bad", "--open-set") == 2
+    assert "no unknown sign to evaluate" in one_error_line(capsys)
+    assert _evaluate(runs["det_ckpt"], runs["det"], tmp_path / "bad", "--open-set-labels", "n") == 2
+    assert "needs a multi-class checkpoint" in one_error_line(capsys)
+
+
 def test_signer_names_real_pseudo_or_none(runs, tmp_path):
     data = _copy(runs["rec"], tmp_path / "data")
     (data / "signers.txt").unlink()
@@ -254,7 +322,7 @@ def test_plot_metrics_cli(runs, tmp_path, capsys):
 def test_json_safe_and_plot_files():
     assert json_safe({"a": float("nan"), "b": [np.float32(1.5), np.int64(2), float("inf")], "c": (1, None)}) == \
         {"a": None, "b": [1.5, 2, None], "c": [1, None]}
-    assert set(PLOT_FILES) == {"confusion.png", "pr_curve.png", "roc_curve.png", "per_signer.png"}
+    assert set(PLOT_FILES) == {"confusion.png", "pr_curve.png", "roc_curve.png", "per_signer.png", "reliability.png"}
 
 
 @pytest.mark.slow

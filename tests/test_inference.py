@@ -34,7 +34,6 @@ from signstgcn.inference.predictor import (
     frame_probabilities,
     has_tail_window,
     segments_from_probabilities,
-    sigmoid,
     sliding_window_scores,
     smooth_probabilities,
     window_weights,
@@ -243,7 +242,7 @@ def test_streaming_matches_offline(trained, stride, length, weighting):
     pred = Predictor.from_checkpoint(trained["ckpt"])
     frames = pred.frames(load_landmarks(trained["data"] / f"{trained['test'][0]}.npz"))[40:40 + length]
     scores = sliding_window_scores(pred, frames, stride=stride)
-    offline = sigmoid(scores.logits[:, 0])
+    offline = pred.probabilities(scores.logits[:, 0])  # calibrated, as every consumer
     tail = has_tail_window(scores.starts, len(frames), pred.window, stride)
     offline_frames = frame_probabilities(offline, scores.starts, pred.window, len(frames), tail=tail,
                                          weighting=weighting)

@@ -437,3 +437,66 @@ def test_default_signer_stats_dim_matches_data_layer():
     from signstgcn.model import DEFAULT_SIGNER_STATS_DIM
 
     assert signers.NUM_SIGNER_STATS == DEFAULT_SIGNER_STATS_DIM == ModelConfig().signer_stats_dim
+
+
+# ---------------------------------------------------------------- linear backbone (the gru floor)
+
+LINEAR = {"backbone": "linear", "attention": "none", "temporal": "bigru", "signer_encoder": False}
+
+
+def test_linear_backbone_shapes_gradients_and_no_graph():
+    from signstgcn.model.linear import LinearBackbone
+
+    cfg = small(**LINEAR, num_signers=3, num_classes=4)
+    model = make_model(cfg).train()
+    assert isinstance(model.backbone, LinearBackbone) and not hasattr(model.backbone, "A")
+    x, mask, stats = make_inputs(model, 3, 12)
+    mask[2, 8:] = False  # padded tail
+    out = model(x, mask, stats)
+    check_output(out, cfg, 3, 12)
+    assert out.embedding.shape == (3, 2 * cfg.temporal_hidden)
+    (out.logits.sum() + out.signer_logits.sum() + out.projection.sum()).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    assert small(**LINEAR).replace(temporal="pool").embedding_dim == cfg.stgcn_channels[-1]
+    with pytest.raises(ValueError, match="Invalid backbone 'gcn'. Only stgcn, linear are supported"):
+        small(backbone="gcn")
+
+
+def test_linear_backbone_masks_padding_and_keeps_samples_apart():
+    model = make_model(small(**LINEAR)).eval()
+    x, mask, stats = make_inputs(model, 2, 20)
+    padded_x, padded_mask = x.clone(), mask.clone()
+    padded_mask[:, 14:] = False
+    padded_x[:, :, 14:] = float("nan")  # garbage behind the mask
+    with torch.no_grad():
+        a = model(padded_x, padded_mask, stats)
+        b = model(x[:, :, :14], mask[:, :14], stats)
+        torch.testing.assert_close(a.logits, b.logits, rtol=1e-5, atol=1e-6)
+        other = x.clone()
+        other[1] = torch.randn_like(other[1])
+        torch.testing.assert_close(model(other, mask, stats).logits[0], model(x, mask, stats).logits[0])
+
+
+def test_linear_checkpoint_round_trip_and_old_checkpoints_load_as_stgcn(tmp_path):
+    from signstgcn.model.incremental import IncrementalBackbone
+    from signstgcn.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+
+    model = make_model(small(**LINEAR, num_classes=3))
+    model.train()
+    x, mask, stats = make_inputs(model, 4, 9)
+    model(x, mask, stats)  # move the BatchNorm statistics off their initial values
+    model.eval()
+    path = save_checkpoint(tmp_path / "gru.pt", model, data={}, epoch=1)
+    loaded = load_checkpoint(path)
+    assert loaded.model.config.backbone == "linear" and read_checkpoint(path)["config"]["backbone"] == "linear"
+    with torch.no_grad():
+        a, b = model(x, mask, stats), loaded.model(x, mask, stats)
+    for name, value in a._asdict().items():
+        assert (value is None and getattr(b, name) is None) or torch.equal(value, getattr(b, name)), name
+    with pytest.raises(ValueError, match="streaming .* needs the ST-GCN backbone .* StreamingDetector"):
+        IncrementalBackbone(loaded.model.backbone)
+
+    old = small().to_dict()
+    del old["backbone"]  # a checkpoint from before the field existed
+    assert ModelConfig.from_dict(old).backbone == "stgcn"

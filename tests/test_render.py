@@ -56,6 +56,18 @@ def test_a_classifier_shows_its_top_signs(tmp_path):
     assert abs(float(result.recognition.video_probs.sum()) - 1.0) < 1e-5
 
 
+def test_min_confidence_shows_unknown_and_is_for_classifiers_only(tmp_path, capsys):
+    ckpt = make_checkpoint(tmp_path / "rec.pt", classes=("a", "b", "c"), window=8)
+    npz = _recording(tmp_path / "a.npz")
+    assert render_main([str(npz), "--ckpt", str(ckpt), "--out", str(tmp_path / "a.gif"), "--dpi", "30",
+                        "--min-confidence", "1"]) == 0
+    assert ": unknown (below --min-confidence 1)" in capsys.readouterr().out
+    det = make_checkpoint(tmp_path / "det.pt", window=8)
+    for extra in (["--ckpt", str(det)], []):
+        assert render_main([str(npz), *extra, "--out", str(tmp_path / "b.gif"), "--min-confidence", "0.5"]) == 2
+        assert "--min-confidence is for a multi-class checkpoint" in capsys.readouterr().err
+
+
 def test_render_refuses_bad_outputs_in_one_line(tmp_path, capsys):
     npz = _recording(tmp_path / "a.npz")
     (tmp_path / "a.gif").write_bytes(b"mine")

@@ -382,3 +382,65 @@ def test_real_detection_data_signer_disjoint(tmp_path: Path):
     assert len(groups["train"]) == 2 and len(groups["val"]) == 1 and len(groups["test"]) == 1
     assert not set(groups["train"]) & set(groups["val"] + groups["test"])
     assert payload["total"]["videos"] == 16 and payload["counts"]["val"]["videos"] == 4
+
+
+@pytest.fixture
+def clip_folder(tmp_path: Path) -> Path:
+    """Multi-class clips (one sign per clip, like WLASL): 12 videos of 3 glosses, 4 recording sessions."""
+    data = tmp_path / "clips"
+    data.mkdir()
+    gt, sessions = [], ["# video session"]
+    for k in range(12):
+        vid = f"c{k:02d}"
+        write_video(data / f"{vid}.npz", 20, seed=k)
+        gt.append(f"{vid} 0 {('hello', 'thanks', 'water')[k % 3]}")
+        sessions.append(f"{vid} s{k // 3}")
+    (data / "groundtruth.txt").write_text("\n".join(gt) + "\n")
+    (data / "sessions.txt").write_text("\n".join(sessions) + "\n\n")
+    return data
+
+
+def test_cli_multiclass_data_without_multiclass_says_add_multiclass(clip_folder: Path, tmp_path: Path, capsys):
+    out = tmp_path / "x.json"
+    base = ["--data", str(clip_folder), "--sample-mode", "video", "--window", "10", "--out", str(out)]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and str(clip_folder / "groundtruth.txt") in err
+    assert "add --multiclass" in err and "set --signing-labels" not in err
+    assert not out.exists()
+    assert main([*base, "--multiclass"]) == 0
+    assert json.loads(out.read_text())["settings"]["multiclass"] is True
+
+
+def test_cli_group_by_sessions_and_groups_file(clip_folder: Path, tmp_path: Path, capsys):
+    out = tmp_path / "s.json"
+    argv = ["--data", str(clip_folder), "--sample-mode", "video", "--window", "10", "--multiclass", "--train", "0.5",
+            "--val", "0.25", "--test", "0.25", "--out", str(out)]
+    assert main([*argv, "--group-by", "sessions"]) == 0
+    assert "grouping by 4 sessions of" in capsys.readouterr().out
+    payload = json.loads(out.read_text())
+    session_of = payload["group_of"]
+    assert payload["settings"]["group_by"] == "sessions" and "signer_of" not in payload
+    assert payload["settings"]["groups_file"] == str(clip_folder / "sessions.txt")
+    where: dict[str, str] = {}
+    for name, vids in payload["splits"].items():
+        for v in vids:
+            assert where.setdefault(session_of[v], name) == name  # a session never straddles splits
+        assert payload["counts"][name]["groups"] == len(payload["groups"][name]) == len({session_of[v] for v in vids})
+
+    groups = tmp_path / "groups.txt"
+    groups.write_text("".join(f"c{k:02d} g{k % 3}\n" for k in range(12)))
+    assert main([*argv, "--groups", str(groups), "--overwrite"]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["settings"]["group_by"] == "file" and sorted(sum(payload["groups"].values(), [])) == ["g0", "g1",
+                                                                                                          "g2"]
+    capsys.readouterr()
+    groups.write_text("".join(f"c{k:02d} g{k % 3}\n" for k in range(10)))  # c10 and c11 missing
+    assert main([*argv, "--groups", str(groups), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{groups}: 2 of 12 videos have no group (e.g. c10, c11)" in err
+    assert main([*argv, "--groups", str(groups), "--group-by", "signer", "--overwrite"]) == 2
+    assert "pass only one" in capsys.readouterr().err
+    (clip_folder / "sessions.txt").unlink()
+    assert main([*argv, "--group-by", "sessions", "--overwrite"]) == 2
+    assert f"{clip_folder / 'sessions.txt'}: session file not found" in capsys.readouterr().err

@@ -1,10 +1,11 @@
 """``python -m build_video_splits``: video-level train/val/test splits balanced on positive windows.
 
-Whole videos — or, with ``--group-by signer``, whole signers (real ids, else K-means pseudo-signers) —
-go to one split each, so windows of one video (or one person) never straddle splits. Per-split window
-shares follow ``--train/--val/--test`` and per-split positive-window ratios (``--multiclass``: class
-distributions) follow the global one. Writes a JSON read back by ``train_landmarks --splits-json``
-(format in :mod:`signstgcn.data.splits`) and prints the counts per split.
+Whole videos — or, with ``--group-by signer``, whole signers (real ids, else K-means pseudo-signers); with
+``--group-by sessions`` whole recording sessions (``DATA/sessions.txt``); with ``--groups FILE`` whole groups of
+any ``<video> <group>`` file — go to one split each, so windows of one video (or one person, or one session)
+never straddle splits. Per-split window shares follow ``--train/--val/--test`` and per-split positive-window
+ratios (``--multiclass``: class distributions) follow the global one. Writes a JSON read back by
+``train_landmarks --splits-json`` (format in :mod:`signstgcn.data.splits`) and prints the counts per split.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.data.corpus import Corpus, load_corpus
 from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS
 from signstgcn.data.landmarks import PartSelection
+from signstgcn.data.signers import SESSIONS_FILE, read_video_groups
 from signstgcn.data.splits import (
     SPLITS,
     SPLITS_VERSION,
@@ -36,7 +38,8 @@ from signstgcn.errors import DataError
 from signstgcn.progress import wants_progress
 
 PROG = "build_video_splits"
-GROUP_BY = ("video", "signer", "pseudo-signer")
+GROUP_BY = ("video", "signer", "pseudo-signer", "sessions")
+_FILE_UNITS = {"sessions": "session", "file": "group"}  # groupings read from a '<video> <group>' file
 
 
 def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -62,10 +65,14 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--val", type=float, default=0.1, help="fraction for validation")
     p.add_argument("--test", type=float, default=0.1, help="fraction for testing")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same splits")
-    p.add_argument("--group-by", choices=GROUP_BY, default="video",
-                   help="video: split videos; signer: keep each signer's videos together (ids from "
-                        "DATA/signers.txt or the npz 'signer', else pseudo-signers); pseudo-signer: always "
-                        "K-means pseudo-signers")
+    p.add_argument("--group-by", choices=GROUP_BY, default=None,
+                   help="video: split videos (used when neither --group-by nor --groups is given); signer: keep "
+                        "each signer's videos together (ids from DATA/signers.txt or the npz 'signer', else "
+                        "pseudo-signers); pseudo-signer: always K-means pseudo-signers; sessions: keep each "
+                        "recording session together (DATA/sessions.txt, lines '<video> <session>')")
+    p.add_argument("--groups", default=None, metavar="FILE",
+                   help="keep each group of FILE together (lines '<video> <group>', '#' comments; every video needs "
+                        "one); replaces --group-by")
     p.add_argument("--num-pseudo-signers", type=int, default=8,
                    help="K of the pseudo-signer K-means when no signer ids exist")
     p.add_argument("--out", required=True, help="JSON file to write (refuses to replace one without --overwrite)")
@@ -78,6 +85,20 @@ def _signing_labels(text: str) -> tuple[str, ...]:
     if not labels:
         raise ValueError(f"--s-label needs at least one label (comma list), got {text!r}")
     return labels
+
+
+def _check_signing_labels(corpus: Corpus, labels: tuple[str, ...]) -> None:
+    """Balancing on the positive ratio needs a label of ``--s-label``; multi-class data (one sign per clip) is
+    balanced on its class distribution with ``--multiclass``."""
+    if corpus.gt is None:
+        return
+    present = corpus.gt.labels_present(corpus.video_ids)
+    if present and not any(label.lower() in labels for label in present):
+        names = sorted(present)
+        shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        raise DataError(f"{corpus.gt.path or corpus.data_dir}: no label is a signing label ({','.join(labels)}); its "
+                        f"{len(names)} labels ({shown}) look like multi-class data: add --multiclass to balance the "
+                        f"class distribution (or name the signing labels of detection data with --s-label)")
 
 
 def _counts(corpus: Corpus, config: WindowConfig, labels: tuple[str, ...], multiclass: bool) -> VideoCounts:
@@ -96,12 +117,30 @@ def _pseudo_signers(corpus: Corpus, k: int, seed: int) -> dict[str, str]:
     return {v: f"pseudo{int(c):02d}" for v, c in zip(corpus.video_ids, labels)}
 
 
-def _groups(args: argparse.Namespace, corpus: Corpus) -> tuple[dict[str, str] | None, str | None, list[str]]:
-    """``(groups, signer source, notes)``: video → signer for grouping, "real"/"pseudo"/None."""
+def _group_by(args: argparse.Namespace) -> str:
+    """``--group-by``, or ``file`` for ``--groups FILE`` (the two exclude each other)."""
+    if args.groups is not None and args.group_by is not None:
+        raise ValueError(f"--groups FILE groups by that file and --group-by {args.group_by} by something else; "
+                         f"pass only one")
+    return "file" if args.groups is not None else (args.group_by or "video")
+
+
+def _groups_file(args: argparse.Namespace, corpus: Corpus, group_by: str) -> Path:
+    return corpus.data_dir / SESSIONS_FILE if group_by == "sessions" else Path(args.groups)
+
+
+def _groups(args: argparse.Namespace, corpus: Corpus,
+            group_by: str) -> tuple[dict[str, str] | None, str | None, list[str]]:
+    """``(groups, signer source, notes)``: video → group (signer, session, ...) for grouping, and where the
+    signer ids come from: "real"/"pseudo"/None."""
     ids = corpus.video_ids
     real = {v: corpus.signers[v] for v in ids if v in corpus.signers}
-    if args.group_by == "video":
+    if group_by == "video":
         return None, ("real" if real else None), []
+    if group_by in _FILE_UNITS:
+        path, unit = _groups_file(args, corpus, group_by), _FILE_UNITS[group_by]
+        groups = read_video_groups(path, ids, unit)
+        return groups, ("real" if real else None), [f"grouping by {len(set(groups.values()))} {unit}s of {path}"]
     if args.group_by == "signer" and real:
         missing = [v for v in ids if v not in real]
         if missing:
@@ -116,10 +155,13 @@ def _groups(args: argparse.Namespace, corpus: Corpus) -> tuple[dict[str, str] | 
     return pseudo, "pseudo", [note]
 
 
-def _table(counts: dict[str, dict[str, Any]], multiclass: bool, grouped: bool) -> str:
+def _table(counts: dict[str, dict[str, Any]], multiclass: bool, unit: str | None) -> str:
+    """The counts per split; ``unit``: what a group is (signer, session, group), None when videos were split."""
     total = counts["total"]
     tw = max(total["windows"], 1)
-    head = f"{'split':<6} {'videos':>7} {'signers':>7} {'windows':>9} {'share':>6}"
+    other = unit is not None and "groups" in total  # sessions / file groups: a column of their own
+    head = f"{'split':<6} {'videos':>7} {'signers':>7}" + (f" {unit + 's':>8}" if other else "") + \
+        f" {'windows':>9} {'share':>6}"
     classes = list(total.get("class_windows", {}))
     if multiclass:
         head += f" {'class TV':>8}" + ("".join(f" {c[:8]:>8}" for c in classes) if len(classes) <= 6 else "")
@@ -128,7 +170,8 @@ def _table(counts: dict[str, dict[str, Any]], multiclass: bool, grouped: bool) -
     lines = [head]
     for name, row in counts.items():
         signers = str(row["signers"]) if "signers" in row else "-"
-        line = f"{name:<6} {row['videos']:>7} {signers:>7} {row['windows']:>9} {row['windows'] / tw:>6.1%}"
+        line = f"{name:<6} {row['videos']:>7} {signers:>7}" + (f" {row['groups']:>8}" if other else "") + \
+            f" {row['windows']:>9} {row['windows'] / tw:>6.1%}"
         if multiclass:
             w = max(row["windows"], 1)
             share = {c: row["class_windows"].get(c, 0) / w for c in classes}
@@ -138,8 +181,8 @@ def _table(counts: dict[str, dict[str, Any]], multiclass: bool, grouped: bool) -
         else:
             line += f" {row['positive_windows']:>9} {row['positive_ratio']:>6.3f}"
         lines.append(line)
-    if grouped:
-        lines.append("(signers: distinct groups per split; no signer is in two splits)")
+    if unit is not None:
+        lines.append(f"({unit}s: distinct groups per split; no {unit} is in two splits)")
     return "\n".join(lines)
 
 
@@ -155,12 +198,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--num-pseudo-signers must be >= 1, got {args.num_pseudo_signers}")
 
     # Counts do not depend on the parts: load the smallest selection (pose + hands, x and y).
+    group_by = _group_by(args)
     corpus = load_corpus(args.data, selection=PartSelection(coords=2), gt_path=args.gt,
                          progress=wants_progress(quiet=False))
+    if not args.multiclass:
+        _check_signing_labels(corpus, labels)
     counts = _counts(corpus, config, labels, args.multiclass)
-    groups, signer_source, notes = _groups(args, corpus)
-    signers = groups if groups is not None else (corpus.signers if signer_source == "real" else None)
-    unit = "pseudo-signer" if signer_source == "pseudo" else "signer"
+    groups, signer_source, notes = _groups(args, corpus, group_by)
+    by_signer = group_by in ("signer", "pseudo-signer")
+    signers = groups if by_signer else (corpus.signers if signer_source == "real" else None)
+    unit = _FILE_UNITS.get(group_by) or ("pseudo-signer" if signer_source == "pseudo" else "signer")
     try:
         splits = split_videos(corpus.video_ids, groups=groups, window_counts=counts.windows,
                               positive_counts=counts.positives, class_counts=counts.classes,
@@ -173,28 +220,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               class_counts=counts.classes, signers=signers)
     per_split = split_counts(splits, **kw)
     total = split_counts({"total": corpus.video_ids}, **kw)["total"]
+    if groups is not None and not by_signer:
+        for name, row in [*per_split.items(), ("total", total)]:
+            row["groups"] = len({groups[v] for v in (corpus.video_ids if name == "total" else splits[name])})
 
     settings: dict[str, Any] = {
         "data": str(args.data), "gt": None if args.gt is None else str(args.gt),
         "window": args.window, "stride": args.stride, "sample_mode": args.sample_mode, "rule": args.rule,
         "s_labels": list(labels), "multiclass": bool(args.multiclass),
         "train": fractions[0], "val": fractions[1], "test": fractions[2], "seed": args.seed,
-        "group_by": args.group_by, "signer_source": signer_source,
+        "group_by": group_by, "signer_source": signer_source,
     }
     if signer_source == "pseudo":
         settings["num_pseudo_signers"] = args.num_pseudo_signers
+    if group_by in _FILE_UNITS:
+        settings["groups_file"] = str(_groups_file(args, corpus, group_by))
     payload: dict[str, Any] = {
         "version": SPLITS_VERSION, "tool": f"signstgcn {__version__} {PROG}", "settings": settings,
         "splits": splits, "counts": per_split, "total": total,
     }
     if groups is not None:
         payload["groups"] = {name: sorted({groups[v] for v in splits[name]}) for name in SPLITS}
-        payload["signer_of"] = {v: groups[v] for v in corpus.video_ids}
+        payload["signer_of" if by_signer else "group_of"] = {v: groups[v] for v in corpus.video_ids}
     write_splits(out, payload, overwrite=args.overwrite)
 
     for note in notes:
         print(note)
-    print(_table({**per_split, "total": total}, args.multiclass, grouped=groups is not None))
+    print(_table({**per_split, "total": total}, args.multiclass, unit if groups is not None else None))
     print(f"wrote {out}")
     return payload
 

@@ -3,13 +3,14 @@
     signstgcn cross-validate --data DIR --folds 4 --configs stgcn-pool adversarial --out cv \\
         -- --epochs 20 --sample-mode video --window 30
 
-Every signer (``--group-by signer``: real ids from ``signers.txt`` / the npz ``signer``) or video
-(``--group-by video``) is tested in exactly one fold, by a model trained on the other folds; everything
-after ``--`` goes to ``train_landmarks`` for every fold, with each ``--configs`` preset's flags on top (see
-:data:`signstgcn.evaluation.crossval.PRESETS`; :func:`signstgcn.evaluation.crossval.cross_validate` does the
-work). Without ``--inner-val-fraction`` a fold trains on all its training videos and its ``last.pt`` is
-evaluated; with it, a validation split carved from the training signers picks ``best.pt``. The test fold never
-selects anything.
+Every signer (``--group-by signer``: real ids from ``signers.txt`` / the npz ``signer``), recording session
+(``--group-by sessions``: ``DATA/sessions.txt``), group of a ``<video> <group>`` file (``--groups FILE``) or
+video (``--group-by video``; folds stratified by label on multi-class data) is tested in exactly one fold, by a
+model trained on the other folds; everything after ``--`` goes to ``train_landmarks`` for every fold, with each
+``--configs`` preset's flags on top (see :data:`signstgcn.evaluation.crossval.PRESETS`; the floors ``gru`` and
+``logreg`` are named explicitly; :func:`signstgcn.evaluation.crossval.cross_validate` does the work). Without
+``--inner-val-fraction`` a fold trains on all its training videos and its ``last.pt`` is evaluated; with it, a
+validation split carved from the training groups picks ``best.pt``. The test fold never selects anything.
 
 ``--repeats R`` trains every fold R times, with training seeds SEED .. SEED+R-1 on the same folds: the
 table then averages each fold over its repeats before the mean ± std over folds, and shows the main metric
@@ -34,7 +35,15 @@ from typing import Any
 from signstgcn.cli.common import HelpFormatter, run_cli
 from signstgcn.cli.train import config_from_args
 from signstgcn.cli.train import get_args_parser as train_parser
-from signstgcn.evaluation.crossval import PRESETS, CrossValidation, cross_validate, preset_flags
+from signstgcn.evaluation.crossval import (
+    ABLATIONS,
+    BASELINES,
+    PRESETS,
+    CrossValidation,
+    config_recipe,
+    cross_validate,
+    preset_flags,
+)
 from signstgcn.evaluation.folds import GROUP_BY
 from signstgcn.training.adaptation import ADAPT_LAYERS
 
@@ -46,12 +55,16 @@ _SELECTION_FLAGS = ("--save-best", "--patience")  # need a validation split: --i
 
 
 def _epilog() -> str:
-    width = max(len(k) for k in PRESETS)
-    presets = "\n".join(f"  {k:<{width}}  {' '.join(v) or '(train_landmarks defaults)'}"
-                        for k, v in PRESET_FLAGS.items())
+    width = max(len(k) for k in [*PRESETS, *BASELINES])
+    presets = "\n".join(f"  {k:<{width}}  {' '.join(PRESET_FLAGS[k]) or '(train_landmarks defaults)'}"
+                        for k in ABLATIONS)
+    floors = "\n".join(f"  {k:<{width}}  {config_recipe(k)}"
+                       for k in (*(p for p in PRESETS if p not in ABLATIONS), *BASELINES))
     return ("Everything after '--' goes to train_landmarks for every fold, e.g. -- --epochs 20 --sample-mode video\n"
             "--window 30; cross-validate sets --data, --gt, --out, --splits-json, --val-fraction, --overwrite and\n"
-            "--resume itself. Presets (--configs), applied on top of those flags:\n" + presets)
+            "--resume itself. Presets (--configs; all = these, in this order), applied on top of those flags:\n"
+            + presets + "\nFloors (name them; not in all): gru trains like a preset; logreg fits a logistic regression "
+            "on the\nsame input windows and folds (no signer probe, no --adapt):\n" + floors)
 
 
 def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -60,10 +73,18 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="folder of .npz landmark files with ground truth")
     p.add_argument("--gt", default=None, help="ground-truth file (default: DATA/groundtruth.txt)")
     p.add_argument("--folds", type=int, default=4, help="number of folds (K >= 2)")
-    p.add_argument("--group-by", choices=GROUP_BY, default="signer",
-                   help="signer: leave whole signers out (every video needs a signer id); video: leave videos out")
+    p.add_argument("--group-by", choices=GROUP_BY, default=None,
+                   help="signer: leave whole signers out (every video needs a signer id; used when neither "
+                        "--group-by nor --groups is given); sessions: leave whole recording sessions out "
+                        "(DATA/sessions.txt, lines '<video> <session>'); video: leave videos out (stratified by label "
+                        "on multi-class data)")
+    p.add_argument("--groups", default=None, metavar="FILE",
+                   help="leave whole groups of FILE out (lines '<video> <group>', '#' comments; every video needs "
+                        "one); replaces --group-by")
+    floors = [*(k for k in PRESETS if k not in ABLATIONS), *BASELINES]
     p.add_argument("--configs", nargs="+", default=["default"], metavar="NAME",
-                   help=f"ablation presets to cross-validate: {', '.join(PRESETS)}, or all (every one, in this order)")
+                   help=f"configs to cross-validate: the ablation presets {', '.join(ABLATIONS)}, or all (every "
+                        f"one, in this order); the floors {', '.join(floors)} only when named")
     p.add_argument("--inner-val-fraction", type=float, default=0.0,
                    help="0: train on every training-fold video, evaluate last.pt; F > 0: a validation split of "
                         "share F from the training signers picks best.pt (--save-best)")
@@ -121,7 +142,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     user_seed = any(f == "--seed" or f.startswith("--seed=") for f in args.train_flags)
     check_train_flags(args.train_flags, args.inner_val_fraction)
     base = config_from_args(parse_train_flags(args.train_flags, data=args.data))
-    cv = CrossValidation(out=args.out, folds=args.folds, group_by=args.group_by, configs=tuple(args.configs),
+    cv = CrossValidation(out=args.out, folds=args.folds, group_by=args.group_by, groups_file=args.groups,
+                         configs=tuple(args.configs),
                          inner_val_fraction=args.inner_val_fraction, seed=args.seed, repeats=args.repeats,
                          adapt=args.adapt, gt=args.gt, resume=args.resume, overwrite=args.overwrite,
                          quiet=args.quiet, train_flags=tuple(args.train_flags), prog=PROG,

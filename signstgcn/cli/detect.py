@@ -10,9 +10,10 @@ Binary checkpoint (signing detection), per input ``ID`` (file stem / folder name
 - ``OUT/ID.segments.json``: the signing segments (frames end-exclusive, seconds) and every setting used;
 - ``OUT/ID.eaf``: an ELAN file with one tier ``SIGNING``.
 
-Multi-class checkpoint (sign recognition): ``OUT/ID.topk.json`` (top-k labels with probabilities for the
-whole video and, for sliding-window checkpoints, per window) and ``OUT/ID.topk.csv`` (one row per window,
-or one row for the video).
+Multi-class checkpoint (sign recognition): ``OUT/ID.topk.json`` (the prediction and the top-k labels with
+probabilities for the whole video and, for sliding-window checkpoints, per window) and ``OUT/ID.topk.csv`` (one
+row per window, or one row for the video). Probabilities are calibrated (the checkpoint's temperature); with
+``--min-confidence P`` a prediction whose top-1 probability is below ``P`` is ``unknown`` (the top-k list stays).
 
 Outputs that already exist are refused before any work unless ``--overwrite``. An input that cannot be
 processed is reported on stderr and skipped; the exit status is then 2.
@@ -51,6 +52,7 @@ from signstgcn.inference.predictor import (
     Detection,
     Predictor,
     Recognition,
+    check_min_confidence,
     checkpoint_threshold,
     default_stride,
     detect,
@@ -101,6 +103,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     s.add_argument("--tier", default=DEFAULT_TIER, help="ELAN tier id")
     k = p.add_argument_group("top-k (multi-class checkpoints)")
     k.add_argument("--top-k", type=int, default=None, help="labels per window / video (default: 5)")
+    k.add_argument("--min-confidence", type=float, default=None, metavar="P",
+                   help="report the prediction as 'unknown' when its calibrated top-1 probability is below P "
+                        "(the top-k list is kept) (default: 0, never unknown)")
     v = p.add_argument_group("videos")
     v.add_argument("--face", choices=("auto", "refine", "none"), default="auto",
                    help="face mesh for on-the-fly extraction: refine, none, or auto (refine only when the "
@@ -183,8 +188,9 @@ def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
         if predictor.video_mode:
             raise CheckpointError(f"{ckpt} was trained on whole clips (--sample-mode video); per-frame "
                                   "segments need a sliding-window checkpoint")
-        if args.top_k is not None:
-            raise ValueError("--top-k is for multi-class checkpoints (--mode topk)")
+        for flag, value in (("--top-k", args.top_k), ("--min-confidence", args.min_confidence)):
+            if value is not None:
+                raise ValueError(f"{flag} is for multi-class checkpoints (--mode topk)")
     else:
         if predictor.binary:
             raise CheckpointError(f"--mode topk needs a multi-class checkpoint, but {ckpt} is a binary signing "
@@ -217,6 +223,7 @@ def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
     top_k = 5 if args.top_k is None else args.top_k
     if top_k < 1:
         raise ValueError(f"--top-k must be at least 1, got {top_k}")
+    min_confidence = 0.0 if args.min_confidence is None else check_min_confidence(args.min_confidence)
     face = args.face if args.face != "auto" else ("refine" if predictor.data.layout.include_face else "none")
     return {
         "mode": mode, "stride": stride, "threshold": threshold, "smooth": smooth,
@@ -224,6 +231,7 @@ def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
         "min_duration": DEFAULT_MIN_SECONDS if args.min_duration is None else args.min_duration,
         "min_gap": DEFAULT_MIN_SECONDS if args.min_gap is None else args.min_gap,
         "top_k": min(top_k, len(predictor.classes)) if mode == "topk" else top_k, "face": face,
+        "min_confidence": min_confidence,
     }
 
 
@@ -274,9 +282,11 @@ def write_segments(out: Path, src: Source, det: Detection, info: dict[str, Any],
 
 def write_topk(out: Path, src: Source, rec: Recognition, info: dict[str, Any], k: int, window: int,
                fps: float) -> list[Path]:
+    """``ID.topk.json`` and ``ID.topk.csv``: the prediction (a class or ``unknown`` below ``min_confidence``) and the
+    top-k labels, for the video and per window."""
     video_top = [{"label": c, "probability": _r(p)} for c, p in rec.top_k(rec.video_probs, k)]
     windows = []
-    header = ["start_frame", "end_frame", "start_time", "end_time"]
+    header = ["start_frame", "end_frame", "start_time", "end_time", "prediction"]
     header += [f"{name}_{i}" for i in range(1, k + 1) for name in ("label", "probability")]
     rows = []
     if rec.starts is not None and rec.window_probs is not None:
@@ -284,16 +294,18 @@ def write_topk(out: Path, src: Source, rec: Recognition, info: dict[str, Any], k
         for start, probs in zip(rec.starts.tolist(), rec.window_probs):
             end = min(start + window, T)
             top = rec.top_k(probs, k)
+            label = rec.label(probs)
             windows.append({"start_frame": start, "end_frame": end, "start_time": _r(start / fps, 4),
-                            "end_time": _r(end / fps, 4),
+                            "end_time": _r(end / fps, 4), "prediction": label,
                             "top_k": [{"label": c, "probability": _r(p)} for c, p in top]})
-            rows.append([start, end, f"{start / fps:.4f}", f"{end / fps:.4f}"]
+            rows.append([start, end, f"{start / fps:.4f}", f"{end / fps:.4f}", label]
                         + [v for c, p in top for v in (c, f"{p:.6f}")])
     else:
         T = info["num_frames"]
-        rows.append([0, T, "0.0000", f"{T / fps:.4f}"]
+        rows.append([0, T, "0.0000", f"{T / fps:.4f}", rec.prediction]
                     + [v for c, p in rec.top_k(rec.video_probs, k) for v in (c, f"{p:.6f}")])
-    payload = {**info, "top_k": video_top, "windows": windows}
+    payload = {**info, "min_confidence": rec.min_confidence, "prediction": rec.prediction, "top_k": video_top,
+               "windows": windows}
     topk_json = out / f"{src.id}.topk.json"
     write_text_atomic(topk_json, json.dumps(payload, indent=2) + "\n")
     topk_csv = out / f"{src.id}.topk.csv"
@@ -323,7 +335,7 @@ def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: a
         fps, fps_source = DEFAULT_FPS, "default"
     info = {"video": src.id, "input": str(src.path), "checkpoint": str(args.ckpt), "task": predictor.kind,
             "num_frames": int(len(frames)), "fps": fps, "fps_source": fps_source, "window": predictor.window,
-            "stride": settings["stride"], "layout": predictor.layout.name}
+            "stride": settings["stride"], "layout": predictor.layout.name, "temperature": predictor.temperature}
     written = []
     if settings["mode"] == "segments":
         min_duration = round(settings["min_duration"] * fps)
@@ -344,12 +356,15 @@ def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: a
         summary = (f"{src.id}: {det.num_frames} frames, {plural(len(det.segments), 'signing segment')} "
                    f"({100 * share:.1f}% of frames), threshold {det.threshold:.3f}")
     else:
-        rec = recognize(predictor, frames, stride=settings["stride"], batch_size=args.batch)
+        rec = recognize(predictor, frames, stride=settings["stride"], batch_size=args.batch,
+                        min_confidence=settings["min_confidence"])
         if src.kind == "video" and args.save_landmarks:
             written.append(save_npz(lm, out / f"{src.id}.npz"))
         written += write_topk(out, src, rec, info, settings["top_k"], predictor.window, fps)
         label, prob = rec.top_k(rec.video_probs, 1)[0]
         summary = f"{src.id}: {len(frames)} frames, top-1 {label} ({prob:.3f})"
+        if rec.prediction != label:
+            summary += f": {rec.prediction} (below --min-confidence {rec.min_confidence:g})"
     return written, summary
 
 

@@ -5,8 +5,11 @@
 Evaluates every labeled video of ``--data`` (default), one split of a ``build_video_splits`` file
 (``--splits-json F --split test|val|train``), or the checkpoint's own train/val videos (``--split`` without
 ``--splits-json``). The data pipeline (parts, layout, coordinates, windows, vocabulary, pseudo-signers) is
-the checkpoint's. Writes ``report.json`` (see :mod:`signstgcn.evaluation.report`), ``per_signer.png``, and
-``confusion.png`` (multi-class) or ``pr_curve.png`` + ``roc_curve.png`` (binary).
+the checkpoint's. Writes ``report.json`` (see :mod:`signstgcn.evaluation.report`), ``per_signer.png``,
+``reliability.png`` (calibration: accuracy per confidence bin, with the checkpoint's temperature) and
+``confusion.png`` (multi-class) or ``pr_curve.png`` + ``roc_curve.png`` (binary). ``--open-set-labels idle`` (or
+``--open-set``: every label outside the vocabulary) keeps windows of labels the checkpoint does not know as unknown
+signs and reports how well the calibrated top-1 probability rejects them.
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--adapt", choices=ADAPT_LAYERS, default=None,
                    help="score each signer's windows with the model adapted to them first (AdaBN on those windows, "
                         "no labels read): all = every BatchNorm, input = the input BatchNorm only (default: off)")
+    p.add_argument("--open-set-labels", default=None, metavar="LABELS",
+                   help="comma list of labels outside the checkpoint's vocabulary to keep as unknown signs: reports "
+                        "open-set AUROC and the share rejected at the threshold that keeps 95%% of the correct known "
+                        "predictions (multi-class; default: such windows are not used)")
+    p.add_argument("--open-set", action="store_true",
+                   help="like --open-set-labels with every label of the data outside the vocabulary")
     p.add_argument("--no-probe", action="store_true", help="skip the signer probe (faster on huge splits)")
     p.add_argument("--no-plots", action="store_true", help="write report.json only")
     p.add_argument("--save-predictions", action="store_true", help="also write OUT/predictions.csv (one row per "
@@ -59,11 +68,23 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return p
 
 
+def open_set_arg(args: argparse.Namespace) -> bool | list[str]:
+    """``--open-set`` / ``--open-set-labels a,b`` as ``evaluate``'s ``open_set``."""
+    if args.open_set_labels is None:
+        return bool(args.open_set)
+    if args.open_set:
+        raise ValueError("--open-set and --open-set-labels: give one (--open-set = every label outside the vocabulary)")
+    labels = [label.strip() for label in args.open_set_labels.split(",") if label.strip()]
+    if not labels:
+        raise ValueError(f"--open-set-labels needs at least one label, got {args.open_set_labels!r}")
+    return labels
+
+
 def run(args: argparse.Namespace) -> dict:
     out = Path(args.out) if args.out else Path(args.ckpt).parent / "eval"
     result = evaluate(args.ckpt, args.data, gt=args.gt, splits_json=args.splits_json, split=args.split, out=out,
                       overwrite=args.overwrite, window=args.window, stride=args.stride, threshold=args.threshold,
-                      adapt=args.adapt, probe=not args.no_probe, plots=not args.no_plots,
+                      adapt=args.adapt, open_set=open_set_arg(args), probe=not args.no_probe, plots=not args.no_plots,
                       save_predictions=args.save_predictions, batch_size=args.batch, device=args.device,
                       workers=args.workers, threads=args.threads, amp=args.amp, seed=args.seed,
                       progress=wants_progress(args.quiet))
@@ -80,6 +101,17 @@ def run(args: argparse.Namespace) -> dict:
     rule = f" (threshold {th['used']:.3f}: {th['source']})" if th else ""
     print(f"{PROG}: {c['videos']} videos, {c['windows']} windows, {c['signers']} signers "
           f"({r['signers']['source']}) of {r['data']['split']}: {shown}{rule}", flush=True)
+    cal = r["calibration"]
+    fitted = f"fitted on {cal['fitted_on']}" if cal["fitted_on"] else "not fitted"
+    print(f"{PROG}: calibration: temperature {cal['temperature']:.3g} ({fitted}): ECE {cal['ece_uncalibrated']:.4f} "
+          f"-> {cal['ece']:.4f}, NLL {cal['nll_uncalibrated']:.4f} -> {cal['nll']:.4f}", flush=True)
+    o = r.get("open_set")
+    if o:
+        print(f"{PROG}: open set ({', '.join(o['labels'])}: {o['num_unknown']} windows): AUROC "
+              f"{o['open_set_auroc']:.4f}; threshold {o['open_set_threshold']:.4f} keeps "
+              f"{100 * o['known_correct_kept']:.1f}% of the correct known predictions, rejects "
+              f"{100 * o['unknown_rejected']:.1f}% of the unknown and {100 * o['known_rejected']:.1f}% of the known "
+              f"windows", flush=True)
     for w in r["warnings"]:
         print(f"{PROG}: warning: {w}", file=sys.stderr, flush=True)
     print(f"{PROG}: wrote {', '.join(str(f) for f in files)}", flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from signstgcn.model.config import TEMPORAL_MODES, ModelConfig
+from signstgcn.model.config import BACKBONES, TEMPORAL_MODES, ModelConfig
 from signstgcn.model.features import INPUT_STREAMS, check_streams
 
 
@@ -33,6 +33,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--input-streams", type=_streams, default=d["input_streams"].default,
                    help="input streams stacked as channels, comma list of joint, bone (joint minus its "
                         "parent), motion (joint minus the previous frame)")
+    g.add_argument("--backbone", choices=BACKBONES, default=d["backbone"].default,
+                   help="stgcn: the graph network; linear: a per-frame linear projection of all joints x channels "
+                        "to the last --stgcn-channels width, no graph (the floor the graph network must beat)")
     g.add_argument("--stgcn-channels", type=_int_list, default=d["stgcn_channels"].default,
                    help="ST-GCN block widths, comma list")
     g.add_argument("--stgcn-kernel", type=int, default=d["stgcn_kernel"].default, help="temporal kernel size (odd)")
@@ -59,6 +62,7 @@ def model_config_from_args(args: argparse.Namespace, **fields: Any) -> ModelConf
     in_channels, num_classes, num_signers, supcon_dim, ...) and wins over the flags."""
     kwargs: dict[str, Any] = {
         "input_streams": tuple(args.input_streams),
+        "backbone": args.backbone,
         "stgcn_channels": tuple(args.stgcn_channels),
         "stgcn_kernel": args.stgcn_kernel,
         "stgcn_dilations": tuple(args.stgcn_dilations),

@@ -12,7 +12,7 @@ import argparse
 from signstgcn.cli.common import CLI_ERRORS, HelpFormatter, plural, run_cli
 from signstgcn.data.readers import load_landmarks
 from signstgcn.evaluation.render import RenderResult, render
-from signstgcn.inference.predictor import Predictor
+from signstgcn.inference.predictor import Predictor, check_min_confidence
 
 PROG = "signstgcn render"
 
@@ -28,6 +28,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=None,
                    help="frames per second of the clip (default: the file's own, else 25)")
     p.add_argument("--top-k", type=int, default=5, help="signs shown for a multi-class checkpoint")
+    p.add_argument("--min-confidence", type=float, default=None, metavar="P",
+                   help="multi-class: show the prediction as 'unknown' when its calibrated top-1 probability is "
+                        "below P (default: 0, never unknown)")
     p.add_argument("--width", type=float, default=6.4, help="figure width in inches (at --dpi)")
     p.add_argument("--dpi", type=int, default=80, help="pixels per inch")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -39,7 +42,10 @@ def run(args: argparse.Namespace) -> RenderResult:
         raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
     if args.fps is not None and not args.fps > 0:
         raise ValueError(f"--fps must be positive, got {args.fps}")
-    predictor = Predictor.from_checkpoint(args.ckpt) if args.ckpt else None
+    floor = check_min_confidence(0.0 if args.min_confidence is None else args.min_confidence)
+    predictor = Predictor.from_checkpoint(args.ckpt, min_confidence=floor) if args.ckpt else None
+    if args.min_confidence is not None and (predictor is None or predictor.binary):
+        raise ValueError("--min-confidence is for a multi-class checkpoint (--ckpt) that shows top signs")
     result = render(load_landmarks(args.input), args.out, predictor=predictor, fps=args.fps, top_k=args.top_k,
                     width=args.width, dpi=args.dpi, overwrite=args.overwrite)
     shown = ""
@@ -48,6 +54,8 @@ def run(args: argparse.Namespace) -> RenderResult:
     elif result.recognition is not None:
         name, p = result.recognition.top_k(result.recognition.video_probs, 1)[0]
         shown = f", top sign {name} ({p:.2f})"
+        if result.recognition.prediction != name:
+            shown += f": {result.recognition.prediction} (below --min-confidence {floor:g})"
     print(f"{PROG}: wrote {result.path} ({result.frames} frames at {result.fps:g} fps{shown})", flush=True)
     return result
 

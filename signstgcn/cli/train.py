@@ -99,6 +99,8 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     o.add_argument("--scheduler", choices=("cosine", "step", "none"), default="cosine",
                    help="learning-rate schedule: cosine decay, step (x0.1 every third of --epochs) or none")
     o.add_argument("--label-smoothing", type=float, default=0.0, help="multi-class cross-entropy smoothing")
+    o.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mix pairs of training samples and their labels, weight ~ Beta(ALPHA, ALPHA) (0 = off)")
     o.add_argument("--pos-weight", default="none", help="binary positive-class weight: none, auto or a number")
     o.add_argument("--weighted-sampler", action="store_true", help="sample training windows class-balanced")
     o.add_argument("--patience", type=int, default=0, help="stop after N epochs without improvement (0 = off)")

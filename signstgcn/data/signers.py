@@ -21,17 +21,21 @@ from signstgcn.errors import CheckpointError, DataError
 __all__ = [
     "NUM_SIGNER_STATS",
     "PSEUDO_SIGNER_WEIGHTS",
+    "SESSIONS_FILE",
     "SIGNERS_FILE",
     "SIGNER_STAT_NAMES",
     "PseudoSigners",
     "load_signer_ids",
     "read_signers_file",
+    "read_video_groups",
+    "read_video_table",
     "signer_statistics",
     "signer_statistics_many",
     "video_statistics",
 ]
 
 SIGNERS_FILE = "signers.txt"
+SESSIONS_FILE = "sessions.txt"  # <video_id> <session_id>: recording sessions, for session-disjoint splits
 
 # Order of the values returned by `signer_statistics`. "sw" = median shoulder width in image units;
 # every "*_ratio", spread and height is divided by it. Unavailable values are 0.
@@ -212,12 +216,20 @@ def video_statistics(frames: np.ndarray, layout: Layout) -> np.ndarray:
 
 def read_signers_file(path: str | Path) -> dict[str, str]:
     """Parse ``<video_id> <signer_id>`` lines; blank lines and ``#`` comments are ignored."""
+    return read_video_table(path, "signer")
+
+
+def read_video_table(path: str | Path, what: str = "group") -> dict[str, str]:
+    """Video -> ``what`` id of ``<video_id> <what_id>`` lines (``signers.txt``, ``sessions.txt``, any groups
+    file); blank lines and ``#`` comments are ignored. A video given two different ids is an error."""
     path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {what} file not found (expected lines '<video_id> <{what}_id>')")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read signer file ({exc})") from exc
-    signers: dict[str, str] = {}
+        raise DataError(f"{path}: cannot read {what} file ({exc})") from exc
+    table: dict[str, str] = {}
     first_line: dict[str, int] = {}
     for lineno, raw in enumerate(text.splitlines(), start=1):
         tokens = raw.split()
@@ -228,16 +240,27 @@ def read_signers_file(path: str | Path) -> dict[str, str]:
         if not tokens:
             continue
         if len(tokens) != 2:
-            raise DataError(f"{path}:{lineno}: expected '<video_id> <signer_id>', got {raw.strip()!r}")
-        video, signer = tokens
-        if video in signers and signers[video] != signer:
+            raise DataError(f"{path}:{lineno}: expected '<video_id> <{what}_id>', got {raw.strip()!r}")
+        video, group = tokens
+        if video in table and table[video] != group:
             raise DataError(
-                f"{path}:{lineno}: video {video!r} has signer {signer!r} but line {first_line[video]} "
-                f"gave {signers[video]!r}"
+                f"{path}:{lineno}: video {video!r} has {what} {group!r} but line {first_line[video]} "
+                f"gave {table[video]!r}"
             )
-        signers[video] = signer
+        table[video] = group
         first_line.setdefault(video, lineno)
-    return signers
+    return table
+
+
+def read_video_groups(path: str | Path, video_ids: Sequence[str], what: str = "group") -> dict[str, str]:
+    """Video → ``what`` of each of ``video_ids`` from a ``<video_id> <what_id>`` file (``sessions.txt``, a
+    ``--groups`` file). Raises DataError naming the file and a few videos it lacks."""
+    table = read_video_table(path, what)
+    missing = [v for v in video_ids if v not in table]
+    if missing:
+        raise DataError(f"{path}: {len(missing)} of {len(video_ids)} videos have no {what} (e.g. "
+                        f"{', '.join(missing[:5])}); add a '<video> <{what}>' line for each")
+    return {v: table[v] for v in video_ids}
 
 
 def load_signer_ids(

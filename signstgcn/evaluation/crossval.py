@@ -1,14 +1,16 @@
-"""Signer-disjoint k-fold cross-validation: "how well does it work on people it never saw?".
+"""Group-disjoint k-fold cross-validation: "how well does it work on people (or sessions) it never saw?".
 
     from signstgcn import TrainConfig, cross_validate
     base = TrainConfig.from_flat(data="data/", sample_mode="video", window=30, epochs=15)
     summary = cross_validate(base, out="runs/cv", folds=4, configs=("stgcn-pool", "default"), repeats=3)
     summary["default"]["metrics"]["top1"]  # {"mean": ..., "std": ..., "folds": 4}
 
-Every signer (``group_by="signer"``) or video is tested in exactly one fold (:mod:`.folds`), by a model that
-:func:`~signstgcn.training.fit.fit` trains on the other folds with the base config, the config preset
-(:data:`PRESETS`) on top; the final checkpoint (``last.pt``, or ``best.pt`` on an inner validation split) is
-scored by :mod:`.report` on the test fold. ``repeats`` trains every fold with seeds ``seed .. seed+R-1``.
+Every signer (``group_by="signer"``), recording session (``"sessions"``: ``DATA/sessions.txt``), group of a
+``<video> <group>`` file (``groups_file``) or video is tested in exactly one fold (:mod:`.folds`; folds of videos
+of multi-class data are stratified by label), by a model that :func:`~signstgcn.training.fit.fit` trains on the
+other folds with the base config, the config preset (:data:`PRESETS`) on top; the final checkpoint (``last.pt``,
+or ``best.pt`` on an inner validation split) is scored by :mod:`.report` on the test fold. ``repeats`` trains
+every fold with seeds ``seed .. seed+R-1``.
 
 Writes ``OUT/folds.json`` (fold → signers and videos, settings), ``OUT/<config>/fold<k>/`` (``fold<k>-seed<s>/``
 with repeats: ``splits.json``, the training run, ``train.log``, ``fold.json``, ``eval/report.json`` + plots),
@@ -27,6 +29,13 @@ Ablation presets (:data:`PRESETS`): name → settings applied on top of the base
 - ``pseudo-signers``: adversarial + ``--use-pseudo-signers`` (K-means pseudo-signers instead of real ids)
 - ``supcon``: pseudo-signers + ``--use-supcon``
 - ``default``: nothing on top (the ``train_landmarks`` defaults)
+
+Floors (not in ``all``; name them): what the graph network must beat, on the same folds and input.
+
+- ``gru``: ``--backbone linear --attention none --temporal bigru --signer-loss-weight 0`` (a per-frame linear
+  projection of all joints instead of the ST-GCN, then the same BiGRU; trained like every preset)
+- ``logreg``: a logistic regression on the flattened, normalized evaluation-time input windows
+  (:mod:`.baselines`; no training run, ``logreg.npz`` instead of a checkpoint, no signer probe, no ``adapt``)
 """
 
 from __future__ import annotations
@@ -49,8 +58,21 @@ from signstgcn.data.corpus import load_corpus
 from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.splits import write_splits
 from signstgcn.errors import SignSTGCNError
+from signstgcn.evaluation.baselines import LOGREG_NAME, logreg_fold
 from signstgcn.evaluation.cv_results import metric_columns, result_row, summarize, summary_markdown
-from signstgcn.evaluation.folds import GROUP_BY, FoldSplits, assign_folds, fold_splits, splits_payload, video_groups
+from signstgcn.evaluation.folds import (
+    GROUP_BY,
+    GROUPS_FILE,
+    FoldSplits,
+    assign_folds,
+    fold_splits,
+    group_unit,
+    groups_path,
+    splits_payload,
+    stratified_folds,
+    video_groups,
+    video_labels,
+)
 from signstgcn.evaluation.html import crossval_page
 from signstgcn.evaluation.report import REPORT_NAME, evaluate_prepared, prepare_evaluation, save_evaluation
 from signstgcn.progress import wants_progress
@@ -60,11 +82,11 @@ from signstgcn.training.fit import fit
 from signstgcn.training.loop import resolve_precision
 from signstgcn.training.outputs import RUN_FILES
 
-__all__ = ["ADAPTED_DIR", "GROUP_BY", "PRESETS", "CrossValidation", "cross_validate", "evaluate_fold",
-           "preset_flags", "train_fold"]
+__all__ = ["ABLATIONS", "ADAPTED_DIR", "BASELINES", "GROUP_BY", "PRESETS", "CrossValidation", "config_recipe",
+           "cross_validate", "evaluate_fold", "preset_flags", "train_fold"]
 
 _ADVERSARIAL: dict[str, Any] = {"attention": "signer", "temporal": "bigru"}
-PRESETS: dict[str, dict[str, Any]] = {  # in ablation order; "all" runs every one
+PRESETS: dict[str, dict[str, Any]] = {  # training presets: the ablations in order ("all"), then the GRU floor
     "stgcn-pool": {"attention": "none", "temporal": "pool", "signer_loss_weight": 0.0},
     "stgcn-bigru": {"attention": "none", "temporal": "bigru", "signer_loss_weight": 0.0},
     "signer-attention": {"attention": "signer", "temporal": "bigru", "signer_loss_weight": 0.0},
@@ -72,7 +94,11 @@ PRESETS: dict[str, dict[str, Any]] = {  # in ablation order; "all" runs every on
     "pseudo-signers": {**_ADVERSARIAL, "use_pseudo_signers": True},
     "supcon": {**_ADVERSARIAL, "use_pseudo_signers": True, "use_supcon": True},
     "default": {},
+    "gru": {"backbone": "linear", "attention": "none", "temporal": "bigru", "signer_loss_weight": 0.0},
 }
+ABLATIONS = ("stgcn-pool", "stgcn-bigru", "signer-attention", "adversarial", "pseudo-signers", "supcon", "default")
+BASELINES = ("logreg",)  # floors that are not a training run
+LOGREG_RECIPE = "logistic regression (C=1, standardized) on the flattened evaluation-time input windows"
 FOLDS_NAME, RESULTS_NAME, SUMMARY_JSON, SUMMARY_MD, FOLD_INFO, HTML_NAME = (
     "folds.json", "results.csv", "summary.json", "summary.md", "fold.json", "report.html")
 ADAPTED_DIR = "eval_adapted"
@@ -84,14 +110,22 @@ def preset_flags(name: str) -> tuple[str, ...]:
     return tuple(config_flags(PRESETS[name]))
 
 
+def config_recipe(name: str) -> str:
+    """What a config adds, in words: its ``train_landmarks`` flags, or what the floor is."""
+    if name in BASELINES:
+        return LOGREG_RECIPE
+    return " ".join(preset_flags(name)) or "train defaults"
+
+
 def presets_of(names: Sequence[str]) -> list[str]:
-    """``names`` with ``all`` expanded (every preset, in ablation order), duplicates dropped; unknown names
-    are a ValueError."""
+    """``names`` with ``all`` expanded (every ablation preset, in order; the floors gru and logreg are not in
+    it), duplicates dropped; unknown names are a ValueError."""
     chosen: list[str] = []
     for name in names:
-        if name != "all" and name not in PRESETS:
-            raise ValueError(f"Invalid --configs {name!r}. Only {', '.join(PRESETS)} or all are supported")
-        chosen.extend(PRESETS if name == "all" else [name])
+        if name != "all" and name not in PRESETS and name not in BASELINES:
+            raise ValueError(f"Invalid --configs {name!r}. Only {', '.join([*PRESETS, *BASELINES])} or all are "
+                             f"supported")
+        chosen.extend(ABLATIONS if name == "all" else [name])
     return list(dict.fromkeys(chosen))
 
 
@@ -101,7 +135,8 @@ class CrossValidation:
 
     out: Path
     folds: int = 4
-    group_by: str = "signer"
+    group_by: str | None = None  # signer, video, sessions or file; None: file with groups_file, else signer
+    groups_file: str | None = None  # a '<video> <group>' file to group by (group_by "file")
     configs: tuple[str, ...] = ("default",)
     inner_val_fraction: float = 0.0
     seed: int = 0
@@ -130,8 +165,21 @@ class CrossValidation:
         if self.repeats > 1 and self.train_seed is not None:
             raise ValueError("--repeats trains with seeds SEED .. SEED+R-1 (SEED = cross-validate's --seed); drop "
                              "--seed after '--'")
-        if self.group_by not in GROUP_BY:
-            raise ValueError(f"Invalid group_by {self.group_by!r}. Only {', '.join(GROUP_BY)} are supported")
+        if self.groups_file is not None and self.group_by not in (None, GROUPS_FILE):
+            raise ValueError(f"--groups FILE groups by that file and --group-by {self.group_by} by something else; "
+                             f"pass only one")
+        if self.group_by is None:
+            object.__setattr__(self, "group_by", "signer" if self.groups_file is None else GROUPS_FILE)
+        if self.group_by not in (*GROUP_BY, GROUPS_FILE):
+            raise ValueError(f"Invalid group_by {self.group_by!r}. Only {', '.join(GROUP_BY)} (or file with "
+                             f"groups_file) are supported")
+        if self.group_by == GROUPS_FILE and self.groups_file is None:
+            raise ValueError("group_by='file' needs groups_file (--groups FILE)")
+
+    @property
+    def unit(self) -> str:
+        """What one group is: signer, video, session or group."""
+        return group_unit(str(self.group_by))
 
     def seeds(self) -> range:
         first = self.seed if self.train_seed is None else self.train_seed
@@ -167,14 +215,16 @@ def _logged(path: Path, quiet: bool) -> Iterator[None]:
 
 def fold_config(base: TrainConfig, preset: str, data: str, run_dir: Path, splits_json: Path, *, seed: int,
                 gt: str | None, select_best: bool, resume: bool, quiet: bool) -> TrainConfig:
-    """The training config of one fold: the base, the preset on top, then the fold's data, splits and folder."""
-    if preset not in PRESETS:
-        raise ValueError(f"Invalid config {preset!r}. Only {', '.join(PRESETS)} (or all) are supported")
+    """The training config of one fold: the base, the preset on top (nothing for a floor that is not a training
+    run), then the fold's data, splits and folder."""
+    if preset not in PRESETS and preset not in BASELINES:
+        raise ValueError(f"Invalid config {preset!r}. Only {', '.join([*PRESETS, *BASELINES])} (or all) are "
+                         f"supported")
     again = resume and (run_dir / "last.pt").is_file()
     stale = not again and any((run_dir / n).exists() for n in RUN_FILES)
-    changes: dict[str, Any] = {"seed": seed, **PRESETS[preset], "data": str(data), "gt": gt, "out": str(run_dir),
-                               "splits_json": str(splits_json), "resume": again, "overwrite": stale,
-                               "quiet": quiet or base.run.quiet}
+    changes: dict[str, Any] = {"seed": seed, **PRESETS.get(preset, {}), "data": str(data), "gt": gt,
+                               "out": str(run_dir), "splits_json": str(splits_json), "resume": again,
+                               "overwrite": stale, "quiet": quiet or base.run.quiet}
     if select_best:
         changes["save_best"] = True
     return base.updated(changes)
@@ -217,8 +267,10 @@ def _run_name(cv: CrossValidation, k: int, seed: int) -> str:
 
 
 def _fold_flags(cv: CrossValidation, preset: str, splits_path: Path, seed: int) -> list[str]:
-    """The fold's recipe as ``train_landmarks`` flags (for the record; ``fold.json``)."""
-    flags = ["--seed", str(seed), *cv.train_flags, *preset_flags(preset), "--splits-json", str(splits_path)]
+    """The fold's recipe as ``train_landmarks`` flags (for the record; ``fold.json``; a floor that is not a training
+    run reads the data settings of the same flags)."""
+    own = preset_flags(preset) if preset in PRESETS else ()
+    flags = ["--seed", str(seed), *cv.train_flags, *own, "--splits-json", str(splits_path)]
     flags += ["--gt", str(cv.gt)] if cv.gt is not None else []
     return [*flags, "--save-best"] if cv.inner_val_fraction > 0 else flags
 
@@ -231,8 +283,9 @@ def _run_fold(cv: CrossValidation, base: TrainConfig, data: str, preset: str, k:
     fold_dir = cv.out / preset / _run_name(cv, k, seed)
     report_path, info_path = fold_dir / "eval" / REPORT_NAME, fold_dir / FOLD_INFO
     adapted_path = fold_dir / ADAPTED_DIR / REPORT_NAME
-    if cv.resume and report_path.is_file() and info_path.is_file() and (not cv.adapt or adapted_path.is_file()):
-        adapted = _read_json(adapted_path) if cv.adapt else None
+    adapt = cv.adapt if preset not in BASELINES else None  # no BatchNorm to adapt in a logistic regression
+    if cv.resume and report_path.is_file() and info_path.is_file() and (not adapt or adapted_path.is_file()):
+        adapted = _read_json(adapted_path) if adapt else None
         return _read_json(report_path), adapted, _read_json(info_path), "skipped"
     select = cv.inner_val_fraction > 0
     splits_path = fold_dir / "splits.json"
@@ -241,15 +294,21 @@ def _run_fold(cv: CrossValidation, base: TrainConfig, data: str, preset: str, k:
     write_splits(splits_path, splits_payload(splits, groups, settings), overwrite=True)
     config = fold_config(base, preset, data, fold_dir, splits_path, seed=seed, gt=cv.gt, select_best=select,
                          resume=cv.resume, quiet=cv.quiet)
+    info = {"config": preset, "fold": k, "seed": seed, "train_flags": _fold_flags(cv, preset, splits_path, seed),
+            "train_config": config.to_dict(), "test_groups": sorted({groups[v] for v in splits.test}),
+            "val_groups": sorted({groups[v] for v in splits.val})}
+    if preset in BASELINES:  # fitted and scored in one step, in seconds: done again unless both files exist
+        tic = time.perf_counter()
+        with _logged(fold_dir / "train.log", cv.quiet):
+            report = logreg_fold(config, fold_dir / "eval", fold_dir / LOGREG_NAME, progress=wants_progress(cv.quiet))
+        info = {**info, "train_seconds": time.perf_counter() - tic, "checkpoint": LOGREG_NAME}
+        write_json_atomic(info_path, info, indent=1)
+        return report, None, info, "trained"
     if cv.resume and info_path.is_file():  # trained before an interruption; only the evaluation is missing
         info, status = _read_json(info_path), "evaluated"
     else:
         seconds = train_fold(config)
-        info = {"config": preset, "fold": k, "seed": seed, "train_seconds": seconds,
-                "checkpoint": "best.pt" if select else "last.pt",
-                "train_flags": _fold_flags(cv, preset, splits_path, seed), "train_config": config.to_dict(),
-                "test_groups": sorted({groups[v] for v in splits.test}),
-                "val_groups": sorted({groups[v] for v in splits.val})}
+        info = {**info, "train_seconds": seconds, "checkpoint": "best.pt" if select else "last.pt"}
         write_json_atomic(info_path, info, indent=1)
         status = "trained"
     ckpt = fold_dir / info["checkpoint"]
@@ -259,9 +318,9 @@ def _run_fold(cv: CrossValidation, base: TrainConfig, data: str, preset: str, k:
         report = evaluate_fold(ckpt, data, splits_path, fold_dir / "eval", config=config, gt=cv.gt, seed=seed,
                                quiet=cv.quiet)
     adapted = None
-    if cv.adapt:
+    if adapt:
         adapted = evaluate_fold(ckpt, data, splits_path, fold_dir / ADAPTED_DIR, config=config, gt=cv.gt,
-                                seed=seed, quiet=cv.quiet, adapt=cv.adapt)
+                                seed=seed, quiet=cv.quiet, adapt=adapt)
     return report, adapted, info, status
 
 
@@ -281,6 +340,9 @@ def _check_out(cv: CrossValidation) -> None:
                          f"--out")
 
 
+_BEFORE: dict[str, Any] = {"repeats": 1, "stratify": "none"}  # settings of runs made before they were recorded
+
+
 def _check_same_run(out: Path, payload: dict[str, Any]) -> None:
     """resume: the folds and settings of OUT must be the ones this run would make."""
     previous = _read_json(out / FOLDS_NAME)
@@ -288,7 +350,7 @@ def _check_same_run(out: Path, payload: dict[str, Any]) -> None:
     for key, value in payload["settings"].items():
         if key == "adapt":  # adapted scores can be added to (or left out of) a finished run
             continue
-        if stored.get(key, 1 if key == "repeats" else None) != value:  # runs from before --repeats had one
+        if stored.get(key, _BEFORE.get(key)) != value:  # what runs from before a setting existed had
             raise ValueError(f"--resume: {out / FOLDS_NAME} was made with {key} = {stored.get(key)!r}, this command "
                              f"has {value!r}; use the same settings, --overwrite, or another --out")
     if previous.get("folds") != payload["folds"]:
@@ -301,19 +363,22 @@ def _clear(out: Path) -> None:
     for name in _OWN_FILES:
         (out / name).unlink(missing_ok=True)
     for fold_dir in sorted(out.glob("*/fold[0-9]*")):
-        if fold_dir.parent.name in PRESETS and fold_dir.is_dir():
+        if (fold_dir.parent.name in PRESETS or fold_dir.parent.name in BASELINES) and fold_dir.is_dir():
             shutil.rmtree(fold_dir)
 
 
-def _folds_payload(cv: CrossValidation, data: str, groups: dict[str, str], folds: list[list[str]]) -> dict[str, Any]:
+def _folds_payload(cv: CrossValidation, data: str, groups: dict[str, str], folds: list[list[str]],
+                   groups_file: Path | None, stratify: str) -> dict[str, Any]:
     settings = {"data": str(Path(data).resolve()), "gt": None if cv.gt is None else str(Path(cv.gt).resolve()),
                 "folds": cv.folds, "group_by": cv.group_by, "seed": cv.seed,
                 "inner_val_fraction": cv.inner_val_fraction, "repeats": cv.repeats, "adapt": cv.adapt,
-                "train_flags": list(cv.train_flags)}
+                "train_flags": list(cv.train_flags), "stratify": stratify}
+    if groups_file is not None:
+        settings["groups_file"] = str(groups_file.resolve())
     return {"version": 1, "settings": settings,
             "folds": [{"fold": k, "test_groups": sorted({groups[v] for v in vids}), "test_videos": vids}
                       for k, vids in enumerate(folds)],
-            "group_of": dict(sorted(groups.items())) if cv.group_by == "signer" else {}}
+            "group_of": dict(sorted(groups.items())) if cv.group_by != "video" else {}}
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -328,21 +393,28 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _footer(cv: CrossValidation, payload: dict[str, Any]) -> list[str]:
-    unit = cv.group_by
+    unit = cv.unit
     per_fold = ", ".join(str(len(f["test_groups"])) for f in payload["folds"])
     total = sum(len(f["test_groups"]) for f in payload["folds"])
     selection = ("no model selection: last.pt of each fold evaluated" if cv.inner_val_fraction <= 0 else
                  f"model selection: best.pt on an inner validation split of {cv.inner_val_fraction:g} of the "
                  f"training {unit}s' windows")
+    if not any(c in PRESETS for c in cv.configs):
+        selection = "no model selection"
+    elif any(c in BASELINES for c in cv.configs):
+        selection += f" ({', '.join(c for c in cv.configs if c in BASELINES)}: fitted on the training videos only)"
     flags = " ".join(cv.train_flags) or "(train_landmarks defaults)"
-    presets = "; ".join(f"{c} = `{' '.join(preset_flags(c))}`" if PRESETS[c] else f"{c} = train defaults"
+    presets = "; ".join(f"{c} = train defaults" if PRESETS.get(c) == {} else f"{c} = `{config_recipe(c)}`"
                         for c in cv.configs)
     last = cv.seed + cv.repeats - 1
     seeds = (f"seed {cv.seed}" if cv.repeats == 1 else
              f"folds from seed {cv.seed}, each trained {cv.repeats} times (seeds {cv.seed}..{last}) and "
              f"averaged over its repeats")
-    return [f"{cv.folds} folds grouped by {unit} ({total} {unit}s; {per_fold} per test fold), {seeds}; "
-            f"mean ± std (population) over folds; {selection}.",
+    source = f" of {Path(payload['settings']['groups_file']).name}" if "groups_file" in payload["settings"] else ""
+    strata = (", stratified by label (each label's videos spread over the folds as evenly as possible)"
+              if payload["settings"]["stratify"] == "label" else "")
+    return [f"{cv.folds} folds grouped by {unit}{source} ({total} {unit}s; {per_fold} per test fold){strata}, "
+            f"{seeds}; mean ± std (population) over folds; {selection}.",
             f"Train flags: `{flags}`. Configs: {presets}.",
             "Signer probe: accuracy of a linear classifier recovering the test signer from the frozen embedding "
             "(lower = less signer information; chance = majority share). Worst signer: lowest test accuracy "
@@ -363,7 +435,7 @@ def _write_results(out: Path, rows: list[dict[str, Any]], reports: dict[str, lis
 def _fold_line(cv: CrossValidation, preset: str, k: int, splits: FoldSplits, groups: dict[str, str]) -> str:
     names = sorted({groups[v] for v in splits.test})
     shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-    test = f"{len(names)} {cv.group_by}s ({shown})" if cv.group_by == "signer" else f"{len(names)} videos"
+    test = f"{len(names)} {cv.unit}s ({shown})" if cv.group_by != "video" else f"{len(names)} videos"
     val = f", {len(splits.val)} val" if splits.val else ""
     return f"{cv.prog}: [{preset}] fold{k} ({k + 1}/{cv.folds}): test {test}; {len(splits.train)} train{val} videos"
 
@@ -386,7 +458,7 @@ def _check_base(base: TrainConfig, cv: CrossValidation) -> None:
                 raise ValueError(f"train flag {flag} picks epochs on a validation split, which folds only have with "
                                  f"--inner-val-fraction > 0 (the test fold never selects epochs)")
     for preset in cv.configs:  # every fold's config is valid before any work
-        base.updated(PRESETS[preset])
+        base.updated(PRESETS.get(preset, {}))
 
 
 def _score(cv: CrossValidation, preset: str, k: int, seed: int, outcome: tuple, rows: list[dict[str, Any]],
@@ -412,9 +484,15 @@ def cross_validate(base: TrainConfig, cv: CrossValidation | None = None, /, **se
     data = base.data.data
     _check_out(cv)
     corpus = load_corpus(data, selection=PartSelection(coords=2), gt_path=cv.gt, progress=wants_progress(cv.quiet))
-    groups = video_groups(corpus.video_ids, corpus.signers, cv.group_by)
-    folds = assign_folds(groups, cv.folds, seed=cv.seed, unit=cv.group_by)
-    payload = _folds_payload(cv, data, groups, folds)
+    group_by = str(cv.group_by)
+    groups_file = groups_path(group_by, corpus.data_dir, cv.groups_file)
+    groups = video_groups(corpus.video_ids, corpus.signers, group_by, groups_file=groups_file)
+    stratify = "label" if group_by == "video" and not base.data.binary else "none"
+    if stratify == "label":
+        folds = stratified_folds(video_labels(corpus, corpus.video_ids, base), cv.folds, seed=cv.seed)
+    else:
+        folds = assign_folds(groups, cv.folds, seed=cv.seed, unit=cv.unit)
+    payload = _folds_payload(cv, data, groups, folds, groups_file, stratify)
     if cv.resume and (cv.out / FOLDS_NAME).is_file():
         _check_same_run(cv.out, payload)
     elif cv.overwrite and cv.out.is_dir():
@@ -425,7 +503,8 @@ def cross_validate(base: TrainConfig, cv: CrossValidation | None = None, /, **se
                           corpus=corpus, config=base, seed=cv.seed) for k in range(cv.folds)]
     del corpus  # the landmarks are reloaded by each fold's training
     footer = _footer(cv, payload)
-    settings_record = {**payload["settings"], "configs": {c: list(preset_flags(c)) for c in cv.configs}}
+    recipes = {c: list(preset_flags(c)) if c in PRESETS else [config_recipe(c)] for c in cv.configs}
+    settings_record = {**payload["settings"], "configs": recipes}
     rows: list[dict[str, Any]] = []
     reports: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     table = ""

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def evaluate(
     stride: int | None = None,
     threshold: float | None = None,
     adapt: str | None = None,
+    open_set: bool | Sequence[str] = False,
     probe: bool = True,
     plots: bool = True,
     save_predictions: bool = False,
@@ -49,7 +51,9 @@ def evaluate(
 ) -> EvaluationResult:
     """Score ``ckpt`` on the labeled videos of ``data`` (``split`` of ``splits_json``, or the checkpoint's own
     ``train``/``val`` split, or every labeled video); with ``out`` also write ``report.json`` (+ plots, +
-    ``predictions.csv``). ``adapt`` ("all" | "input"): score each signer with a copy adapted to them (AdaBN)."""
+    ``predictions.csv``). ``adapt`` ("all" | "input"): score each signer with a copy adapted to them (AdaBN).
+    ``open_set`` (multi-class): labels outside the checkpoint's vocabulary whose windows are scored as unknown signs
+    (``True``: every such label): the report's ``open_set`` entry; the closed-set metrics use the known windows."""
     if batch_size < 1:
         raise ValueError(f"--batch must be at least 1, got {batch_size}")
     if threshold is not None and not 0.0 < threshold < 1.0:
@@ -59,7 +63,7 @@ def evaluate(
     dev = resolve_device(device)
     configure_threads(threads, workers)
     prepared = prepare_evaluation(ckpt, data, gt_path=gt, splits_json=splits_json, split=split, window=window,
-                                  stride=stride, map_location=dev, progress=progress)
+                                  stride=stride, open_set=open_set, map_location=dev, progress=progress)
     result = evaluate_prepared(prepared, device=dev, precision=resolve_precision(amp, dev), threshold=threshold,
                                batch_size=batch_size, workers=workers, probe=probe, seed=seed, progress=progress,
                                adapt=adapt)

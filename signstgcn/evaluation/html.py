@@ -4,8 +4,9 @@ The page needs nothing but itself: the CSS is inline, every plot is a PNG inline
 script and no request to the network, so it opens from a mail attachment or an archived run folder alike.
 
 - :func:`evaluation_page` (``signstgcn evaluate``): the headline metrics, accuracy per signer, the confusion matrix
-  (multi-class) or the precision-recall and ROC curves (binary), the signer probe, and the worst clips with their
-  true and predicted labels, from ``report.json`` and the plots beside it;
+  (multi-class) or the precision-recall and ROC curves (binary), the calibration (temperature, ECE and NLL before and
+  after it, the reliability diagram) and, when evaluated, how unknown signs are rejected (open set), the signer
+  probe, and the worst clips with their true and predicted labels, from ``report.json`` and the plots beside it;
 - :func:`crossval_page` (``signstgcn cross-validate``): the same, pooled over the runs, plus the per-config
   summary and the table of every fold and seed, with each run's plots.
 
@@ -28,7 +29,7 @@ from signstgcn.evaluation.cv_results import metric_columns, summary_table, summa
 
 __all__ = ["CROSSVAL_SECTIONS", "EVALUATION_SECTIONS", "crossval_page", "evaluation_page", "worst_clips"]
 
-EVALUATION_SECTIONS = ("summary", "per-signer", "plots", "signer-probe", "worst-clips")
+EVALUATION_SECTIONS = ("summary", "per-signer", "plots", "calibration", "signer-probe", "worst-clips")
 CROSSVAL_SECTIONS = ("summary", "runs", "per-signer", "signer-probe", "worst-clips", "plots")
 WORST_CLIPS = 10
 
@@ -152,6 +153,31 @@ def _probe(probe: Mapping[str, Any]) -> str:
             + f"<p class=\"meta\">{_esc(probe.get('method', ''))}</p>")
 
 
+def _calibration(report: Mapping[str, Any], out: Path) -> str:
+    """Temperature, ECE / NLL before and after it, the reliability diagram and the open-set results."""
+    cal = report.get("calibration")
+    if not cal:
+        return "<p>Not recorded (a report.json written before calibration was measured).</p>"
+    body = _table(["", "temperature", "ECE", "NLL"],
+                  [["without temperature", 1.0, cal["ece_uncalibrated"], cal["nll_uncalibrated"]],
+                   ["with the checkpoint's", cal["temperature"], cal["ece"], cal["nll"]]])
+    body += f'<p class="meta">{_esc(cal.get("fit", ""))}. {_esc(cal.get("note", ""))}.</p>'
+    body += _image(out / "reliability.png", f"reliability: {cal.get('binned', '')}")
+    o = report.get("open_set")
+    if o:
+        body += "<h3>Unknown signs (open set)</h3>" + _table(
+            ["open-set labels", "unknown windows", "AUROC", "threshold", "unknown rejected", "known rejected",
+             "correct known kept"],
+            [[", ".join(o["labels"]), o["num_unknown"], o["open_set_auroc"], o["open_set_threshold"],
+              o["unknown_rejected"], o["known_rejected"], o["known_correct_kept"]]])
+        body += _table(["label", "windows", "mean confidence", "rejected", "predicted as"],
+                       [[name, v["windows"], v["mean_confidence"], v["rejected"],
+                         ", ".join(f"{k} ({n})" for k, n in v["predicted_as"].items())]
+                        for name, v in o["per_label"].items()])
+        body += f'<p class="meta">{_esc(o.get("note", ""))}</p>'
+    return body
+
+
 def evaluation_page(report: Mapping[str, Any], out_dir: str | Path) -> str:
     """The page of one ``signstgcn evaluate`` run (``report.json`` and the plots in ``out_dir``)."""
     out = Path(out_dir)
@@ -172,6 +198,7 @@ def evaluation_page(report: Mapping[str, Any], out_dir: str | Path) -> str:
         _section("per-signer", "Accuracy per signer", signers),
         _section("plots", "Precision-recall and ROC" if binary else "Confusion matrix",
                  f'<div class="grid">{plots}</div>' if plots else "<p>No plots (--no-plots).</p>"),
+        _section("calibration", "Calibration: how far the probabilities can be trusted", _calibration(report, out)),
         _section("signer-probe", "Signer probe: how much of the signer the embedding keeps",
                  _probe(report["signer_probe"])),
         _section("worst-clips", "Worst clips", _clip_table(report.get("worst_clips"), binary=binary)),

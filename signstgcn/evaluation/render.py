@@ -4,7 +4,8 @@ The top panel draws every part the file holds (pose, both hands, the face's cont
 With a binary checkpoint the bottom panel is the detector's per-frame signing probability (``signstgcn detect``'s
 defaults) with the threshold, the signing segments shaded and a cursor at the current frame; with a multi-class
 checkpoint it is the top-k signs (of the window around the frame for sliding-window checkpoints, of the clip for
-clip checkpoints). Without a checkpoint only the skeleton is drawn.
+clip checkpoints), and with a ``min_confidence`` the prediction (``unknown`` below it). Without a checkpoint only
+the skeleton is drawn.
 
 GIF is written through Pillow (always there, with matplotlib); MP4 needs ffmpeg on the PATH and says so otherwise.
 """
@@ -164,10 +165,14 @@ def _panel(fig, grid, detection: Detection | None, recognition: Recognition | No
     ax.set_xlim(0, 1)
     ax.set_yticks(np.arange(k)[::-1])
     ax.tick_params(labelsize=7)
-    ax.set_xlabel("top signs" + ("" if recognition.starts is not None else " (whole clip)"), fontsize=8)
+    where = "" if recognition.starts is not None else " (whole clip)"
+    ax.set_xlabel(f"top signs{where}", fontsize=8)
 
     def update(frame: int) -> None:
-        top = recognition.top_k(probs_at(frame), k)
+        probs = probs_at(frame)
+        if recognition.min_confidence > 0:
+            ax.set_xlabel(f"top signs{where}; prediction: {recognition.label(probs)}", fontsize=8)
+        top = recognition.top_k(probs, k)
         for bar, (_, p) in zip(bars, top):
             bar.set_width(p)
         ax.set_yticklabels([f"{name} {p:.2f}" for name, p in top])

@@ -5,11 +5,14 @@ Three steps, each reusable (e.g. by a cross-validation command that evaluates on
 1. :func:`prepare_evaluation` loads the checkpoint and rebuilds the training data pipeline from it
    (parts, layout, coordinates, windows, label vocabulary, pseudo-signers) on the chosen videos: every
    labeled video of ``--data``, a split of a ``build_video_splits`` file, or the checkpoint's own
-   train/val split. Windows whose label is outside the checkpoint's vocabulary are not used (counted).
+   train/val split. Windows whose label is outside the checkpoint's vocabulary are not used (counted), unless
+   that label is named for open-set evaluation (``open_set``): those windows are then scored as *unknown*
+   signs, apart from the known ones.
 2. :func:`evaluate_prepared` runs the frozen model once over those windows and computes every metric of
    DESIGN §4: classification metrics, per-signer accuracy, worst-signer accuracy and gap, and the signer
    probe on the classifier embedding; plus the confusion matrix (multi-class) or the best-F1 threshold
-   (binary).
+   (binary); the calibration of the probabilities (the checkpoint's temperature, ECE and NLL with and without
+   it, a reliability diagram); with open-set labels, how well the calibrated top-1 probability rejects them.
 3. :func:`save_evaluation` writes ``report.json`` (NaN → null) and the PNG plots, refusing to replace an
    existing report unless asked.
 
@@ -20,6 +23,9 @@ absent classes, videos of the checkpoint's training split, class or positive win
 (source: real / pseudo / none), ``threshold`` (binary: used and best-F1), ``metrics`` (scalars),
 ``metrics_at_best_threshold`` (binary), ``per_signer_acc``, ``per_signer_windows``, ``signer_probe``
 (accuracy on the classifier embedding, chance level, accuracy on the signer-encoder embedding),
+``calibration`` (temperature and where it came from, ``ece``/``nll`` and their ``*_uncalibrated`` values, the
+reliability bins before and after), ``open_set`` (with open-set labels: the labels, AUROC known vs unknown, the
+threshold that keeps 95 % of the correct known predictions and the share of unknown windows it rejects, per label),
 ``confusion_matrix``, ``per_class`` and ``per_signer_confusion`` (multi-class; see
 :mod:`signstgcn.evaluation.label_check` for the swapped-label warning), ``frame_detection`` (binary sliding-window
 checkpoints: ``signstgcn detect``'s per-frame probability scored on every labeled frame, pooled and per
@@ -32,6 +38,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,12 +46,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.special import expit
 
 from signstgcn import __version__
 from signstgcn.atomic import json_safe, write_json_atomic, write_text_atomic
 from signstgcn.data.corpus import GROUNDTRUTH_NAME, Corpus, load_corpus
-from signstgcn.data.groundtruth import DROPPED
+from signstgcn.data.groundtruth import DROPPED, LabelVocab
 from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.pipeline import DataConfig, make_dataset
 from signstgcn.data.signers import video_signer_names
@@ -55,7 +61,17 @@ from signstgcn.evaluation.embeddings import extract_outputs
 from signstgcn.evaluation.html import evaluation_page, worst_clips
 from signstgcn.evaluation.label_check import per_signer_confusion, swapped_label_warnings
 from signstgcn.inference.predictor import checkpoint_threshold
-from signstgcn.metrics import binary_metrics, compute_metrics, confusion_matrix, scalar_metrics, signer_probe
+from signstgcn.metrics import (
+    ECE_BINS,
+    binary_metrics,
+    compute_metrics,
+    confusion_matrix,
+    open_set_metrics,
+    reliability_bins,
+    scalar_metrics,
+    signer_probe,
+)
+from signstgcn.training.calibration import Calibration, nll, probabilities
 from signstgcn.training.checkpoint import LoadedCheckpoint, load_checkpoint
 from signstgcn.training.loop import LossSetup, Precision, split_loss
 
@@ -76,7 +92,8 @@ __all__ = [
 
 REPORT_NAME = "report.json"
 REPORT_VERSION = 1
-PLOT_FILES = ("confusion.png", "pr_curve.png", "roc_curve.png", "per_signer.png")
+PLOT_FILES = ("confusion.png", "pr_curve.png", "roc_curve.png", "per_signer.png", "reliability.png")
+OPEN_SET_KEEP = 0.95  # share of the correct known predictions the open-set threshold keeps
 PREDICTIONS_NAME = "predictions.csv"
 HTML_NAME = "report.html"
 _OWN_FILES = (REPORT_NAME, HTML_NAME, PREDICTIONS_NAME, *PLOT_FILES)
@@ -194,6 +211,7 @@ class EvalData:
     coverage: dict[str, Any]
     overrides: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    open_set_labels: tuple[str, ...] = ()  # labels outside the vocabulary scored as unknown (dataset ids K, K+1, ...)
 
     @property
     def binary(self) -> bool:
@@ -274,6 +292,37 @@ def _coverage(corpus: Corpus, ids: list[str], cfg: DataConfig) -> dict[str, Any]
             "classes_absent": absent, "labeled_windows": len(full)}
 
 
+def _open_set_labels(open_set: bool | Sequence[str], coverage: dict[str, Any], cfg: DataConfig,
+                     warnings: list[str]) -> tuple[str, ...]:
+    """The labels scored as unknown signs: ``True`` = every label of the data outside the vocabulary, else those
+    named (each must be outside the vocabulary; at least one must occur in the evaluated videos)."""
+    if open_set is False or (not isinstance(open_set, bool) and not list(open_set)):
+        return ()
+    if cfg.vocab.binary:
+        raise ValueError("open-set evaluation (--open-set / --open-set-labels) needs a multi-class checkpoint, but "
+                         "this one is a binary signing detector")
+    classes = set(cfg.vocab.classes)
+    outside = [label for label in coverage["labels_in_data"] if label not in classes]
+    if open_set is True:
+        if not outside:
+            raise DataError("--open-set: every label of the evaluated videos is a class of the checkpoint; there is "
+                            "no unknown sign to evaluate")
+        return tuple(outside)
+    asked = tuple(dict.fromkeys(str(label) for label in open_set))
+    known = [label for label in asked if label in classes]
+    if known:
+        raise ValueError(f"--open-set-labels: {', '.join(known)} {'is a class' if len(known) == 1 else 'are classes'} "
+                         f"of the checkpoint (a known sign); name labels outside its {len(classes)} classes")
+    absent = [label for label in asked if label not in outside]
+    if len(absent) == len(asked):
+        have = ", ".join(outside[:10]) or "none"
+        raise DataError(f"--open-set-labels: {', '.join(absent[:10])} occur{'s' if len(absent) == 1 else ''} in none "
+                        f"of the evaluated videos (their labels outside the vocabulary: {have})")
+    if absent:
+        warnings.append(f"--open-set-labels: {', '.join(absent)} occur in none of the evaluated videos")
+    return tuple(label for label in asked if label not in absent)
+
+
 def prepare_evaluation(
     ckpt: str | Path,
     data_dir: str | Path,
@@ -284,6 +333,7 @@ def prepare_evaluation(
     window: int | None = None,
     stride: int | None = None,
     part_flags: dict[str, Any] | None = None,
+    open_set: bool | Sequence[str] = False,
     map_location: str | torch.device = "cpu",
     progress: bool = False,
 ) -> EvalData:
@@ -292,6 +342,8 @@ def prepare_evaluation(
     ``window``/``stride`` override the checkpoint's windows (the model accepts any length).
     ``part_flags`` (keyword arguments of :func:`requested_selection`: the ``--include-*``, ``--coords``,
     ``--*-subset`` flags) must describe the checkpoint's parts and coordinates (a clear error otherwise).
+    ``open_set`` (multi-class checkpoints): labels outside the vocabulary whose windows are kept as unknown signs
+    (``True``: every such label); without it those windows are not used.
     """
     ckpt_path = Path(ckpt)
     data_root = Path(data_dir)
@@ -314,11 +366,15 @@ def prepare_evaluation(
         check_split_videos({split_name: ids}, corpus.video_ids, splits_json or ckpt_path)
     _check_parts(corpus, cfg.selection)
     coverage = _coverage(corpus, ids, cfg)
-    dataset = make_dataset(corpus, ids, cfg, train=False)
-    signers, source, note = _video_signers(corpus, dataset, cfg)
     warnings: list[str] = []
-    if coverage["labels_out_of_vocab"]:
-        oov = coverage["labels_out_of_vocab"]
+    open_labels = _open_set_labels(open_set, coverage, cfg, warnings)
+    # open-set labels get the ids K, K+1, ... after the checkpoint's classes, so their windows are indexed too
+    dataset_cfg = replace(cfg, vocab=LabelVocab(binary=False, classes=cfg.vocab.classes + open_labels)) \
+        if open_labels else cfg
+    dataset = make_dataset(corpus, ids, dataset_cfg, train=False)
+    signers, source, note = _video_signers(corpus, dataset, cfg)
+    oov = {k: v for k, v in coverage["labels_out_of_vocab"].items() if k not in open_labels}
+    if oov:
         warnings.append(f"{sum(oov.values())} windows have labels outside the checkpoint's vocabulary and are not "
                         f"used ({', '.join(f'{k}: {v}' for k, v in list(oov.items())[:10])})")
     if coverage["classes_absent"]:
@@ -336,7 +392,7 @@ def prepare_evaluation(
     return EvalData(ckpt_path=ckpt_path, checkpoint=loaded, config=cfg, corpus=corpus, video_ids=list(ids),
                     split=split_name, split_source=split_source, dataset=dataset, video_signers=signers,
                     signer_source=source, signer_note=note, coverage=coverage, overrides=overrides,
-                    warnings=warnings)
+                    warnings=warnings, open_set_labels=open_labels)
 
 
 # ------------------------------------------------------------------------------------------ evaluation
@@ -349,11 +405,13 @@ class EvaluationResult:
     report: dict[str, Any]
     outputs: dict[str, np.ndarray | None]
     signers: np.ndarray  # (N,) object: signer name per window, None unknown
-    scores: np.ndarray  # binary: (N,) positive probability; multi-class: (N, K) softmax probabilities
+    scores: np.ndarray  # binary: (N,) positive probability; multi-class: (N, K) softmax probabilities (calibrated)
     preds: np.ndarray  # (N,) predicted class id (binary: at the threshold used)
     video_ids: list[str]
     class_names: list[str]
     files: list[Path] = field(default_factory=list)  # what save_evaluation wrote (via signstgcn.evaluate)
+    reliability_before: dict[str, Any] | None = None  # reliability bins of the uncalibrated probabilities
+    open_set: dict[str, Any] | None = None  # open-set windows: outputs, label_names, signers, preds (M,), scores (M, K)
 
 
 def evaluate_prepared(
@@ -376,9 +434,11 @@ def evaluate_prepared(
     score each signer's windows with a copy of the model adapted to that signer's windows first (AdaBN,
     :mod:`signstgcn.training.adaptation`; no label is read; videos without a signer id are adapted to together).
     """
+    calibration = Calibration.from_checkpoint(data.checkpoint.raw)
+    temperature = calibration.temperature
     source = "given"
     if threshold is None:
-        threshold, source = checkpoint_threshold(data.checkpoint.metrics)
+        threshold, source = checkpoint_threshold(data.checkpoint.metrics, temperature)
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"--threshold must be a probability in (0, 1), got {threshold}")
     device = torch.device(device)
@@ -390,18 +450,28 @@ def evaluate_prepared(
     else:
         outputs = _adapted_outputs(model, data.dataset, names, layers=adapt, device=device, precision=precision,
                                    batch_size=batch_size, workers=workers)
+    open_outputs = None
+    if data.open_set_labels:  # windows of the open-set labels (ids >= K) apart from the known ones
+        known_rows = outputs["labels"] < len(data.class_names)
+        if not known_rows.any():
+            raise DataError(f"every evaluated window has an open-set label ({', '.join(data.open_set_labels)}); "
+                            f"closed-set metrics need windows of the checkpoint's classes too")
+        open_outputs = _rows(outputs, ~known_rows)
+        outputs = _rows(outputs, known_rows)
     videos = outputs["videos"]
     signers = names[videos]  # (N,)
     binary = data.binary
     logits = outputs["logits"]
-    metrics = compute_metrics({"logits": logits, "labels": outputs["labels"], "signers": signers,
-                               "embeddings": outputs["embeddings"], "groups": videos},
-                              binary=binary, threshold=threshold, probe=probe, probe_seed=seed)
-    metrics["loss"] = split_loss(outputs, LossSetup(binary=binary))
     labels = outputs["labels"]
-    report_extra: dict[str, Any] = {}
+    scores = probabilities(logits.reshape(-1) if binary else logits, temperature, binary=binary)  # (N,) / (N, K)
+    inputs = {"labels": labels, "signers": signers, "embeddings": outputs["embeddings"], "groups": videos}
+    inputs.update({"probs": scores} if binary else {"logits": logits})  # binary: thresholds on the calibrated scale
+    metrics = compute_metrics(inputs, binary=binary, threshold=threshold, probe=probe, probe_seed=seed)
+    metrics["loss"] = split_loss(outputs, LossSetup(binary=binary))
+    report_extra: dict[str, Any] = {"open_set": None}
+    report_extra["calibration"], before = _calibration(calibration, logits, scores, labels, binary)
+    metrics["ece"], metrics["nll"] = report_extra["calibration"]["ece"], report_extra["calibration"]["nll"]
     if binary:
-        scores = expit(logits.reshape(-1).astype(np.float64))  # (N,)
         preds = (scores >= threshold).astype(np.int64)
         best_t = float(metrics["best_threshold"])
         report_extra["threshold"] = {
@@ -411,14 +481,12 @@ def evaluate_prepared(
         report_extra["metrics_at_best_threshold"] = binary_metrics(scores, labels, best_t)
         report_extra["counts"] = {"positive_windows": int(np.count_nonzero(labels == 1))}
         if data.config.window.sample_mode != "video" and adapt is None:  # frame scores: the unadapted model's
-            frame = _frame_metrics(data, model, threshold, batch_size)
+            frame = _frame_metrics(data, model, threshold, batch_size, temperature)
             metrics.update({f"frame_{k}": v for k, v in frame["metrics"].items() if k in _FRAME_SCALARS})
             per = frame["per_signer_pr_auc"]
             metrics["worst_signer_frame_pr_auc"] = min(per.values()) if per else float("nan")
             report_extra["frame_detection"] = frame
     else:
-        z = logits - logits.max(axis=1, keepdims=True)  # (N, K)
-        scores = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)  # (N, K)
         preds = np.argmax(logits, axis=1).astype(np.int64)
         k = logits.shape[1]
         cm = confusion_matrix(preds, labels, k)  # (K, K)
@@ -441,6 +509,13 @@ def evaluate_prepared(
     probe_signer_emb = float("nan")
     if probe and signer_emb is not None and known.any():
         probe_signer_emb = signer_probe(signer_emb, signers, groups=videos, seed=seed)
+    open_set = None
+    if open_outputs is not None:
+        open_set = _open_set(data, open_outputs, scores, preds == labels, logits, temperature)
+        open_set["signers"] = names[open_outputs["videos"]]  # (M,)
+        report_extra["open_set"] = open_set.pop("report")
+        metrics.update({k: report_extra["open_set"][k] for k in ("open_set_auroc", "unknown_rejected",
+                                                                 "open_set_threshold")})
     report = _report(data, metrics, report_extra, per_signer_windows, probe_signer_emb, signer_emb is not None,
                      probe)
     report["adaptation"] = None if adapt is None else {
@@ -449,7 +524,70 @@ def evaluate_prepared(
                 "those windows (no labels read)" + ("; frame-level detection metrics are not computed"
                                                      if binary and data.config.window.sample_mode != "video" else "")}
     return EvaluationResult(report=report, outputs=outputs, signers=signers, scores=scores, preds=preds,
-                            video_ids=list(data.dataset.video_ids), class_names=data.class_names)
+                            video_ids=list(data.dataset.video_ids), class_names=data.class_names,
+                            reliability_before=before, open_set=open_set)
+
+
+def _rows(outputs: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    """The windows ``rows`` (bool (N,)) of every per-window output (None stays None)."""
+    return {k: None if v is None else v[rows] for k, v in outputs.items()}
+
+
+def _calibration(calibration: Calibration, logits: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+                 binary: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report's ``calibration`` entry (ECE, NLL and reliability bins with and without the temperature) and the
+    uncalibrated reliability bins."""
+    z = logits.reshape(-1) if binary else logits
+    after = reliability_bins(scores, labels, binary=binary)
+    before = reliability_bins(probabilities(z, 1.0, binary=binary), labels, binary=binary)
+    t = calibration.temperature
+    return {
+        "method": "temperature scaling (Guo et al. 2017): probabilities of logits / T",
+        "temperature": t, "fitted_on": calibration.fitted_on, "fit": calibration.describe(),
+        "ece": after["ece"], "nll": nll(z, labels, binary=binary, temperature=t),
+        "ece_uncalibrated": before["ece"], "nll_uncalibrated": nll(z, labels, binary=binary),
+        "bins": ECE_BINS, "binned": after["what"],
+        "note": (f"ECE over {ECE_BINS} equal-width bins; NLL = mean "
+                 f"{'binary cross-entropy' if binary else 'negative log-likelihood'}; the temperature never changes "
+                 f"a top-1 prediction"),
+        "reliability": {k: after[k] for k in ("edges", "count", "confidence", "accuracy")},
+        "reliability_uncalibrated": {k: before[k] for k in ("edges", "count", "confidence", "accuracy")},
+    }, before
+
+
+def _open_set(data: EvalData, open_outputs: dict[str, Any], scores: np.ndarray, correct: np.ndarray,
+              logits: np.ndarray, temperature: float) -> dict[str, Any]:
+    """Open-set metrics of the known windows (``scores (N, K)`` calibrated, ``correct (N,)``) against the open-set
+    windows; returns the report entry under ``"report"`` and the open-set windows for ``predictions.csv``."""
+    k = len(data.class_names)
+    open_scores = probabilities(open_outputs["logits"], temperature, binary=False)  # (M, K)
+    known_conf, open_conf = scores.max(axis=1), open_scores.max(axis=1)  # (N,), (M,)
+    result = open_set_metrics(known_conf, correct, open_conf, keep=OPEN_SET_KEEP)
+    raw = open_set_metrics(probabilities(logits, 1.0, binary=False).max(axis=1), correct,
+                           probabilities(open_outputs["logits"], 1.0, binary=False).max(axis=1), keep=OPEN_SET_KEEP)
+    label_ids = open_outputs["labels"] - k  # (M,) index into open_set_labels
+    names = np.array(data.open_set_labels, dtype=object)[label_ids]  # (M,)
+    preds = np.argmax(open_scores, axis=1)  # (M,)
+    thr = result["open_set_threshold"]
+    per_label = {}
+    for j, label in enumerate(data.open_set_labels):
+        rows = label_ids == j
+        if not rows.any():
+            continue
+        taken = Counter(data.class_names[int(i)] for i in preds[rows]).most_common(3)
+        per_label[label] = {"windows": int(rows.sum()), "mean_confidence": float(open_conf[rows].mean()),
+                            "rejected": float(np.mean(open_conf[rows] < thr)) if math.isfinite(thr) else None,
+                            "predicted_as": dict(taken)}
+    entry = {"labels": list(data.open_set_labels), "score": "calibrated top-1 probability", "keep": OPEN_SET_KEEP,
+             **result, "open_set_auroc_uncalibrated": raw["open_set_auroc"],
+             "known_mean_confidence": float(known_conf.mean()), "unknown_mean_confidence": float(open_conf.mean()),
+             "per_label": per_label,
+             "note": f"AUROC: known-class windows (positive) vs open-set windows, scored by the top-1 probability; "
+                     f"threshold = the {100 * (1 - OPEN_SET_KEEP):g}th percentile of the top-1 probability of the "
+                     f"correctly classified known windows (keeps {100 * OPEN_SET_KEEP:g} % of them); "
+                     f"unknown_rejected = share of open-set windows below it; closed-set metrics use the known "
+                     f"windows only"}
+    return {"report": entry, "outputs": open_outputs, "label_names": names, "scores": open_scores, "preds": preds}
 
 
 def _adapted_outputs(model: torch.nn.Module, dataset: Any, video_signers: np.ndarray, *, layers: str,
@@ -477,13 +615,14 @@ def _adapted_outputs(model: torch.nn.Module, dataset: Any, video_signers: np.nda
 _FRAME_SCALARS = ("pr_auc", "roc_auc", "f1", "accuracy", "raw_pr_auc")
 
 
-def _frame_metrics(data: EvalData, model: torch.nn.Module, threshold: float, batch_size: int) -> dict[str, Any]:
+def _frame_metrics(data: EvalData, model: torch.nn.Module, threshold: float, batch_size: int,
+                   temperature: float = 1.0) -> dict[str, Any]:
     """Frame-level detection metrics of ``signstgcn detect``'s per-frame probability on the evaluated videos."""
     from signstgcn.evaluation.frame_metrics import frame_detection_metrics, frame_scores
     from signstgcn.inference.predictor import DEFAULT_SMOOTH, DEFAULT_SMOOTH_METHOD, Predictor, default_stride
 
     assert data.corpus.gt is not None
-    predictor = Predictor(model, data.config)
+    predictor = Predictor(model, data.config, temperature=temperature)
     ids = list(data.dataset.video_ids)
     stride = default_stride(predictor.window)
     scores = frame_scores(predictor, data.corpus.frames, data.corpus.gt, ids, stride=stride, batch_size=batch_size)
@@ -503,14 +642,16 @@ def _report(data: EvalData, metrics: dict[str, Any], extra: dict[str, Any], per_
     gt = data.corpus.gt
     win = cfg.window
     coverage = data.coverage
-    windows = len(data.dataset)
+    windows = len(data.dataset)  # known and open-set windows
+    open_set = extra.get("open_set")
     counts = {
         "videos": len(data.video_ids),
-        "windows": windows,
+        "windows": int(metrics["num_samples"]),  # the known windows: what the closed-set metrics use
         "signers": int(metrics.get("num_signers", 0)),
         "videos_without_windows": len(data.video_ids) - len(np.unique(data.dataset.index.video)),
         "windows_out_of_vocab": (coverage["labeled_windows"] - windows) if coverage["labeled_windows"] else 0,
         "labels_out_of_vocab": coverage["labels_out_of_vocab"],
+        "open_set_windows": {k: v["windows"] for k, v in open_set["per_label"].items()} if open_set else {},
         "classes_absent": coverage["classes_absent"],
         "videos_seen_in_training": coverage.get("videos_seen_in_training", 0),
         "same_data_dir_as_training": coverage.get("same_data_dir_as_training"),
@@ -621,6 +762,12 @@ def save_evaluation(
             cm = report["confusion_matrix"]
             written.append(P.plot_confusion(cm["counts"], cm["classes"], out / "confusion.png",
                                             title=f"confusion (rows normalized): {title}"))
+        cal = report["calibration"]
+        after = {**cal["reliability"], "ece": cal["ece"], "what": cal["binned"]}
+        before = None if cal["temperature"] == 1.0 else {**cal["reliability_uncalibrated"],
+                                                         "ece": cal["ece_uncalibrated"]}
+        written.append(P.plot_reliability(after, out / "reliability.png", before=before,
+                                          title=f"reliability (T = {cal['temperature']:.3g}): {title}"))
         if report["per_signer_acc"]:
             written.append(P.plot_per_signer(report["per_signer_acc"], out / "per_signer.png",
                                              counts=report["per_signer_windows"],
@@ -637,6 +784,15 @@ def save_evaluation(
                             "" if result.signers[i] is None else result.signers[i],
                             result.class_names[int(labels[i])], result.class_names[int(result.preds[i])],
                             f"{float(score):.6g}"])
+            extra = result.open_set
+            if extra is not None:  # open-set windows: their label is outside the vocabulary
+                o = extra["outputs"]
+                for i in range(len(extra["preds"])):
+                    signer = extra["signers"][i]
+                    w.writerow([result.video_ids[int(o["videos"][i])], int(o["starts"][i]),
+                                "" if signer is None else signer, extra["label_names"][i],
+                                result.class_names[int(extra["preds"][i])],
+                                f"{float(extra['scores'][i, extra['preds'][i]]):.6g}"])
         written.append(path)
     report["plots"] = [p.name for p in written if p.suffix == ".png"]
     report["worst_clips"] = worst_clips(result.video_ids, result.outputs["videos"], labels, result.preds,

@@ -192,7 +192,7 @@ def _torchscript_runner(path: Path) -> Any:
 
 
 def metadata(predictor: Predictor, fmt: str, opset: int | None) -> dict[str, Any]:
-    """What a deployment needs besides the graph: inputs, preprocessing settings, labels, threshold."""
+    """What a deployment needs besides the graph: inputs, preprocessing settings, labels, threshold, temperature."""
     cfg = predictor.model.config
     data = predictor.data
     return {
@@ -207,6 +207,9 @@ def metadata(predictor: Predictor, fmt: str, opset: int | None) -> dict[str, Any
         "task": "binary" if predictor.binary else "multiclass",
         "classes": list(data.vocab.classes),
         "threshold": predictor.best_threshold if predictor.binary else None,
+        "temperature": predictor.temperature,
+        "probabilities": ("sigmoid(logits / temperature); threshold applies to it" if predictor.binary
+                          else "softmax(logits / temperature)"),
         "window": data.window.length,
         "layout": predictor.layout.name,
         "preprocessing": f"signstgcn.inference.predictor.prepare_window: Normalize (per window; input "

@@ -238,7 +238,7 @@ class MultiStreamDetector:
                 raws.append(raw_window(st.raw[idx], 0, w))  # (W, V, C)
             stats = signer_statistics_many(np.stack(raws), p.layout)  # (N, S)
             out = p.model.aggregate(feats, valid, torch.from_numpy(stats))  # embedding (N, E)
-            probs = torch.sigmoid(p.model.classifier(out.embedding).float())[:, 0].tolist()
+            probs = torch.sigmoid(p.model.classifier(out.embedding).float() / p.temperature)[:, 0].tolist()
         steps: dict[Hashable, StreamStep] = {}
         k = 0
         for sid, st in streams.items():

@@ -20,6 +20,12 @@ Offline detection (``signstgcn detect``) of a video with ``T`` frames and a bina
 
 The threshold defaults to the checkpoint's best-F1 validation threshold (``metrics['best_threshold']``).
 
+Probabilities are calibrated: the logits are divided by the checkpoint's temperature (fitted on the validation split
+after training, :mod:`signstgcn.training.calibration`; 1 for checkpoints without one) before the sigmoid / softmax.
+That never changes a top-1 class; the stored best-F1 threshold is moved to the calibrated scale with it, so binary
+window decisions stay the same too. A multi-class prediction whose calibrated top-1 probability is below
+``min_confidence`` is reported as :data:`UNKNOWN` (the top-k list stays available).
+
 Streaming, one frame at a time: :mod:`signstgcn.inference.streaming`.
 """
 
@@ -43,21 +49,38 @@ from signstgcn.data.transforms import default_eval_transforms
 from signstgcn.data.windows import present_mask, resample_time, window_starts
 from signstgcn.errors import CheckpointError, DataError
 from signstgcn.model.model import SignSTGCNModel
+from signstgcn.training.calibration import Calibration, probabilities, temperature_threshold
 from signstgcn.training.checkpoint import load_checkpoint
 
 SMOOTHING_METHODS = ("mean", "median")
 WEIGHTINGS = ("center", "uniform")
 DEFAULT_THRESHOLD = 0.5
 CHECKPOINT_THRESHOLD = "checkpoint best-F1 (validation)"
+UNKNOWN = "unknown"  # the label of a multi-class prediction below --min-confidence
 
 
-def checkpoint_threshold(metrics: Mapping[str, Any]) -> tuple[float, str]:
+def checkpoint_threshold(metrics: Mapping[str, Any], temperature: float = 1.0) -> tuple[float, str]:
     """The decision threshold ``detect`` and ``evaluate`` use when none is given, and where it comes from: the
-    best-F1 threshold on the validation split stored with the checkpoint's metrics, else 0.5."""
+    best-F1 threshold on the validation split stored with the checkpoint's metrics, else 0.5.
+
+    The stored threshold is on the uncalibrated probability; with a ``temperature`` it is moved to
+    ``sigmoid(logit / T)`` (:func:`~signstgcn.training.calibration.temperature_threshold`): the same decisions.
+    """
     value = metrics.get("best_threshold")
     if isinstance(value, (int, float)) and math.isfinite(value) and 0.0 < value < 1.0:
-        return float(value), CHECKPOINT_THRESHOLD
+        moved = temperature_threshold(float(value), temperature)
+        note = "" if moved == value else f", {value:.3f} before temperature {temperature:.3g}"
+        return moved, CHECKPOINT_THRESHOLD + note
     return DEFAULT_THRESHOLD, f"default {DEFAULT_THRESHOLD} (the checkpoint stores no validation threshold)"
+
+
+def check_min_confidence(value: float) -> float:
+    """``--min-confidence``: a probability in [0, 1]."""
+    if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+        raise ValueError(f"--min-confidence must be a probability in [0, 1], got {value}")
+    return float(value)
+
+
 DEFAULT_SMOOTH = 5  # frames of the moving median ``signstgcn detect`` applies by default
 DEFAULT_SMOOTH_METHOD = "median"
 DEFAULT_MIN_SECONDS = 0.2  # shortest segment and gap ``signstgcn detect`` keeps by default
@@ -69,26 +92,43 @@ DEFAULT_FPS = 25.0  # frames per second of a recording that does not say
 
 @dataclass
 class Predictor:
-    """A frozen model with the data pipeline it was trained with (from a checkpoint)."""
+    """A frozen model with the data pipeline it was trained with (from a checkpoint).
+
+    ``temperature``: the calibration every probability uses (logits / T); ``min_confidence``: multi-class
+    predictions whose calibrated top-1 probability is below it are :data:`UNKNOWN` (0: never).
+    """
 
     model: SignSTGCNModel
     data: DataConfig
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    temperature: float = 1.0
+    min_confidence: float = 0.0
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {self.temperature}")
+        check_min_confidence(self.min_confidence)
         self.model.eval()
         self.layout: Layout = self.data.layout.build()
         self.transform = default_eval_transforms(self.layout, **self.data.normalize_options())
 
     @classmethod
-    def from_checkpoint(cls, path: str | PathLike[str], device: str | torch.device = "cpu") -> Predictor:
+    def from_checkpoint(cls, path: str | PathLike[str], device: str | torch.device = "cpu", *,
+                        min_confidence: float = 0.0) -> Predictor:
         ckpt = load_checkpoint(path, map_location=device)
         try:
             data = DataConfig.from_dict(ckpt.data)
+            calibration = Calibration.from_checkpoint(ckpt.raw)
         except (DataError, ValueError) as err:
             raise CheckpointError(f"checkpoint {path}: {err}") from None
-        return cls(ckpt.model, data, dict(ckpt.metrics), Path(path))
+        return cls(ckpt.model, data, dict(ckpt.metrics), Path(path), calibration.temperature,
+                   check_min_confidence(min_confidence))
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of raw logits: binary ``sigmoid(logits / T)`` (same shape), multi-class
+        ``softmax(logits / T)`` over the last axis; float32."""
+        return probabilities(logits, self.temperature, binary=self.binary).astype(np.float32)
 
     @property
     def device(self) -> torch.device:
@@ -120,8 +160,8 @@ class Predictor:
 
     @property
     def best_threshold(self) -> float:
-        """The best-F1 validation threshold stored in the checkpoint, else 0.5."""
-        return checkpoint_threshold(self.metrics)[0]
+        """The best-F1 validation threshold stored in the checkpoint (on the calibrated probability), else 0.5."""
+        return checkpoint_threshold(self.metrics, self.temperature)[0]
 
     def frames(self, landmarks: Landmarks) -> np.ndarray:
         """(T, V, C) raw frames of the checkpoint's joints; see :func:`prepare_frames`."""
@@ -407,7 +447,7 @@ def detect(
     """Signing probability per frame and signing segments of one video's raw ``frames (T, V, C)``."""
     require_binary(predictor, "per-frame signing detection")
     scores = sliding_window_scores(predictor, frames, stride=stride, batch_size=batch_size)
-    probs = sigmoid(scores.logits[:, 0])  # (W,)
+    probs = predictor.probabilities(scores.logits[:, 0])  # (W,)
     tail = has_tail_window(scores.starts, len(frames), predictor.window, stride)
     raw = frame_probabilities(probs, scores.starts, predictor.window, len(frames), tail=tail, weighting=weighting)
     smoothed = smooth_probabilities(raw, smooth, smooth_method)
@@ -426,27 +466,51 @@ def require_binary(predictor: Predictor, what: str) -> None:
 
 @dataclass
 class Recognition:
-    """Top-k sign labels of one video: per window (window-mode checkpoints) and for the whole video."""
+    """Top-k sign labels of one video: per window (window-mode checkpoints) and for the whole video.
+
+    Probabilities are calibrated (the checkpoint's temperature). :attr:`prediction` is the top-1 label, or
+    :data:`UNKNOWN` when its probability is below ``min_confidence``; :meth:`top_k` always lists the classes.
+    """
 
     classes: tuple[str, ...]
     video_probs: np.ndarray  # (K,) whole clip (video mode) or mean over windows
     starts: np.ndarray | None  # (W,) window starts; None for video-mode checkpoints
     window_probs: np.ndarray | None  # (W, K)
+    min_confidence: float = 0.0
 
     def top_k(self, probs: np.ndarray, k: int) -> list[tuple[str, float]]:
         order = np.argsort(-probs, kind="stable")[:k]
         return [(self.classes[i], float(probs[i])) for i in order]
 
+    def label(self, probs: np.ndarray) -> str:
+        """The top-1 class of ``probs (K,)``, or :data:`UNKNOWN` when its probability is below ``min_confidence``."""
+        best = int(np.argmax(probs))
+        return self.classes[best] if float(probs[best]) >= self.min_confidence else UNKNOWN
 
-def recognize(predictor: Predictor, frames: np.ndarray, *, stride: int = 1, batch_size: int = 256) -> Recognition:
-    """Class probabilities of one video's raw ``frames (T, V, C)`` with a multi-class checkpoint."""
+    @property
+    def prediction(self) -> str:
+        """The whole video's label (:meth:`label` of ``video_probs``)."""
+        return self.label(self.video_probs)
+
+    @property
+    def window_predictions(self) -> list[str] | None:
+        """Each window's label (:meth:`label`); None for video-mode checkpoints."""
+        return None if self.window_probs is None else [self.label(p) for p in self.window_probs]
+
+
+def recognize(predictor: Predictor, frames: np.ndarray, *, stride: int = 1, batch_size: int = 256,
+              min_confidence: float | None = None) -> Recognition:
+    """Calibrated class probabilities of one video's raw ``frames (T, V, C)`` with a multi-class checkpoint.
+
+    ``min_confidence`` (default: the predictor's): below it a top-1 prediction is :data:`UNKNOWN`.
+    """
     if predictor.binary:
         raise CheckpointError(f"top-k recognition needs a multi-class checkpoint, but checkpoint {predictor.path} "
                               "is a binary signing detector; use segment detection instead")
+    floor = predictor.min_confidence if min_confidence is None else check_min_confidence(min_confidence)
     if predictor.video_mode:
-        probs = softmax(clip_scores(predictor, frames))[0]
-        return Recognition(predictor.classes, probs, None, None)
+        probs = predictor.probabilities(clip_scores(predictor, frames))[0]
+        return Recognition(predictor.classes, probs, None, None, floor)
     scores = sliding_window_scores(predictor, frames, stride=stride, batch_size=batch_size)
-    probs = softmax(scores.logits)  # (W, K)
-    return Recognition(predictor.classes, probs.mean(axis=0), scores.starts, probs)
-
+    probs = predictor.probabilities(scores.logits)  # (W, K)
+    return Recognition(predictor.classes, probs.mean(axis=0), scores.starts, probs, floor)

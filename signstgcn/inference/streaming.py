@@ -56,7 +56,6 @@ from signstgcn.inference.predictor import (
     raw_window,
     require_binary,
     run_model,
-    sigmoid,
     window_weights,
 )
 from signstgcn.model.incremental import IncrementalBackbone
@@ -223,7 +222,7 @@ class StreamingDetector:
     def _score(self, raw: np.ndarray) -> float:
         p = self.predictor
         x, mask, stats = prepare_window(raw, p.layout, p.transform)
-        return float(sigmoid(run_model(p.model, x[None], mask[None], stats[None]))[0, 0])
+        return float(p.probabilities(run_model(p.model, x[None], mask[None], stats[None]))[0, 0])
 
     def push(self, frame: np.ndarray | Mapping[str, np.ndarray]) -> StreamStep:
         """Add one frame; returns the current probability and any window / final frames it produced."""
@@ -394,7 +393,7 @@ class IncrementalDetector:
         p = self.predictor
         stats = torch.from_numpy(signer_statistics(raw, p.layout))[None]  # (1, S)
         f = p.model.aggregate(feats[None], valid[None], stats)  # (1, W, D) -> embedding (1, E)
-        return float(torch.sigmoid(p.model.classifier(f.embedding).float())[0, 0])
+        return float(torch.sigmoid(p.model.classifier(f.embedding).float() / p.temperature)[0, 0])
 
     def _collect(self, t: int, wait: bool) -> StreamStep:
         """Account every finished head, in order; then finalize the frames no later window can reach."""

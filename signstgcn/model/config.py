@@ -11,6 +11,7 @@ from signstgcn.data.layout import LayoutSpec
 from signstgcn.model.features import check_streams
 
 DEFAULT_SIGNER_STATS_DIM = 16
+BACKBONES = ("stgcn", "linear")
 ATTENTION_MODES = ("signer", "plain", "none")
 TEMPORAL_MODES = ("bigru", "pool")
 
@@ -38,7 +39,9 @@ class ModelConfig:
     num_classes: int = 1  # 1 = binary (one logit)
     # input streams stacked as channels: joint coordinates, bone vectors, frame-to-frame motion
     input_streams: tuple[str, ...] = ("joint",)
-    # ST-GCN backbone
+    # backbone: "stgcn" (graph network), or "linear" (per-frame linear projection of all joints x channels to
+    # the width D = stgcn_channels[-1], no graph: the GRU floor; the other stgcn_* settings are unused)
+    backbone: str = "stgcn"
     stgcn_channels: tuple[int, ...] = (64, 128, 128)
     stgcn_kernel: int = 3
     stgcn_dilations: tuple[int, ...] = (1, 2, 3)
@@ -83,6 +86,8 @@ class ModelConfig:
                 raise ValueError(f"{name}: expected an integer >= 0 (0 = off), got {value!r}")
         if not isinstance(self.stgcn_kernel, int) or self.stgcn_kernel < 1 or self.stgcn_kernel % 2 == 0:
             raise ValueError(f"stgcn_kernel: expected an odd positive integer, got {self.stgcn_kernel!r}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"Invalid backbone {self.backbone!r}. Only {', '.join(BACKBONES)} are supported.")
         if self.attention not in ATTENTION_MODES:
             raise ValueError(f"Invalid attention {self.attention!r}. Only {', '.join(ATTENTION_MODES)} are supported.")
         if self.temporal not in TEMPORAL_MODES:

@@ -107,6 +107,11 @@ class IncrementalBackbone:
     """
 
     def __init__(self, backbone: STGCNBackbone, streams: InputStreams | None = None) -> None:
+        if not isinstance(backbone, STGCNBackbone):
+            raise ValueError(f"frame-by-frame streaming (IncrementalDetector, MultiStreamDetector, signstgcn serve) "
+                             f"needs the ST-GCN backbone (backbone='stgcn'), this model has a "
+                             f"{type(backbone).__name__} (e.g. backbone='linear', the GRU floor); score it with "
+                             f"StreamingDetector or signstgcn detect instead")
         if backbone.training:
             raise ValueError("IncrementalBackbone needs an eval-mode model (call model.eval() first)")
         self.streams = None if streams is None or streams.identity else streams

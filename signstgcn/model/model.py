@@ -1,5 +1,8 @@
 """``SignSTGCNModel``: ST-GCN backbone -> signer-conditioned attention -> BiGRU -> heads (DESIGN §3).
 
+``config.backbone="linear"`` swaps the ST-GCN for :class:`~signstgcn.model.linear.LinearBackbone` (a per-frame
+linear projection, no graph: the GRU floor); everything after the backbone is the same.
+
     x (N, C, T, V), mask (N, T, V) --streams--> (N, C', T, V) --backbone--> (N, T, D)
     (N, T, D) --attention(signer emb)--> (N, T, D)
     stats (N, S) --signer encoder--> signer_embedding (N, 64) ----^
@@ -18,6 +21,7 @@ from signstgcn.model.attention import SignerConditionedAttention
 from signstgcn.model.config import ModelConfig
 from signstgcn.model.features import InputStreams
 from signstgcn.model.heads import ClassifierHead, ProjectionHead, SignerHead
+from signstgcn.model.linear import LinearBackbone
 from signstgcn.model.signer import SignerEncoder
 from signstgcn.model.stgcn import STGCNBackbone
 from signstgcn.model.temporal import BiGRUAggregator, MaskedMeanPool
@@ -59,13 +63,17 @@ class SignSTGCNModel(nn.Module):
         A = torch.from_numpy(spatial_partition(layout))  # (K, V, V)
         self.num_nodes = A.shape[-1]
         self.streams = InputStreams(layout, config.input_streams)
-        self.backbone = STGCNBackbone(
-            config.backbone_in_channels,
-            A,
-            channels=config.stgcn_channels,
-            kernel_size=config.stgcn_kernel,
-            dilations=config.stgcn_dilations,
-            edge_importance=config.edge_importance,
+        self.backbone: STGCNBackbone | LinearBackbone = (
+            STGCNBackbone(
+                config.backbone_in_channels,
+                A,
+                channels=config.stgcn_channels,
+                kernel_size=config.stgcn_kernel,
+                dilations=config.stgcn_dilations,
+                edge_importance=config.edge_importance,
+            )
+            if config.backbone == "stgcn"
+            else LinearBackbone(config.backbone_in_channels, self.num_nodes, config.stgcn_channels[-1], config.dropout)
         )
         D = self.backbone.out_channels
         self.signer_encoder = (

@@ -1,8 +1,10 @@
 """Self-describing checkpoints (DESIGN §6), written atomically, readable with ``torch.load(weights_only=True)``.
 
 Layout: ``{'model', 'epoch', 'val_acc', 'metrics', 'config', 'data', 'optimizer', 'scheduler', 'args',
-'version'}``. ``config`` is ``ModelConfig.to_dict()``; ``data`` holds the data settings (parts, coords,
-window, normalization, label vocabulary, signer vocabulary, pseudo-signer centroids). Everything is
+'version'}``, plus ``'calibration'`` once training has fitted the temperature
+(:mod:`signstgcn.training.calibration`; absent = ``T = 1``). ``config`` is ``ModelConfig.to_dict()``;
+``data`` holds the data settings (parts, coords, window, normalization, label vocabulary, signer vocabulary,
+pseudo-signer centroids). Everything is
 plain python (dict, list, tuple, str, int, float, bool, None) or tensors, so loading never needs to
 unpickle arbitrary objects.
 """
@@ -125,6 +127,20 @@ def save_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb", fsync=True) as f:
         torch.save(ckpt, f)
+    return path
+
+
+def update_checkpoint(path: str | PathLike[str], entries: dict[str, Any]) -> Path:
+    """Set top-level ``entries`` (plain python) of an existing checkpoint, rewritten atomically."""
+    path = Path(path)
+    raw = read_checkpoint(path)
+    reserved = sorted(set(entries) & set(CHECKPOINT_KEYS))
+    if reserved:
+        raise ValueError(f"update_checkpoint: {reserved} are written by save_checkpoint, not updated")
+    raw.update(_plain(dict(entries), "entries", strict=True))
+    raw["version"] = {**raw["version"], "format": CHECKPOINT_FORMAT}  # read_checkpoint already converted the epoch
+    with atomic_open(path, "wb", fsync=True) as f:
+        torch.save(raw, f)
     return path
 
 

@@ -24,7 +24,7 @@ from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.layout import FACE_SUBSETS, POSE_SUBSETS
 from signstgcn.data.transforms import AUGMENT_PRESETS, DOMINANT_HAND
 from signstgcn.data.windows import RULES, SAMPLE_MODES
-from signstgcn.model.config import ATTENTION_MODES, TEMPORAL_MODES, ModelConfig
+from signstgcn.model.config import ATTENTION_MODES, BACKBONES, TEMPORAL_MODES, ModelConfig
 from signstgcn.model.features import check_streams
 from signstgcn.training.loop import BEST_METRICS, best_metric_key
 
@@ -142,6 +142,7 @@ class ModelOptions:
     layout, channels, classes, signers — from the data)."""
 
     input_streams: tuple[str, ...] = _MODEL_DEFAULTS.input_streams
+    backbone: str = _MODEL_DEFAULTS.backbone
     stgcn_channels: tuple[int, ...] = _MODEL_DEFAULTS.stgcn_channels
     stgcn_kernel: int = _MODEL_DEFAULTS.stgcn_kernel
     stgcn_dilations: tuple[int, ...] = _MODEL_DEFAULTS.stgcn_dilations
@@ -157,6 +158,7 @@ class ModelOptions:
         object.__setattr__(self, "input_streams", check_streams(tuple(self.input_streams)))
         object.__setattr__(self, "stgcn_channels", _ints(self.stgcn_channels))
         object.__setattr__(self, "stgcn_dilations", _ints(self.stgcn_dilations))
+        _choice("backbone", self.backbone, BACKBONES)
         _choice("attention", self.attention, ATTENTION_MODES)
         _choice("temporal", self.temporal, TEMPORAL_MODES)
         self.model_config()  # every ModelConfig rule (dilations per block, heads dividing the width, ...)
@@ -179,6 +181,7 @@ class OptimOptions:
     weight_decay: float = 1e-4
     scheduler: str = "cosine"
     label_smoothing: float = 0.0
+    mixup: float = 0.0
     pos_weight: str = "none"  # none, auto or a positive number (as text, like the flag)
     weighted_sampler: bool = False
     patience: int = 0
@@ -201,6 +204,8 @@ class OptimOptions:
                                  f"{self.pos_weight!r}") from None
         if self.patience < 0:
             raise ValueError(f"--patience must be >= 0, got {self.patience}")
+        if not (math.isfinite(self.mixup) and self.mixup >= 0):
+            raise ValueError(f"--mixup must be a Beta alpha >= 0 (0 = off), got {self.mixup}")
 
 
 @dataclass(frozen=True)

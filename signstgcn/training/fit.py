@@ -5,15 +5,18 @@
     result.best_metrics["top1"], result.last_checkpoint
 
 Writes ``OUT/last.pt`` every epoch, ``OUT/best.pt`` with ``save_best``, ``OUT/metrics.csv`` with ``log_csv`` and
-the resolved settings in ``OUT/config.json``. Runs unchanged under ``torchrun --nproc_per_node=K`` (DDP: gloo on
-CPU, nccl on GPU; only rank 0 writes). The steps, each a function: :func:`prepare_data` (corpus, splits, data
-config, datasets), :func:`build_model` (model, optimizer, losses), :func:`restore` (``resume``), then the epoch
-loop (:func:`run_epochs`), which calls every callback once per epoch with that epoch's metrics; a callback
-that returns True stops the run after that epoch.
+the resolved settings in ``OUT/config.json``. After the last epoch the temperature of the final model
+(``last.pt``) and of ``best.pt`` is fitted on the validation split and stored in each (:func:`calibrate`).
+Runs unchanged under ``torchrun --nproc_per_node=K`` (DDP: gloo on CPU, nccl on GPU; only rank 0 writes).
+The steps, each a function: :func:`prepare_data` (corpus, splits, data config, datasets), :func:`build_model`
+(model, optimizer, losses), :func:`restore` (``resume``), then the epoch loop (:func:`run_epochs`), which calls
+every callback once per epoch with that epoch's metrics (a callback that returns True stops the run after that
+epoch), then :func:`calibrate`.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -36,7 +39,8 @@ from signstgcn.metrics import scalar_metrics
 from signstgcn.plots import plot_metrics
 from signstgcn.progress import RunProgress, wants_progress
 from signstgcn.runtime import configure_threads, resolve_device
-from signstgcn.training.checkpoint import read_checkpoint, save_checkpoint
+from signstgcn.training.calibration import CALIBRATION_KEY, Calibration, fit_temperature
+from signstgcn.training.checkpoint import read_checkpoint, save_checkpoint, update_checkpoint
 from signstgcn.training.config import TrainConfig
 from signstgcn.training.distributed import DistInfo, all_reduce_sum, barrier, cleanup_distributed, init_distributed
 from signstgcn.training.loop import (
@@ -46,6 +50,7 @@ from signstgcn.training.loop import (
     evaluate,
     grl_lambda,
     make_loader,
+    predict,
     resolve_precision,
     train_one_epoch,
     val_columns,
@@ -54,7 +59,7 @@ from signstgcn.training.losses import auto_pos_weight
 from signstgcn.training.outputs import CsvLog, check_out_dir, start_run_dir
 from signstgcn.training.schedule import check_resume_epochs, make_scheduler
 
-__all__ = ["Callback", "TrainResult", "fit", "prepare_data", "build_model", "restore", "run_epochs"]
+__all__ = ["Callback", "TrainResult", "fit", "prepare_data", "build_model", "restore", "run_epochs", "calibrate"]
 
 PROG = "train_landmarks"
 log = logging.getLogger("signstgcn.train")
@@ -75,6 +80,7 @@ class TrainResult:
     best_checkpoint: Path | None  # None without save_best or without an improving epoch
     history: list[dict[str, float]] = field(default_factory=list)  # one metrics row per epoch run now
     stopped_early: bool = False
+    calibration: dict[str, Calibration] = field(default_factory=dict)  # checkpoint file name -> its temperature
 
 
 @dataclass
@@ -199,7 +205,8 @@ def build_model(config: TrainConfig, data: PreparedData, device: torch.device) -
         pos_weight = float(o.pos_weight)
     setup = LossSetup(binary=binary, pos_weight=pos_weight, label_smoothing=o.label_smoothing,
                       signer_weight=s.signer_loss_weight if adversarial else 0.0,
-                      supcon_weight=s.supcon_weight if s.use_supcon else 0.0, supcon_temp=s.supcon_temp)
+                      supcon_weight=s.supcon_weight if s.use_supcon else 0.0, supcon_temp=s.supcon_temp,
+                      mixup=o.mixup)
     model_cfg = config.model.model_config(
         layout=data.config.layout, in_channels=data.config.in_channels, num_classes=data.config.vocab.num_classes,
         num_signers=data.config.num_signers if adversarial else 0, supcon_dim=128 if s.use_supcon else 0)
@@ -251,7 +258,8 @@ def _epoch_metrics(run: _Run, epoch: int, state: Progress) -> tuple[dict[str, An
                          labels=data.train.labels, weighted=cfg.optim.weighted_sampler, workers=cfg.run.workers)
     lam = grl_lambda(cfg.model.lambda_grl, cfg.signer.grl_schedule, epoch / max(1, cfg.optim.epochs - 1))
     stats = train_one_epoch(run.net, loader, t.optimizer, t.setup, device=run.device, precision=t.precision,
-                            scaler=t.scaler, lambda_grl=lam, dist=run.dist, epoch=epoch, progress=run.bars)
+                            scaler=t.scaler, lambda_grl=lam, dist=run.dist, epoch=epoch, progress=run.bars,
+                            seed=cfg.run.seed)
     stats = {**stats, "grl_lambda": lam if t.adversarial else 0.0}
     if data.val is None:  # no validation: nothing to select (save_best and patience were refused)
         return stats, {}, False
@@ -338,6 +346,50 @@ def run_epochs(run: _Run, state: Progress, data_record: dict[str, Any],
     return metrics, history, False
 
 
+# ------------------------------------------------------------------------------------------ calibration
+
+
+def calibrate(run: _Run) -> dict[str, Calibration]:
+    """Fit the temperature of ``last.pt`` (the model in memory) and ``best.pt`` on the validation split and store
+    it in each checkpoint (``ckpt["calibration"]``); without validation ``last.pt`` records ``T = 1``, not fitted.
+
+    Returns ``{file name: Calibration}`` of the checkpoints updated. Main process only (no collective call).
+    """
+    cfg, t, data = run.config, run.trainee, run.data
+    last_path, best_path = run.out / "last.pt", run.out / "best.pt"
+    if not last_path.is_file():
+        return {}
+    if data.val is None:
+        found = {"last.pt": Calibration(note="no validation split")}
+    else:
+        def fitted(model: Any) -> Calibration:
+            outputs = predict(model, data.val, device=run.device, precision=t.precision,
+                              batch_size=max(cfg.optim.batch, 64), workers=cfg.run.workers)
+            return fit_temperature(outputs["logits"], outputs["labels"], binary=cfg.data.binary)
+
+        found = {"last.pt": fitted(t.model)}
+        if best_path.is_file() and cfg.run.save_best:
+            best = read_checkpoint(best_path)
+            if best["epoch"] == read_checkpoint(last_path)["epoch"]:
+                found["best.pt"] = found["last.pt"]  # the same weights
+            else:
+                model = copy.deepcopy(t.model)
+                model.load_state_dict(best["model"])
+                found["best.pt"] = fitted(model)
+    for name, cal in found.items():
+        update_checkpoint(run.out / name, {CALIBRATION_KEY: cal.to_dict()})
+    return found
+
+
+def _calibration_line(found: dict[str, Calibration]) -> str:
+    if not found:
+        return "calibration: no checkpoint to calibrate"
+    texts = {name: cal.describe() for name, cal in found.items()}
+    if len(set(texts.values())) == 1:
+        return f"calibration: {next(iter(texts.values()))}; stored in {' and '.join(texts)}"
+    return "calibration: " + "; ".join(f"{name} {text}" for name, text in texts.items())
+
+
 # ----------------------------------------------------------------------------------------------- fit
 
 
@@ -410,6 +462,9 @@ def fit(config: TrainConfig, *, callbacks: Sequence[Callback] | None = None) -> 
             print(_start_line(run, threads), flush=True)
         barrier(dist)
         last, history, stopped = run_epochs(run, state, data_record, callbacks or ())
+        calibration = calibrate(run) if dist.is_main else {}
+        if dist.is_main:
+            print(_calibration_line(calibration), flush=True)
         barrier(dist)
         if dist.is_main and config.run.log_csv:
             plot_metrics(out / "metrics.csv", out / "curves.png")
@@ -421,6 +476,6 @@ def fit(config: TrainConfig, *, callbacks: Sequence[Callback] | None = None) -> 
     return TrainResult(out=out, best_metrics=state.best_metrics, last_metrics=scalar_metrics(last) if last else {},
                        last_checkpoint=out / "last.pt",
                        best_checkpoint=best_path if config.run.save_best and best_path.is_file() else None,
-                       history=history, stopped_early=stopped)
+                       history=history, stopped_early=stopped, calibration=calibration)
 
 

@@ -24,6 +24,7 @@ from signstgcn.model.heads import dann_lambda
 from signstgcn.progress import RunProgress
 from signstgcn.training.distributed import DistInfo, all_reduce_sum, gather_objects
 from signstgcn.training.losses import SupConLoss, classification_loss, signer_adversarial_loss
+from signstgcn.training.mixup import MixedBatch, mix_batch
 
 BEST_METRICS = ("acc", "loss", "pr_auc", "f1")
 
@@ -38,6 +39,7 @@ class LossSetup:
     signer_weight: float = 0.0
     supcon_weight: float = 0.0
     supcon_temp: float = 0.07
+    mixup: float = 0.0  # Beta alpha of mixup (training only); 0 = off
 
 
 @dataclass(frozen=True)
@@ -90,17 +92,27 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _losses(out, batch: dict[str, torch.Tensor], setup: LossSetup, supcon: SupConLoss | None):
+def _losses(out, batch: dict[str, torch.Tensor], setup: LossSetup, supcon: SupConLoss | None,
+            mixed: MixedBatch | None = None):
+    """(total, classification, signer or None, SupCon or None); with ``mixed`` each label loss is mixed."""
     pos_weight = None if setup.pos_weight is None else torch.tensor(setup.pos_weight, device=out.logits.device)
-    cls = classification_loss(out.logits.float(), batch["label"], binary=setup.binary, pos_weight=pos_weight,
-                              label_smoothing=setup.label_smoothing)
+
+    def cls_loss(labels: torch.Tensor) -> torch.Tensor:
+        return classification_loss(out.logits.float(), labels, binary=setup.binary, pos_weight=pos_weight,
+                                   label_smoothing=setup.label_smoothing)
+
+    def signer_loss(signers: torch.Tensor) -> torch.Tensor:
+        return signer_adversarial_loss(out.signer_logits.float(), signers)
+
+    labels = batch["label"]
+    cls = cls_loss(labels) if mixed is None else mixed.mix_loss(cls_loss, labels)
     total = cls
     signer = supcon_loss = None
     if out.signer_logits is not None and setup.signer_weight > 0:
-        signer = signer_adversarial_loss(out.signer_logits.float(), batch["signer"])
+        signer = signer_loss(batch["signer"]) if mixed is None else mixed.mix_loss(signer_loss, batch["signer"])
         total = total + setup.signer_weight * signer
     if supcon is not None and out.projection is not None and setup.supcon_weight > 0:
-        supcon_loss = supcon(out.projection.float(), batch["label"])
+        supcon_loss = supcon(out.projection.float(), labels if mixed is None else mixed.majority_labels(labels))
         total = total + setup.supcon_weight * supcon_loss
     return total, cls, signer, supcon_loss
 
@@ -124,19 +136,24 @@ def train_one_epoch(
     epoch: int,
     progress: RunProgress | None = None,
     clip_grad: float | None = 5.0,
+    seed: int = 0,
 ) -> dict[str, float]:
     """One pass over ``loader`` (0-based ``epoch``); returns the epoch's mean losses (by part) and training
-    accuracy. ``progress`` shows the epoch's bar (windows/s, loss, run ETA)."""
+    accuracy (of the unmixed labels under mixup). ``progress`` shows the epoch's bar (windows/s, loss, run ETA).
+    ``seed`` with ``epoch`` and the rank seeds the mixup draws (``setup.mixup > 0``)."""
     model.train()
     supcon = SupConLoss(setup.supcon_temp) if setup.supcon_weight > 0 else None
+    mix_rng = np.random.default_rng([seed, epoch, dist.rank]) if setup.mixup > 0 else None
     sums = torch.zeros(6, dtype=torch.float64)  # total, cls, signer, supcon, correct, samples
     if progress is not None:
         progress.start_epoch(epoch, min(len(loader) * (loader.batch_size or 1), len(loader.sampler)))
     for batch in loader:
         batch = _to(batch, device)
+        mixed = mix_batch(batch, setup.mixup, mix_rng) if mix_rng is not None else None
+        inputs = batch if mixed is None else mixed.batch
         with precision.autocast():
-            out = model(batch["x"], batch["mask"], batch["stats"], grl_lambda=lambda_grl)
-        total, cls, signer, sc = _losses(out, batch, setup, supcon)
+            out = model(inputs["x"], inputs["mask"], inputs["stats"], grl_lambda=lambda_grl)
+        total, cls, signer, sc = _losses(out, batch, setup, supcon, mixed)
         if not torch.isfinite(total):
             raise FloatingPointError(f"epoch {epoch}: training loss became {total.item()}; lower --lr or drop --amp")
         optimizer.zero_grad(set_to_none=True)
