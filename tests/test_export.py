@@ -28,7 +28,8 @@ def ckpts(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     return {"binary": make_checkpoint(root / "binary.pt", seed=1),
             "multi": make_checkpoint(root / "multi.pt", classes=("a", "b", "c", "d"), seed=2),
-            "streams": make_checkpoint(root / "streams.pt", seed=3, input_streams=("joint", "bone", "motion"))}
+            "streams": make_checkpoint(root / "streams.pt", seed=3, input_streams=("joint", "bone", "motion")),
+            "flat": make_checkpoint(root / "flat.pt", classes=("a", "b", "c"), seed=4, joint_pool="flat")}
 
 
 def _onnxruntime():
@@ -67,7 +68,7 @@ def test_logits_model_equals_the_model(ckpts):
                                        atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["binary", "multi", "streams"])
+@pytest.mark.parametrize("kind", ["binary", "multi", "streams", "flat"])
 def test_onnx_export_matches_pytorch(ckpts, tmp_path, capsys, kind):
     ort = _onnxruntime()
     out = tmp_path / "model.onnx"
@@ -78,7 +79,7 @@ def test_onnx_export_matches_pytorch(ckpts, tmp_path, capsys, kind):
     assert meta["verification"]["max_abs_diff"] <= 1e-4
     assert {c["batch"] for c in meta["verification"]["checks"]} >= {1, 4}
     assert len({c["time"] for c in meta["verification"]["checks"]}) >= 3
-    assert meta["window"] == 25 and meta["task"] == ("multiclass" if kind == "multi" else "binary")
+    assert meta["window"] == 25 and meta["task"] == ("multiclass" if kind in ("multi", "flat") else "binary")
     # independent check on batch/time sizes the export never saw
     pred = Predictor.from_checkpoint(ckpts[kind])
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])

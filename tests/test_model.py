@@ -88,6 +88,37 @@ def test_backbone_on_hand_made_graph_keeps_time_and_pools_joints():
     torch.testing.assert_close(net(x2, mask), net(x, mask), rtol=0, atol=0)
 
 
+def test_flat_joint_pool_keeps_which_joint_is_which():
+    """Swapping two joints' inputs leaves the mean over joints unchanged on a graph without edges, but not the
+    flat pooling; an absent joint still never matters, and a frame without joints gives zeros."""
+    torch.manual_seed(0)
+    A = torch.eye(5).unsqueeze(0)  # (1, V, V): self loops only, so each joint is processed alike
+    x = torch.randn(2, 3, 7, 5)
+    mask = torch.ones(2, 7, 5, dtype=torch.bool)
+    swapped = x[..., [1, 0, 2, 3, 4]]
+    mean = STGCNBackbone(3, A, channels=(4, 6), dilations=(1, 3), edge_importance=False).eval()
+    torch.testing.assert_close(mean(swapped, mask), mean(x, mask))
+    flat = STGCNBackbone(3, A, channels=(4, 6), dilations=(1, 3), edge_importance=False, joint_pool="flat").eval()
+    flat.data_bn = mean.data_bn  # the same per-joint input statistics for both joints
+    assert not torch.allclose(flat(swapped, mask), flat(x, mask))
+    mask[0, :, 2] = False
+    mask[1, 3] = False  # a frame without any joint
+    x2 = x.clone()
+    x2[0, :, :, 2] = float("nan")
+    out = flat(x2, mask)
+    torch.testing.assert_close(out, flat(x, mask), rtol=0, atol=0)
+    assert out.shape == (2, 7, 6) and not out[1, 3].any()
+    with pytest.raises(ValueError, match="joint_pool"):
+        STGCNBackbone(3, A, channels=(4,), dilations=(1,), joint_pool="max")
+
+
+def test_checkpoint_configs_from_before_joint_pool_load_with_the_mean():
+    d = small().to_dict()
+    d.pop("joint_pool")
+    assert ModelConfig.from_dict(d).joint_pool == "mean"
+    assert ModelConfig.from_dict({**d, "joint_pool": "flat"}).joint_pool == "flat"
+
+
 def test_backbone_rejects_bad_adjacency_and_lengths():
     with pytest.raises(ValueError, match="A: expected"):
         STGCNBackbone(2, torch.ones(3, 4, 5))
@@ -184,8 +215,9 @@ def test_cpu_bf16_autocast_is_finite():
 
 @pytest.mark.parametrize(
     "changes",
-    [{"attention": "signer", "temporal": "bigru"}, {"attention": "plain", "temporal": "pool", "signer_encoder": False}],
-    ids=["signer-bigru", "plain-pool"],
+    [{"attention": "signer", "temporal": "bigru"}, {"attention": "plain", "temporal": "pool", "signer_encoder": False},
+     {"attention": "signer", "temporal": "bigru", "joint_pool": "flat"}],
+    ids=["signer-bigru", "plain-pool", "flat-joint-pool"],
 )
 def test_every_parameter_gets_a_gradient(changes):
     model = make_model(small(num_signers=3, **changes)).train()

@@ -35,9 +35,9 @@ def _assert_same(steps_a: list, steps_b: list) -> None:
             assert abs(a.probability - b.probability) < 1e-5
 
 
-@pytest.mark.parametrize("streams", [(), ("bone", "motion")])
-def test_batched_backbone_equals_one_backbone_per_stream(streams):
-    model = random_model(1, input_streams=("joint", *streams))
+@pytest.mark.parametrize("streams, joint_pool", [((), "mean"), (("bone", "motion"), "mean"), ((), "flat")])
+def test_batched_backbone_equals_one_backbone_per_stream(streams, joint_pool):
+    model = random_model(1, input_streams=("joint", *streams), joint_pool=joint_pool)
     V, C = model.backbone.num_nodes, 2
     rng = np.random.default_rng(0)
     lengths = [30, 9, 41]

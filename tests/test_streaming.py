@@ -74,10 +74,12 @@ def stream_frames(T: int, seed: int = 0, still_shoulders: bool = False) -> np.nd
 # ------------------------------------------------------------------------------------------ backbone
 
 
-@pytest.mark.parametrize("T", [25, 7, 3, 1])
-def test_incremental_backbone_equals_offline_window(T):
-    """Pushing a window's frames one by one, then flushing, gives the offline backbone's features."""
-    model = random_model()
+@pytest.mark.parametrize("T, joint_pool", [(25, "mean"), (7, "mean"), (3, "mean"), (1, "mean"), (25, "flat"),
+                                           (3, "flat")])
+def test_incremental_backbone_equals_offline_window(T, joint_pool):
+    """Pushing a window's frames one by one, then flushing, gives the offline backbone's features (either
+    pooling over joints)."""
+    model = random_model(joint_pool=joint_pool)
     V = model.num_nodes
     torch.manual_seed(1)
     x = torch.randn(1, 2, T, V)

@@ -7,6 +7,7 @@ from typing import Any
 
 from signstgcn.model.config import BACKBONES, TEMPORAL_MODES, ModelConfig
 from signstgcn.model.features import INPUT_STREAMS, check_streams
+from signstgcn.model.pooling import JOINT_POOLS
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -36,6 +37,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--backbone", choices=BACKBONES, default=d["backbone"].default,
                    help="stgcn: the graph network; linear: a per-frame linear projection of all joints x channels "
                         "to the last --stgcn-channels width, no graph (the floor the graph network must beat)")
+    g.add_argument("--joint-pool", choices=JOINT_POOLS, default=d["joint_pool"].default,
+                   help="per-frame pooling of the ST-GCN's joint features: mean over the joints present, or flat "
+                        "(every joint side by side through one linear layer: joints keep their identity)")
     g.add_argument("--stgcn-channels", type=_int_list, default=d["stgcn_channels"].default,
                    help="ST-GCN block widths, comma list")
     g.add_argument("--stgcn-kernel", type=int, default=d["stgcn_kernel"].default, help="temporal kernel size (odd)")
@@ -63,6 +67,7 @@ def model_config_from_args(args: argparse.Namespace, **fields: Any) -> ModelConf
     kwargs: dict[str, Any] = {
         "input_streams": tuple(args.input_streams),
         "backbone": args.backbone,
+        "joint_pool": args.joint_pool,
         "stgcn_channels": tuple(args.stgcn_channels),
         "stgcn_kernel": args.stgcn_kernel,
         "stgcn_dilations": tuple(args.stgcn_dilations),

@@ -9,6 +9,7 @@ from typing import Any
 
 from signstgcn.data.layout import LayoutSpec
 from signstgcn.model.features import check_streams
+from signstgcn.model.pooling import JOINT_POOLS
 
 DEFAULT_SIGNER_STATS_DIM = 16
 BACKBONES = ("stgcn", "linear")
@@ -42,6 +43,9 @@ class ModelConfig:
     # backbone: "stgcn" (graph network), or "linear" (per-frame linear projection of all joints x channels to
     # the width D = stgcn_channels[-1], no graph: the GRU floor; the other stgcn_* settings are unused)
     backbone: str = "stgcn"
+    # joint_pool: how the ST-GCN's per-joint features become one vector per frame: "mean" over the joints
+    # present, or "flat" (every joint's features side by side through one linear layer; joints keep identity).
+    joint_pool: str = "mean"
     stgcn_channels: tuple[int, ...] = (64, 128, 128)
     stgcn_kernel: int = 3
     stgcn_dilations: tuple[int, ...] = (1, 2, 3)
@@ -86,6 +90,8 @@ class ModelConfig:
                 raise ValueError(f"{name}: expected an integer >= 0 (0 = off), got {value!r}")
         if not isinstance(self.stgcn_kernel, int) or self.stgcn_kernel < 1 or self.stgcn_kernel % 2 == 0:
             raise ValueError(f"stgcn_kernel: expected an odd positive integer, got {self.stgcn_kernel!r}")
+        if self.joint_pool not in JOINT_POOLS:
+            raise ValueError(f"Invalid joint_pool {self.joint_pool!r}. Only {', '.join(JOINT_POOLS)} are supported.")
         if self.backbone not in BACKBONES:
             raise ValueError(f"Invalid backbone {self.backbone!r}. Only {', '.join(BACKBONES)} are supported.")
         if self.attention not in ATTENTION_MODES:
@@ -129,6 +135,7 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"model config: unknown keys {unknown}; expected a subset of {sorted(names)}")
         kwargs = dict(d)
+        kwargs.setdefault("joint_pool", "mean")  # checkpoints from before joint_pool pooled by the mean
         layout = kwargs.get("layout")
         if isinstance(layout, dict):
             layout_names = {f.name for f in dataclasses.fields(LayoutSpec)}

@@ -127,6 +127,7 @@ class IncrementalBackbone:
         self.in_channels = C if self.streams is None else C // len(self.streams.streams)
         self.out_channels = backbone.out_channels
         self.lag = sum(b.pad for b in self.blocks)
+        self.pool = backbone.pool
         self.dtype, self.device = scale.dtype, scale.device
         self.reset()
 
@@ -156,7 +157,7 @@ class IncrementalBackbone:
             if out is None:
                 return None
         h, m = out  # (V, D), (V, 1)
-        return h.sum(dim=0) / m.sum().clamp(min=1.0)  # (D,)
+        return self.pool(h, m, dim=0)  # (D,)
 
     def flush(self) -> list[Tensor]:
         """Features of the last ``lag`` frames (their right neighbours are zero padding); then :meth:`reset`."""
@@ -280,7 +281,7 @@ class BatchedIncrementalBackbone:
             if len(out[0]) == 0:
                 return out[0], torch.zeros(0, self.out_channels, dtype=single.dtype)
         s, h, m = out  # (B',), (B', V, D), (B', V, 1)
-        return s, (h.float().sum(dim=1) / m.float().sum(dim=1).clamp(min=1.0)).to(single.dtype)  # (B', D)
+        return s, single.pool(h.float(), m.float(), dim=1).to(single.dtype)  # (B', D)
 
     def flush(self, slots: Tensor | list[int]) -> dict[int, list[Tensor]]:
         """Each stream's last ``lag`` frames' features (right neighbours = zero padding); then :meth:`clear`."""

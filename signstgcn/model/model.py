@@ -71,6 +71,7 @@ class SignSTGCNModel(nn.Module):
                 kernel_size=config.stgcn_kernel,
                 dilations=config.stgcn_dilations,
                 edge_importance=config.edge_importance,
+                joint_pool=config.joint_pool,
             )
             if config.backbone == "stgcn"
             else LinearBackbone(config.backbone_in_channels, self.num_nodes, config.stgcn_channels[-1], config.dropout)

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from signstgcn.model.pooling import JointPool
+
 
 def to_joint_major(x: Tensor) -> Tensor:
     """``(N, C, T, V)`` -> ``(V, N, T, C)`` contiguous: free for a block's output, one copy otherwise."""
@@ -251,8 +253,9 @@ class STGCNBackbone(nn.Module):
 
     Input ``x (N, C, T, V)`` and ``mask (N, T, V)`` (True = joint present). Masked joints are zeroed on
     input, after the input BatchNorm and inside and after every block (see :meth:`STGCNBlock.forward`),
-    so a padded tail is equivalent to a shorter window; the final pooling is a mean over the joints
-    present in each frame (zero for a frame without any). Output ``(N, T, D)`` with ``D = channels[-1]``.
+    so a padded tail is equivalent to a shorter window; the final pooling (:class:`JointPool`, ``joint_pool``)
+    is the mean over the joints present in each frame or a linear map of all of them side by side (zero for a
+    frame without any). Output ``(N, T, D)`` with ``D = channels[-1]``.
     """
 
     def __init__(
@@ -263,6 +266,7 @@ class STGCNBackbone(nn.Module):
         kernel_size: int = 3,
         dilations: tuple[int, ...] = (1, 2, 3),
         edge_importance: bool = True,
+        joint_pool: str = "mean",
     ) -> None:
         super().__init__()
         if A.dim() != 3 or A.shape[1] != A.shape[2]:
@@ -292,6 +296,7 @@ class STGCNBackbone(nn.Module):
         # blocks aggregate them with a row scaling. (A is fixed: the model rebuilds it from the layout.)
         off_diagonal = A * (1 - torch.eye(V, dtype=A.dtype, device=A.device))
         self.diagonal_partitions = tuple(k for k in range(K) if not off_diagonal[k].any())
+        self.pool = JointPool(joint_pool, V, self.out_channels)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         N, C, T, V = x.shape
@@ -305,5 +310,4 @@ class STGCNBackbone(nn.Module):
         for i, block in enumerate(self.blocks):
             A = self.A if self.edge_importance is None else self.A * self.edge_importance[i]
             x = block.forward_joint_major(x, A, mv, masked=True, diagonal=self.diagonal_partitions)  # (V, N, T, C_i)
-        count = mv.sum(dim=0).clamp(min=1.0)  # (N, T, 1)
-        return x.sum(dim=0) / count.to(x.dtype)  # (N, T, D)
+        return self.pool(x, mv, dim=0)  # (N, T, D)

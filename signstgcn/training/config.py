@@ -143,6 +143,7 @@ class ModelOptions:
 
     input_streams: tuple[str, ...] = _MODEL_DEFAULTS.input_streams
     backbone: str = _MODEL_DEFAULTS.backbone
+    joint_pool: str = _MODEL_DEFAULTS.joint_pool
     stgcn_channels: tuple[int, ...] = _MODEL_DEFAULTS.stgcn_channels
     stgcn_kernel: int = _MODEL_DEFAULTS.stgcn_kernel
     stgcn_dilations: tuple[int, ...] = _MODEL_DEFAULTS.stgcn_dilations
