@@ -16,6 +16,7 @@ import torch
 from signstgcn.cli.train import main
 from signstgcn.data.synthetic import generate_dataset
 from signstgcn.training.checkpoint import CHECKPOINT_KEYS, load_checkpoint, read_checkpoint
+from signstgcn.training.config import TrainConfig
 from signstgcn.training.fit import fit
 from tests.conftest import REPO, TINY_MODEL, one_error_line
 
@@ -379,3 +380,23 @@ def test_synthetic_accuracy_on_unseen_signers(tmp_path):
     train_signers = {v.split("_")[0] for v in ckpt["data"]["splits"]["train"]}
     assert val_signers.isdisjoint(train_signers)  # the figures are on unseen signers
     assert np.isfinite(best["worst_signer_acc"])
+
+
+def test_min_steps_raises_the_epochs_of_a_small_data_set(recognition_data, tmp_path, capsys):
+    from signstgcn.training.schedule import epochs_for, steps_per_epoch
+
+    assert steps_per_epoch(252, 32) == 7 and steps_per_epoch(20, 32) == 1 and steps_per_epoch(64, 32, 2) == 1
+    assert epochs_for(50, 0, 252, 32) == 50 and epochs_for(50, 1200, 252, 32) == 172
+    assert epochs_for(50, 100, 5000, 32) == 50  # a large set already takes more steps: --epochs stands
+    out = tmp_path / "run"
+    rc = _train(recognition_data, out, "--sample-mode", "video", "--window", "12", "--epochs", "1", "--batch", "8",
+                "--min-steps", "7", "--val-fraction", "0")
+    assert rc == 0
+    samples = read_checkpoint(out / "last.pt")
+    per_epoch = steps_per_epoch(len(samples["data"]["splits"]["train"]), 8)
+    expected = -(-7 // per_epoch)
+    assert samples["epoch"] == expected and samples["args"]["epochs"] == expected
+    assert samples["args"]["min_steps"] == 7
+    assert f"so {expected} epochs instead of --epochs 1" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--min-steps"):
+        TrainConfig.from_flat(min_steps=-1)

@@ -94,6 +94,8 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     o = p.add_argument_group("optimization")
     o.add_argument("--batch", type=int, default=32, help="training windows per batch (per process under torchrun)")
     o.add_argument("--epochs", type=int, default=50, help="training epochs")
+    o.add_argument("--min-steps", type=int, default=0, metavar="N",
+                   help="train at least N optimizer steps: --epochs is raised for small data sets (0 = off)")
     o.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
     o.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
     o.add_argument("--scheduler", choices=("cosine", "step", "none"), default="cosine",

@@ -178,6 +178,7 @@ class OptimOptions:
 
     batch: int = 32
     epochs: int = 50
+    min_steps: int = 0
     lr: float = 1e-3
     weight_decay: float = 1e-4
     scheduler: str = "cosine"
@@ -205,6 +206,8 @@ class OptimOptions:
                                  f"{self.pos_weight!r}") from None
         if self.patience < 0:
             raise ValueError(f"--patience must be >= 0, got {self.patience}")
+        if self.min_steps < 0:
+            raise ValueError(f"--min-steps must be >= 0 (0 = no minimum), got {self.min_steps}")
         if not (math.isfinite(self.mixup) and self.mixup >= 0):
             raise ValueError(f"--mixup must be a Beta alpha >= 0 (0 = off), got {self.mixup}")
 

@@ -57,7 +57,7 @@ from signstgcn.training.loop import (
 )
 from signstgcn.training.losses import auto_pos_weight
 from signstgcn.training.outputs import CsvLog, check_out_dir, start_run_dir
-from signstgcn.training.schedule import check_resume_epochs, make_scheduler
+from signstgcn.training.schedule import check_resume_epochs, epochs_for, make_scheduler, steps_per_epoch
 
 __all__ = ["Callback", "TrainResult", "fit", "prepare_data", "build_model", "restore", "run_epochs", "calibrate"]
 
@@ -435,6 +435,20 @@ def _final_line(config: TrainConfig, state: Progress, has_val: bool, out: Path) 
     return f"best {key} {state.best:.4f} ({when}); wrote {out}"
 
 
+def _resolve_epochs(config: TrainConfig, samples: int, dist: DistInfo, *, announce: bool) -> TrainConfig:
+    """``config`` with ``--epochs`` raised to reach ``--min-steps`` on ``samples`` training samples (the run's
+    ``config.json`` and checkpoints record the epochs trained)."""
+    o = config.optim
+    epochs = epochs_for(o.epochs, o.min_steps, samples, o.batch, dist.world_size)
+    if epochs == o.epochs:
+        return config
+    if announce:
+        per_epoch = steps_per_epoch(samples, o.batch, dist.world_size)
+        print(f"{PROG}: --min-steps {o.min_steps}: {samples} training samples are {per_epoch} steps per epoch, so "
+              f"{epochs} epochs instead of --epochs {o.epochs}", flush=True)
+    return config.updated(epochs=epochs)
+
+
 def fit(config: TrainConfig, *, callbacks: Sequence[Callback] | None = None) -> TrainResult:
     """Train as ``config`` says (see the module docstring); returns the metrics, checkpoints and history."""
     device = resolve_device(config.run.device)
@@ -449,6 +463,7 @@ def fit(config: TrainConfig, *, callbacks: Sequence[Callback] | None = None) -> 
         torch.manual_seed(config.run.seed)  # model init and dropout; data order and augmentation have own seeds
         resume_ckpt = read_checkpoint(out / "last.pt") if config.run.resume else None
         data = prepare_data(config, resume_ckpt, progress=progress)
+        config = _resolve_epochs(config, len(data.train), dist, announce=dist.is_main)
         trainee = build_model(config, data, device)
         state = restore(trainee, resume_ckpt, config)
         net = DistributedDataParallel(trainee.model, device_ids=[device.index] if device.type == "cuda" else None) \

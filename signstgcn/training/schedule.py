@@ -46,3 +46,21 @@ def check_resume_epochs(ckpt: dict[str, Any], epochs: int, scheduler: str, lr: f
         log.warning("--epochs %d differs from the resumed run's %d: the %s learning-rate schedule now spans %d "
                     "epochs, so epoch %d trains at lr %.3g instead of %.3g", epochs, stored, scheduler,
                     epochs, completed + 1, new, old)
+
+
+def steps_per_epoch(samples: int, batch: int, world_size: int = 1) -> int:
+    """Optimizer steps of one epoch of ``samples`` training samples (:func:`~signstgcn.training.loop.make_loader`:
+    each rank takes its share, the last partial batch is dropped when a rank has more than one batch)."""
+    per_rank = math.ceil(samples / max(world_size, 1))
+    return max(per_rank // batch if per_rank > batch else 1, 1)
+
+
+def epochs_for(epochs: int, min_steps: int, samples: int, batch: int, world_size: int = 1) -> int:
+    """``--epochs``, raised so that training takes at least ``--min-steps`` optimizer steps (0 = no minimum).
+
+    Small data sets give few steps per epoch: 252 clips in batches of 32 are 7 steps, so 50 epochs are 350
+    updates, too few to fit a network from scratch; the same 50 epochs of a large set are thousands.
+    """
+    if min_steps <= 0:
+        return epochs
+    return max(epochs, math.ceil(min_steps / steps_per_epoch(samples, batch, world_size)))
