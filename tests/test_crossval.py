@@ -190,7 +190,7 @@ def test_cross_validate_end_to_end_and_resume(rec_data, tmp_path, capsys):
     argv = [*base, "--", *TRAIN]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "| config | top-1 | macro-F1 | worst-signer acc | signer gap | signer probe |" in printed
+    assert "| config | top-1 | top-5 | macro-F1 | worst-signer acc | signer gap | signer probe |" in printed
     for name in ("folds.json", "results.csv", "summary.json", "summary.md"):
         assert (out / name).is_file(), name
     folds = json.loads((out / "folds.json").read_text())

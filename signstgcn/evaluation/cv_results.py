@@ -18,7 +18,7 @@ __all__ = ["main_metric", "metric_columns", "result_row", "summarize", "summary_
            "summary_task"]
 
 # (report metric key, column title); multi-class or binary classification columns, then the bias columns
-_MULTICLASS = (("top1", "top-1"), ("macro_f1", "macro-F1"))
+_MULTICLASS = (("top1", "top-1"), ("top5", "top-5"), ("macro_f1", "macro-F1"))
 _BINARY = (("accuracy", "accuracy"), ("f1", "F1"), ("pr_auc", "PR-AUC"), ("frame_pr_auc", "frame PR-AUC"),
            ("frame_f1", "frame F1"))
 _BIAS = (("worst_signer_acc", "worst-signer acc"), ("signer_gap", "signer gap"), ("signer_probe", "signer probe"),

@@ -34,6 +34,6 @@ class JointPool(nn.Module):
     def forward(self, x: Tensor, mv: Tensor, dim: int = 0) -> Tensor:
         count = mv.sum(dim=dim)  # (..., 1) joints present per frame
         if self.proj is None:
-            return x.sum(dim=dim) / count.clamp(min=1.0)  # (..., D)
+            return x.sum(dim=dim) / count.clamp(min=1.0).to(x.dtype)  # (..., D)
         h = x.movedim(dim, -2).flatten(-2)  # (..., V * D), joint-major
         return F.relu(self.proj(h.to(self.proj.weight.dtype))).to(x.dtype) * (count > 0).to(x.dtype)  # (..., D)
