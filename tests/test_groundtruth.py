@@ -102,6 +102,21 @@ def test_multiclass_vocab_keeps_most_frequent_and_reports_dropped(tmp_path, capl
     assert only_train.classes == ("hello", "thanks")
 
 
+def test_excluded_labels_are_left_out_of_the_vocabulary_and_their_frames_dropped(tmp_path, caplog):
+    lines = ["a 0 hello", "b 0 hello", "c 0 idle", "d 0 thanks", "e 0 idle", "f 0 bye"]
+    gt = _gt(tmp_path, "\n".join(lines))
+    ids = list("abcdef")
+    with caplog.at_level(logging.WARNING):
+        vocab = build_vocab(gt, ids, binary=False, exclude=["idle"])
+    assert vocab.classes == ("bye", "hello", "thanks") and vocab.dropped == {"idle": 2}
+    assert vocab.encode("idle") == DROPPED and "--exclude-labels: idle (2 segments)" in caplog.text
+    assert build_vocab(gt, ids, binary=False, exclude=["idle"], num_classes=2).classes == ("hello", "thanks")
+    with pytest.raises(DataError, match="--exclude-labels idel: no such label"):
+        build_vocab(gt, ids, binary=False, exclude=["idel"])
+    with pytest.raises(ValueError, match="multi-class"):
+        build_vocab(gt, ids, binary=True, signing_labels=["hello"], exclude=["idle"])
+
+
 def test_vocab_round_trip():
     vocab = LabelVocab(binary=False, classes=("a", "b"))
     assert LabelVocab.from_dict(vocab.to_dict()) == vocab

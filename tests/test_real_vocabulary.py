@@ -44,7 +44,11 @@ def test_fifty_signs_from_few_clips_beat_the_linear_floor(tmp_path: Path) -> Non
                    plots=False).report["metrics"]
     floor = logreg_fold(config, tmp_path / "logreg", tmp_path / "logreg.npz")["metrics"]
     assert len(test) == 63
-    # Measured on this fold (cross-validate --repeats 3, seeds 0-2): see the bounds' comment below.
-    assert net["top1"] >= NET_TOP1, (net, floor)
-    assert net["top5"] >= NET_TOP5, (net, floor)
-    assert net["top1"] >= floor["top1"] + MARGIN, (net, floor)
+    # Measured on this fold: the logistic regression 0.365 top-1 (0.762 top-5; deterministic); the network
+    # 0.444 top-1 with seed 0 in float32, and 0.508 / 0.429 / 0.460 top-1, 0.825 / 0.825 / 0.810 top-5 with
+    # seeds 0, 1, 2 under --amp (cross-validate --repeats 3). The bounds are the lowest seed less about 0.03
+    # (top-1) and 0.06 (top-5), and half the smallest margin over the floor (0.064).
+    assert floor["top1"] == pytest.approx(0.365, abs=0.02), floor
+    assert net["top1"] >= 0.40, (net, floor)
+    assert net["top5"] >= 0.75, (net, floor)
+    assert net["top1"] >= floor["top1"] + 0.03, (net, floor)

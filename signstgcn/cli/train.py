@@ -74,6 +74,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
                    help="labels counted as signing in --binary mode (comma list, case-insensitive)")
     d.add_argument("--num-classes", type=int, default=None,
                    help="keep the N most frequent labels (multi-class; default: every label)")
+    d.add_argument("--exclude-labels", default=None, metavar="L1,L2",
+                   help="leave these labels' clips out of training and validation (multi-class), e.g. idle, to "
+                        "measure later how the model rejects them (evaluate --open-set-labels)")
     d.add_argument("--splits-json", default=None, help="splits from build_video_splits (uses train and val; "
                    "an empty or missing val = no validation; default: a split by --val-fraction)")
     d.add_argument("--val-fraction", type=float, default=0.2, help="share of videos for validation "
@@ -130,6 +133,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values["attention"] = args.attention or ("plain" if args.no_signer_attention else "signer")
     values["signing_labels"] = parse_signing_labels(args.signing_labels)
     values["input_streams"] = tuple(args.input_streams)
+    values["exclude_labels"] = tuple(x.strip() for x in (args.exclude_labels or "").split(",") if x.strip())
     return TrainConfig.from_flat(values)
 
 

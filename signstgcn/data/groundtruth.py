@@ -165,11 +165,14 @@ def build_vocab(
     binary: bool,
     signing_labels: Iterable[str] = DEFAULT_SIGNING_LABELS,
     num_classes: int | None = None,
+    exclude: Iterable[str] = (),
 ) -> LabelVocab:
     """Vocabulary from the annotations of ``video_ids`` (the train split).
 
-    Multi-class keeps the ``num_classes`` most frequent labels (ties broken alphabetically) and
-    logs what it dropped; asking for more classes than exist is an error.
+    Multi-class leaves out the ``exclude`` labels (``--exclude-labels``: e.g. ``idle``, to test later how the
+    model rejects what it never learned), then keeps the ``num_classes`` most frequent labels (ties broken
+    alphabetically) and logs what it dropped; asking for more classes than exist, or excluding a label the
+    training videos do not have, is an error. Frames of dropped labels are never used.
     """
     ids = list(video_ids)
     counts = gt.labels_present(ids)
@@ -183,7 +186,17 @@ def build_vocab(
             raise DataError(f"{where}: no label matches the signing labels {','.join(signing)} "
                             f"(labels present: {present}); set --signing-labels")
         return LabelVocab(binary=True, classes=("not-signing", "signing"), signing_labels=signing)
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    excluded = set(exclude)
+    if excluded and binary:
+        raise ValueError("--exclude-labels is for multi-class training; with --binary choose --signing-labels")
+    absent = sorted(excluded - set(counts))
+    if absent:
+        raise DataError(f"{where}: --exclude-labels {','.join(absent)}: no such label in the {len(ids)} training "
+                        f"videos (labels: {', '.join(sorted(counts)[:10])}{', ...' if len(counts) > 10 else ''})")
+    if excluded:
+        log.warning("left out of training by --exclude-labels: %s",
+                    ", ".join(f"{k} ({counts[k]} segments)" for k in sorted(excluded)))
+    ranked = sorted(((k, v) for k, v in counts.items() if k not in excluded), key=lambda kv: (-kv[1], kv[0]))
     order = {c: k for k, c in enumerate(gt.classes)} if gt.classes else None  # the data's own class order
     if num_classes is not None:
         if num_classes < 2:
@@ -201,12 +214,13 @@ def build_vocab(
         log.warning("keeping the %d most frequent labels; dropped %d labels (%d segments): %s",
                     len(kept), len(dropped), sum(dropped.values()),
                     ", ".join(f"{k} ({v})" for k, v in list(dropped.items())[:20]))
+    dropped.update({k: counts[k] for k in sorted(excluded)})
     if order is not None:
         unknown = sorted(k for k, _ in kept if k not in order)
         if unknown:
             raise DataError(f"{where}: labels {', '.join(unknown[:10])} are not in the data's class list "
                             f"({len(order)} classes)")
-        if num_classes is None:  # every class of the list, in its order: outputs line up with the data's indices
+        if num_classes is None and not excluded:  # every class of the list, in its order (the data's indices)
             return LabelVocab(binary=False, classes=tuple(gt.classes), dropped=dropped)
         return LabelVocab(binary=False, classes=tuple(sorted((k for k, _ in kept), key=order.__getitem__)),
                           dropped=dropped)

@@ -69,6 +69,7 @@ class DataOptions:
     binary: bool = False
     signing_labels: tuple[str, ...] = DEFAULT_SIGNING_LABELS
     num_classes: int | None = None
+    exclude_labels: tuple[str, ...] = ()
     splits_json: str | None = None
     val_fraction: float = 0.2
 
@@ -83,6 +84,9 @@ class DataOptions:
         _choice("sample_mode", self.sample_mode, SAMPLE_MODES)
         _choice("pose_subset", self.pose_subset, POSE_SUBSETS)
         _choice("face_subset", self.face_subset, FACE_SUBSETS)
+        object.__setattr__(self, "exclude_labels", tuple(self.exclude_labels))
+        if self.binary and self.exclude_labels:
+            raise ValueError("--exclude-labels is for multi-class training; drop it with --binary")
         if self.binary and self.num_classes is not None:
             raise ValueError("--num-classes is for multi-class training; drop it with --binary")
         if not 0.0 <= float(self.val_fraction) < 1.0:

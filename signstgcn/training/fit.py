@@ -150,7 +150,7 @@ def _data_config(config: TrainConfig, corpus: Corpus, train_ids: list[str]) -> D
     """A new run's data config: vocabulary, signers and the input representation fitted on ``train_ids``."""
     d, i, s = config.data, config.input, config.signer
     vocab = build_vocab(corpus.gt, train_ids, binary=d.binary, signing_labels=d.signing_labels,
-                        num_classes=d.num_classes)
+                        num_classes=d.num_classes, exclude=d.exclude_labels)
     source, names, pseudo = fit_signers(corpus, train_ids, use_pseudo=s.use_pseudo_signers,
                                         num_pseudo=s.num_pseudo_signers, seed=config.run.seed)
     data_cfg = DataConfig(d.selection(), corpus.layout_spec, WindowConfig(d.window, d.stride, d.rule, d.sample_mode),
