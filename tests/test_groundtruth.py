@@ -110,7 +110,7 @@ def test_excluded_labels_are_left_out_of_the_vocabulary_and_their_frames_dropped
         vocab = build_vocab(gt, ids, binary=False, exclude=["idle"])
     assert vocab.classes == ("bye", "hello", "thanks") and vocab.dropped == {"idle": 2}
     assert vocab.encode("idle") == DROPPED and "--exclude-labels: idle (2 segments)" in caplog.text
-    assert build_vocab(gt, ids, binary=False, exclude=["idle"], num_classes=2).classes == ("hello", "thanks")
+    assert build_vocab(gt, ids, binary=False, exclude=["idle"], num_classes=2).classes == ("bye", "hello")  # ties: a-z
     with pytest.raises(DataError, match="--exclude-labels idel: no such label"):
         build_vocab(gt, ids, binary=False, exclude=["idel"])
     with pytest.raises(ValueError, match="multi-class"):

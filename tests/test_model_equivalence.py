@@ -238,7 +238,8 @@ def test_model_outputs_match_reference_pipeline():
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     cfg = ModelConfig(stgcn_channels=(8, 16), stgcn_dilations=(1, 2), temporal_hidden=8, signer_emb_dim=8,
-                      signer_hidden=16, signer_head_hidden=16, supcon_dim=8, num_signers=3)
+                      signer_hidden=16, signer_head_hidden=16, supcon_dim=8, num_signers=3,
+                      joint_pool="mean")  # the reference backbone pools by the mean
     model = SignSTGCNModel(cfg).eval()
     N, T, V = 3, 12, model.num_nodes
     x = torch.randn(N, 2, T, V, generator=g)

@@ -174,6 +174,8 @@ def build_vocab(
     alphabetically) and logs what it dropped; asking for more classes than exist, or excluding a label the
     training videos do not have, is an error. Frames of dropped labels are never used.
     """
+    if binary and set(exclude):
+        raise ValueError("--exclude-labels is for multi-class training; with --binary choose --signing-labels")
     ids = list(video_ids)
     counts = gt.labels_present(ids)
     where = gt.path or "ground truth"
@@ -187,8 +189,6 @@ def build_vocab(
                             f"(labels present: {present}); set --signing-labels")
         return LabelVocab(binary=True, classes=("not-signing", "signing"), signing_labels=signing)
     excluded = set(exclude)
-    if excluded and binary:
-        raise ValueError("--exclude-labels is for multi-class training; with --binary choose --signing-labels")
     absent = sorted(excluded - set(counts))
     if absent:
         raise DataError(f"{where}: --exclude-labels {','.join(absent)}: no such label in the {len(ids)} training "
