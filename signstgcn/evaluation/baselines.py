@@ -42,9 +42,8 @@ from signstgcn.data.splits import load_splits
 from signstgcn.data.windows import WindowDataset, build_window_index
 from signstgcn.errors import DataError
 from signstgcn.evaluation.html import worst_clips
-from signstgcn.evaluation.label_check import per_signer_confusion, swapped_label_warnings
-from signstgcn.evaluation.report import REPORT_NAME, REPORT_VERSION, parts_text
-from signstgcn.metrics import binary_metrics, compute_metrics, confusion_matrix, scalar_metrics
+from signstgcn.evaluation.report import REPORT_NAME, REPORT_VERSION, class_sections, parts_text
+from signstgcn.metrics import binary_metrics, compute_metrics, scalar_metrics
 from signstgcn.training.config import TrainConfig
 from signstgcn.training.fit import PreparedData, prepare_data
 
@@ -250,19 +249,11 @@ def _report(config: TrainConfig, data: PreparedData, test: WindowDataset, test_i
                      "note": "best_f1 is tuned on this split itself: optimistic"}
         extra["metrics_at_best_threshold"] = binary_metrics(scores, labels, best)
     else:
-        k = len(classes)
-        cm = confusion_matrix(preds, labels, k)  # (K, K)
-        rows = cm.sum(axis=1)
-        counts["class_windows"] = {c: int(rows[i]) for i, c in enumerate(classes)}
         threshold = None
-        extra["confusion_matrix"] = {"classes": classes, "rows": "true class", "columns": "predicted class",
-                                     "counts": cm.tolist()}
-        extra["per_class"] = {c: {"windows": int(rows[i]), "recall": float(cm[i, i] / rows[i]) if rows[i]
-                                  else float("nan"), "predicted": int(cm[:, i].sum())} for i, c in enumerate(classes)}
-        per_signer_cm = per_signer_confusion(preds, labels, signers, k)
-        extra["per_signer_confusion"] = {"classes": classes, "rows": "true class", "columns": "predicted class",
-                                         "counts": {n: m.tolist() for n, m in per_signer_cm.items()}}
-        extra["label_warnings"] = swapped_label_warnings(per_signer_cm, classes)
+        sections = class_sections(preds, labels, signers, classes)
+        counts.update(sections.pop("counts"))
+        extra.update(sections)
+        extra["label_warnings"] = extra.pop("warnings")
     win, gt = cfg.window, corpus.gt
     notes = {"real": "real signer ids from signers.txt or the npz 'signer' scalar",
              "pseudo": "pseudo-signers of the K-means fitted on the training videos",

@@ -488,21 +488,8 @@ def evaluate_prepared(
             report_extra["frame_detection"] = frame
     else:
         preds = np.argmax(logits, axis=1).astype(np.int64)
-        k = logits.shape[1]
-        cm = confusion_matrix(preds, labels, k)  # (K, K)
-        rows = cm.sum(axis=1)
         report_extra["threshold"] = None
-        report_extra["confusion_matrix"] = {"classes": data.class_names, "rows": "true class",
-                                            "columns": "predicted class", "counts": cm.tolist()}
-        report_extra["per_class"] = {c: {"windows": int(rows[i]), "recall": float(cm[i, i] / rows[i]) if rows[i]
-                                         else float("nan"), "predicted": int(cm[:, i].sum())}
-                                     for i, c in enumerate(data.class_names)}
-        report_extra["counts"] = {"class_windows": {c: int(rows[i]) for i, c in enumerate(data.class_names)}}
-        per_signer_cm = per_signer_confusion(preds, labels, signers, k)
-        report_extra["per_signer_confusion"] = {"classes": data.class_names, "rows": "true class",
-                                                "columns": "predicted class",
-                                                "counts": {n: m.tolist() for n, m in per_signer_cm.items()}}
-        report_extra["warnings"] = swapped_label_warnings(per_signer_cm, data.class_names)
+        report_extra.update(class_sections(preds, labels, signers, data.class_names))
     known = np.array([s is not None for s in signers], dtype=bool)
     per_signer_windows = dict(sorted(Counter(str(s) for s in signers[known]).items()))
     signer_emb = outputs["signer_embeddings"]
@@ -526,6 +513,27 @@ def evaluate_prepared(
     return EvaluationResult(report=report, outputs=outputs, signers=signers, scores=scores, preds=preds,
                             video_ids=list(data.dataset.video_ids), class_names=data.class_names,
                             reliability_before=before, open_set=open_set)
+
+
+def class_sections(preds: np.ndarray, labels: np.ndarray, signers: np.ndarray,
+                   class_names: Sequence[str]) -> dict[str, Any]:
+    """The multi-class report sections of ``preds`` / ``labels`` ``(N,)`` and ``signers`` ``(N,)``:
+    ``confusion_matrix``, ``per_class``, ``per_signer_confusion``, ``counts.class_windows`` and the swapped-label
+    ``warnings`` (also used by the logreg floor, :mod:`.baselines`)."""
+    classes, k = list(class_names), len(class_names)
+    cm = confusion_matrix(preds, labels, k)  # (K, K)
+    rows = cm.sum(axis=1)
+    per_signer_cm = per_signer_confusion(preds, labels, signers, k)
+    return {
+        "confusion_matrix": {"classes": classes, "rows": "true class", "columns": "predicted class",
+                             "counts": cm.tolist()},
+        "per_class": {c: {"windows": int(rows[i]), "recall": float(cm[i, i] / rows[i]) if rows[i] else float("nan"),
+                          "predicted": int(cm[:, i].sum())} for i, c in enumerate(classes)},
+        "counts": {"class_windows": {c: int(rows[i]) for i, c in enumerate(classes)}},
+        "per_signer_confusion": {"classes": classes, "rows": "true class", "columns": "predicted class",
+                                 "counts": {n: m.tolist() for n, m in per_signer_cm.items()}},
+        "warnings": swapped_label_warnings(per_signer_cm, classes),
+    }
 
 
 def _rows(outputs: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
