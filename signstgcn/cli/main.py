@@ -11,6 +11,8 @@ from signstgcn.runtime import prepare_openmp
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("signstgcn.cli.demo", "the main job: synthetic data -> detector + sign classifier, in minutes"),
     "train": ("signstgcn.cli.train", "train on a landmark folder (= python -m train_landmarks)"),
+    "pretrain": ("signstgcn.cli.pretrain", "self-supervised pretraining of the encoder on unlabeled landmark folders "
+                                          "(then train --init)"),
     "pack": ("signstgcn.cli.pack", "pack a landmark folder into one memory-mapped array (fast, low-RAM loading)"),
     "convert": ("signstgcn.cli.convert", "any landmark data (GISLR, pyskl, OpenHands, .pose, ...) -> npz or .pose"),
     "make-demo-data": ("signstgcn.cli.make_demo_data", "write a synthetic MediaPipe-like dataset in the user format"),

@@ -12,9 +12,9 @@ import argparse
 import logging
 
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli
+from signstgcn.cli.data_args import add_part_args, add_representation_args
 from signstgcn.cli.model_args import add_model_args
 from signstgcn.data.groundtruth import DEFAULT_SIGNING_LABELS, parse_signing_labels
-from signstgcn.data.transforms import AUGMENT_PRESETS, DOMINANT_HAND
 from signstgcn.data.windows import RULES, SAMPLE_MODES
 from signstgcn.errors import SignSTGCNError
 from signstgcn.training.config import TrainConfig
@@ -37,35 +37,11 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     d.add_argument("--rule", choices=RULES, default="majority", help="binary window label rule")
     d.add_argument("--sample-mode", choices=SAMPLE_MODES, default="window",
                    help="window: sliding windows; video: one sample per video resampled to --window frames")
-    d.add_argument("--coords", type=int, default=2, help="coordinate channels to use (2 = x,y; 3 adds z)")
-    d.add_argument("--include-pose", action="store_true", help="use the pose (none of --include-* = pose+hands)")
-    d.add_argument("--include-hands", action="store_true", help="use both hands")
-    d.add_argument("--include-face", action="store_true", help="use the face (see --face-subset)")
-    d.add_argument("--pose-subset", choices=("upper", "full"), default="upper",
-                   help="pose joints: upper body (no legs) or the full pose")
-    d.add_argument("--face-subset", choices=("compact", "full"), default="compact",
-                   help="face points with --include-face: the contour subset or the full mesh")
-    r = p.add_argument_group("input representation (signer and camera invariance; stored in the checkpoint)")
-    r.add_argument("--hands-relative", action=argparse.BooleanOptionalAction, default=True,
-                   help="hand joints relative to their own wrist (hand shape apart from hand location)")
-    r.add_argument("--face-channels", action=argparse.BooleanOptionalAction, default=False,
-                   help="2 more channels per joint: its position relative to the nose in face units, so a hand "
-                        "'at the chin' reads the same for every person and camera (needs the pose)")
-    r.add_argument("--canonical-bones", action=argparse.BooleanOptionalAction, default=True,
-                   help="retarget every bone onto a reference skeleton fitted on the training videos, keeping "
-                        "its direction (arm length, hand size and build no longer identify the signer)")
+    add_part_args(d)
+    r = add_representation_args(p)
     r.add_argument("--cross-signer-augment", action=argparse.BooleanOptionalAction, default=False,
                    help="training augmentation: half the windows get the body proportions of another training "
                         "video, bone directions kept (an alternative to --canonical-bones)")
-    r.add_argument("--level-shoulders", action=argparse.BooleanOptionalAction, default=False,
-                   help="rotate each window so the shoulder line is level (camera roll, leaning)")
-    r.add_argument("--dominant-hand", choices=DOMINANT_HAND, default="any",
-                   help="right: mirror windows whose left hand moves more, in training and at test time "
-                        "(left-handed signing read as right-handed; replaces the random mirror)")
-    r.add_argument("--augment", choices=AUGMENT_PRESETS, default="standard",
-                   help="training augmentation: standard (mirror, rotation 15 deg, scale, shear, speed "
-                        "0.8-1.2x, joint dropout), strong (wider: speed 0.5-1.5x, whole-hand dropout, ...) "
-                        "or none")
     r.add_argument("--hard-negatives", type=float, default=0.0, metavar="SHARE",
                    help="binary training: this share of training windows is replaced by a not-signing window with "
                         "the hands in view, held still or resting, with MediaPipe-like jitter (0 = off)")
@@ -112,6 +88,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     o.add_argument("--best-metric", choices=BEST_METRICS, default="acc", help="what --save-best keeps")
     r = p.add_argument_group("run")
     r.add_argument("--out", default="runs/train", help="output folder")
+    r.add_argument("--init", default=None, metavar="ENCODER.pt",
+                   help="start the backbone from an encoder of 'signstgcn pretrain' (same model and input flags; "
+                        "the heads start fresh; ignored by --resume, which continues from OUT/last.pt)")
     r.add_argument("--save-best", action="store_true", help="also keep OUT/best.pt (by --best-metric)")
     r.add_argument("--log-csv", action="store_true", help="write OUT/metrics.csv and OUT/curves.png")
     r.add_argument("--resume", action="store_true", help="continue the run in OUT from OUT/last.pt")

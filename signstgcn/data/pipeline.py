@@ -219,12 +219,24 @@ def fit_bone_lengths(corpus: Corpus, video_ids: Sequence[str], config: DataConfi
                      seed: int = 0) -> tuple[float, ...]:
     """The reference skeleton of ``--canonical-bones``: each bone's median typical length over windows of the
     training videos (``config``'s window length, normalized with ``config``'s options but no retargeting)."""
+    return fit_bone_lengths_over([(corpus, video_ids)], config, max_windows=max_windows, seed=seed)
+
+
+def fit_bone_lengths_over(sources: Sequence[tuple[Corpus, Sequence[str]]], config: DataConfig, *,
+                          max_windows: int = 2000, seed: int = 0) -> tuple[float, ...]:
+    """:func:`fit_bone_lengths` over the videos of several corpora on one layout (at most ``max_windows`` windows
+    from each, drawn with ``seed``)."""
     w = config.window.length
-    spans = _spans(corpus, video_ids, w)
-    if len(spans) > max_windows:
-        pick = np.random.default_rng(seed).choice(len(spans), size=max_windows, replace=False)
-        spans = [spans[i] for i in sorted(pick)]
-    lengths = fit_reference_lengths(BoneTree(corpus.layout), _absolute_windows(corpus, spans, config, w))
+
+    def windows(corpus: Corpus, video_ids: Sequence[str]):
+        spans = _spans(corpus, video_ids, w)
+        if len(spans) > max_windows:
+            pick = np.random.default_rng(seed).choice(len(spans), size=max_windows, replace=False)
+            spans = [spans[i] for i in sorted(pick)]
+        return _absolute_windows(corpus, spans, config, w)
+
+    tree = BoneTree(sources[0][0].layout)
+    lengths = fit_reference_lengths(tree, (win for corpus, ids in sources for win in windows(corpus, ids)))
     return tuple(float(v) for v in lengths)
 
 

@@ -77,6 +77,12 @@ def _plain(value: Any, where: str, strict: bool) -> Any:
     return str(value)
 
 
+def plain_data(value: Any, where: str, strict: bool = True) -> Any:
+    """``value`` as plain python + tensors, loadable with ``weights_only=True`` (``strict``: unknown types are an
+    error naming ``where``, else they become ``str()``)."""
+    return _plain(value, where, strict)
+
+
 def _unwrap(model: nn.Module) -> SignSTGCNModel:
     """Strip DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
     while True:

@@ -221,6 +221,7 @@ class RunOptions:
     """Where the run goes and what it runs on."""
 
     out: str = "runs/train"
+    init: str | None = None  # encoder.pt of ``signstgcn pretrain``: the backbone starts from its weights
     save_best: bool = False
     log_csv: bool = False
     resume: bool = False

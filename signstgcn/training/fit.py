@@ -57,6 +57,7 @@ from signstgcn.training.loop import (
 )
 from signstgcn.training.losses import auto_pos_weight
 from signstgcn.training.outputs import CsvLog, check_out_dir, start_run_dir
+from signstgcn.training.pretrain import init_from_encoder
 from signstgcn.training.schedule import check_resume_epochs, epochs_for, make_scheduler, steps_per_epoch
 
 __all__ = ["Callback", "TrainResult", "fit", "prepare_data", "build_model", "restore", "run_epochs", "calibrate"]
@@ -465,6 +466,12 @@ def fit(config: TrainConfig, *, callbacks: Sequence[Callback] | None = None) -> 
         data = prepare_data(config, resume_ckpt, progress=progress)
         config = _resolve_epochs(config, len(data.train), dist, announce=dist.is_main)
         trainee = build_model(config, data, device)
+        if config.run.init and resume_ckpt is None:
+            pretrained = init_from_encoder(trainee.model, data.config, config.run.init)
+            if dist.is_main:
+                folders = ", ".join(map(str, pretrained.get("folders", []))) or "?"
+                print(f"{PROG}: backbone initialized from {config.run.init} (pretrained on "
+                      f"{pretrained.get('windows', '?')} windows of {folders})", flush=True)
         state = restore(trainee, resume_ckpt, config)
         net = DistributedDataParallel(trainee.model, device_ids=[device.index] if device.type == "cuda" else None) \
             if dist.enabled else trainee.model
