@@ -187,8 +187,9 @@ def test_pretrain_then_train_init_cli(encoder, tmp_path, capsys):
     loaded = load_checkpoint(run / "last.pt")
     assert loaded.raw["args"]["init"] == str(out)  # the checkpoint records where its backbone started
     assert signstgcn(["train", "--data", str(data), "--sample-mode", "video", "--window", "16", "--epochs", "1",
-                      "--init", str(out), "--out", str(tmp_path / "run2"), "--quiet", *TINY_MODEL]) == 2
-    assert "--init" in one_error_line(capsys)
+                      "--init", str(out), "--out", str(tmp_path / "run2"), "--quiet", *TINY_MODEL,
+                      "--joint-pool", "mean"]) == 2
+    assert "pass --joint-pool flat" in one_error_line(capsys)
 
 
 def test_pretrain_config_refuses_training_only_options(tmp_path):

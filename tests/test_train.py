@@ -400,3 +400,15 @@ def test_min_steps_raises_the_epochs_of_a_small_data_set(recognition_data, tmp_p
     assert f"so {expected} epochs instead of --epochs 1" in capsys.readouterr().out
     with pytest.raises(ValueError, match="--min-steps"):
         TrainConfig.from_flat(min_steps=-1)
+
+
+def test_joint_pool_auto_is_flat_for_signs_and_mean_for_detectors():
+    from signstgcn.training.config import ModelOptions
+
+    options = ModelOptions()
+    assert options.joint_pool == "auto"
+    assert options.model_config(num_classes=5).joint_pool == "flat"
+    assert options.model_config(num_classes=1).joint_pool == "mean"
+    assert ModelOptions(joint_pool="mean").model_config(num_classes=5).joint_pool == "mean"
+    with pytest.raises(ValueError, match="joint_pool"):
+        ModelOptions(joint_pool="max")

@@ -7,7 +7,7 @@ from typing import Any
 
 from signstgcn.model.config import BACKBONES, TEMPORAL_MODES, ModelConfig
 from signstgcn.model.features import INPUT_STREAMS, check_streams
-from signstgcn.model.pooling import JOINT_POOLS
+from signstgcn.model.pooling import JOINT_POOL_CHOICES, resolve_joint_pool
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -37,9 +37,10 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--backbone", choices=BACKBONES, default=d["backbone"].default,
                    help="stgcn: the graph network; linear: a per-frame linear projection of all joints x channels "
                         "to the last --stgcn-channels width, no graph (the floor the graph network must beat)")
-    g.add_argument("--joint-pool", choices=JOINT_POOLS, default=d["joint_pool"].default,
+    g.add_argument("--joint-pool", choices=JOINT_POOL_CHOICES, default="auto",
                    help="per-frame pooling of the ST-GCN's joint features: mean over the joints present, or flat "
-                        "(every joint side by side through one linear layer: joints keep their identity)")
+                        "(every joint side by side through one linear layer: joints keep their identity); auto: "
+                        "flat for multi-class models, mean for --binary detectors")
     g.add_argument("--stgcn-channels", type=_int_list, default=d["stgcn_channels"].default,
                    help="ST-GCN block widths, comma list")
     g.add_argument("--stgcn-kernel", type=int, default=d["stgcn_kernel"].default, help="temporal kernel size (odd)")
@@ -81,4 +82,5 @@ def model_config_from_args(args: argparse.Namespace, **fields: Any) -> ModelConf
     }
     kwargs["signer_encoder"] = kwargs["attention"] == "signer"  # only signer attention reads the embedding
     kwargs.update(fields)
+    kwargs["joint_pool"] = resolve_joint_pool(kwargs["joint_pool"], kwargs.get("num_classes", 1))
     return ModelConfig(**kwargs)

@@ -21,7 +21,8 @@ _EPILOG = """example:
       --stgcn-channels 32,64,64
   signstgcn train --data my_signs --sample-mode video --window 30 --stgcn-channels 32,64,64 --init runs/encoder.pt
 The model flags that shape the backbone (--stgcn-*, --joint-pool, --input-streams) and the input flags must be
-the same in both commands; --init says which one differs."""
+the same in both commands; --init says which one differs. --joint-pool auto pretrains the flat pooling of
+multi-class models; for a --binary detector pass --joint-pool mean to both."""
 
 
 def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:

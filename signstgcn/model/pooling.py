@@ -15,9 +15,19 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["JOINT_POOLS", "JointPool"]
+__all__ = ["JOINT_POOLS", "JOINT_POOL_CHOICES", "JointPool", "resolve_joint_pool"]
 
 JOINT_POOLS = ("mean", "flat")
+JOINT_POOL_CHOICES = ("auto", *JOINT_POOLS)  # what the training flags accept
+
+
+def resolve_joint_pool(kind: str, num_classes: int) -> str:
+    """``auto`` (the training default) -> ``flat`` for a multi-class model, ``mean`` for a binary detector (one
+    logit); ``mean`` and ``flat`` stay. Flat wins on every real multi-class set and ties on detection, where the
+    mean keeps the smaller, measured default (README, Real data)."""
+    if kind == "auto":
+        return "flat" if num_classes > 1 else "mean"
+    return kind
 
 
 class JointPool(nn.Module):

@@ -26,6 +26,7 @@ from signstgcn.data.transforms import AUGMENT_PRESETS, DOMINANT_HAND
 from signstgcn.data.windows import RULES, SAMPLE_MODES
 from signstgcn.model.config import ATTENTION_MODES, BACKBONES, TEMPORAL_MODES, ModelConfig
 from signstgcn.model.features import check_streams
+from signstgcn.model.pooling import JOINT_POOL_CHOICES, resolve_joint_pool
 from signstgcn.training.loop import BEST_METRICS, best_metric_key
 
 __all__ = ["config_flags", "DataOptions", "InputOptions", "ModelOptions", "OptimOptions", "RunOptions", "SignerOptions",
@@ -147,7 +148,7 @@ class ModelOptions:
 
     input_streams: tuple[str, ...] = _MODEL_DEFAULTS.input_streams
     backbone: str = _MODEL_DEFAULTS.backbone
-    joint_pool: str = _MODEL_DEFAULTS.joint_pool
+    joint_pool: str = "auto"  # flat for multi-class, mean for binary (resolve_joint_pool)
     stgcn_channels: tuple[int, ...] = _MODEL_DEFAULTS.stgcn_channels
     stgcn_kernel: int = _MODEL_DEFAULTS.stgcn_kernel
     stgcn_dilations: tuple[int, ...] = _MODEL_DEFAULTS.stgcn_dilations
@@ -164,15 +165,18 @@ class ModelOptions:
         object.__setattr__(self, "stgcn_channels", _ints(self.stgcn_channels))
         object.__setattr__(self, "stgcn_dilations", _ints(self.stgcn_dilations))
         _choice("backbone", self.backbone, BACKBONES)
+        _choice("joint_pool", self.joint_pool, JOINT_POOL_CHOICES)
         _choice("attention", self.attention, ATTENTION_MODES)
         _choice("temporal", self.temporal, TEMPORAL_MODES)
         self.model_config()  # every ModelConfig rule (dilations per block, heads dividing the width, ...)
 
     def model_config(self, **fields: Any) -> ModelConfig:
-        """The :class:`ModelConfig` of these options; ``fields`` sets the data-given rest and wins."""
+        """The :class:`ModelConfig` of these options; ``fields`` sets the data-given rest and wins. ``joint_pool
+        auto`` becomes flat when ``fields`` give ``num_classes > 1``, else mean."""
         kwargs = dataclasses.asdict(self)
         kwargs["signer_encoder"] = self.attention == "signer"  # only signer attention reads the embedding
         kwargs.update(fields)
+        kwargs["joint_pool"] = resolve_joint_pool(kwargs["joint_pool"], kwargs.get("num_classes", 1))
         return ModelConfig(**kwargs)
 
 

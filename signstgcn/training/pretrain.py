@@ -253,7 +253,10 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
                                                                                     seed=config.seed)]
     train_ds = ConcatDataset(train_sets)
     val_ds = ConcatDataset(val_sets) if val_sets else None
-    model_cfg = config.model.model_config(layout=data_cfg.layout, in_channels=data_cfg.in_channels, num_classes=1)
+    # joint_pool auto: flat, the multi-class choice (an encoder for a --binary detector: pass --joint-pool mean)
+    pool = "flat" if config.model.joint_pool == "auto" else config.model.joint_pool
+    model_cfg = config.model.model_config(layout=data_cfg.layout, in_channels=data_cfg.in_channels, num_classes=1,
+                                          joint_pool=pool)
     model = MaskedPoseModel(model_cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, "cosine", config.epochs, 0)
