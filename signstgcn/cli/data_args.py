@@ -7,7 +7,11 @@ import argparse
 
 from signstgcn.data.transforms import AUGMENT_PRESETS, DOMINANT_HAND
 
-__all__ = ["add_part_args", "add_representation_args"]
+__all__ = ["REPRESENTATION_FLAGS", "add_part_args", "add_representation_args", "representation_values"]
+
+# the flags of add_representation_args, by their InputOptions field names
+REPRESENTATION_FLAGS = ("hands_relative", "face_channels", "canonical_bones", "level_shoulders", "dominant_hand",
+                        "augment")
 
 
 def add_part_args(group: argparse._ArgumentGroup) -> None:
@@ -44,3 +48,8 @@ def add_representation_args(parser: argparse.ArgumentParser) -> argparse._Argume
                         "0.8-1.2x, joint dropout), strong (wider: speed 0.5-1.5x, whole-hand dropout, ...) "
                         "or none")
     return r
+
+
+def representation_values(args: argparse.Namespace) -> dict[str, object]:
+    """The flags of :func:`add_representation_args` as ``{InputOptions field: value}``."""
+    return {name: getattr(args, name) for name in REPRESENTATION_FLAGS}

@@ -62,10 +62,10 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dropout", type=float, default=d["dropout"].default, help="classifier dropout")
 
 
-def model_config_from_args(args: argparse.Namespace, **fields: Any) -> ModelConfig:
-    """``ModelConfig`` from the flags of :func:`add_model_args`; ``fields`` sets the rest (layout,
-    in_channels, num_classes, num_signers, supcon_dim, ...) and wins over the flags."""
-    kwargs: dict[str, Any] = {
+def model_flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags of :func:`add_model_args` as ``{ModelOptions field: value}`` (``--no-signer-attention`` and
+    ``--attention`` become ``attention``)."""
+    return {
         "input_streams": tuple(args.input_streams),
         "backbone": args.backbone,
         "joint_pool": args.joint_pool,
@@ -80,6 +80,12 @@ def model_config_from_args(args: argparse.Namespace, **fields: Any) -> ModelConf
         "lambda_grl": args.lambda_grl,
         "dropout": args.dropout,
     }
+
+
+def model_config_from_args(args: argparse.Namespace, **fields: Any) -> ModelConfig:
+    """``ModelConfig`` from the flags of :func:`add_model_args`; ``fields`` sets the rest (layout,
+    in_channels, num_classes, num_signers, supcon_dim, ...) and wins over the flags."""
+    kwargs = model_flag_values(args)
     kwargs["signer_encoder"] = kwargs["attention"] == "signer"  # only signer attention reads the embedding
     kwargs.update(fields)
     kwargs["joint_pool"] = resolve_joint_pool(kwargs["joint_pool"], kwargs.get("num_classes", 1))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli
-from signstgcn.cli.data_args import add_part_args, add_representation_args
-from signstgcn.cli.model_args import add_model_args
+from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli, selection_from_args
+from signstgcn.cli.data_args import add_part_args, add_representation_args, representation_values
+from signstgcn.cli.model_args import add_model_args, model_flag_values
 from signstgcn.errors import SignSTGCNError
 from signstgcn.model.masked import MaskSpec
 from signstgcn.training.config import InputOptions, ModelOptions
@@ -62,19 +62,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
     """The :class:`PretrainConfig` of parsed flags."""
-    attention = args.attention or ("plain" if args.no_signer_attention else "signer")
-    model = ModelOptions(input_streams=tuple(args.input_streams), backbone=args.backbone, joint_pool=args.joint_pool,
-                         stgcn_channels=tuple(args.stgcn_channels), stgcn_kernel=args.stgcn_kernel,
-                         stgcn_dilations=tuple(args.stgcn_dilations), temporal_hidden=args.temporal_hidden,
-                         temporal=args.temporal, signer_emb_dim=args.signer_emb_dim, attn_heads=args.attn_heads,
-                         attention=attention, lambda_grl=args.lambda_grl, dropout=args.dropout)
-    inputs = InputOptions(hands_relative=args.hands_relative, face_channels=args.face_channels,
-                          canonical_bones=args.canonical_bones, level_shoulders=args.level_shoulders,
-                          dominant_hand=args.dominant_hand, augment=args.augment)
     return PretrainConfig(
-        data=tuple(args.data), out=args.out, window=args.window, coords=args.coords, include_pose=args.include_pose,
-        include_hands=args.include_hands, include_face=args.include_face, pose_subset=args.pose_subset,
-        face_subset=args.face_subset, input=inputs, model=model,
+        data=tuple(args.data), out=args.out, window=args.window, parts=selection_from_args(args),
+        input=InputOptions(**representation_values(args)), model=ModelOptions(**model_flag_values(args)),
         mask=MaskSpec(joints=args.mask_joints, hands=args.mask_hands, frames=args.mask_frames),
         epochs=args.epochs, batch=args.batch, lr=args.lr, weight_decay=args.weight_decay, seed=args.seed,
         device=args.device, threads=args.threads, amp=args.amp, overwrite=args.overwrite, quiet=args.quiet)

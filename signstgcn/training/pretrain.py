@@ -35,6 +35,7 @@ from signstgcn import __version__
 from signstgcn.atomic import atomic_open
 from signstgcn.data.corpus import Corpus, load_corpus
 from signstgcn.data.groundtruth import LabelVocab
+from signstgcn.data.landmarks import PartSelection
 from signstgcn.data.pipeline import DataConfig, fit_bone_lengths_over
 from signstgcn.data.signers import signer_statistics
 from signstgcn.data.transforms import default_eval_transforms, default_train_transforms
@@ -44,7 +45,7 @@ from signstgcn.model.config import ModelConfig
 from signstgcn.model.masked import ENCODER_PREFIXES, MaskedPoseModel, MaskSpec, hide_joints, reconstruction_loss
 from signstgcn.runtime import configure_threads, resolve_device
 from signstgcn.training.checkpoint import plain_data
-from signstgcn.training.config import InputOptions, ModelOptions
+from signstgcn.training.config import InputOptions, ModelOptions, config_flags
 from signstgcn.training.loop import resolve_precision
 from signstgcn.training.schedule import make_scheduler
 
@@ -55,6 +56,8 @@ ENCODER_FORMAT = "signstgcn-encoder/1"
 # ModelConfig fields that make the encoder's weights: they must match for --init
 ENCODER_FIELDS = ("layout", "in_channels", "input_streams", "backbone", "joint_pool", "stgcn_channels",
                   "stgcn_kernel", "stgcn_dilations", "edge_importance")
+# ... of which these follow from the parts, --coords and --face-channels, or have no flag
+_NO_FLAG_FIELDS = ("layout", "in_channels", "edge_importance")
 # the input representation (DataConfig fields) the encoder learned to read: they must match for --init
 REPRESENTATION_FIELDS = ("selection", "hands_relative", "level_shoulders", "face_channels", "dominant_hand")
 log = logging.getLogger("signstgcn.pretrain")
@@ -67,12 +70,7 @@ class PretrainConfig:
     data: tuple[str, ...]
     out: str = "runs/pretrain/encoder.pt"
     window: int = 30
-    coords: int = 2
-    include_pose: bool = False
-    include_hands: bool = False
-    include_face: bool = False
-    pose_subset: str = "upper"
-    face_subset: str = "compact"
+    parts: PartSelection = field(default_factory=PartSelection)  # pose + hands, x and y: the training default
     input: InputOptions = field(default_factory=InputOptions)
     model: ModelOptions = field(default_factory=ModelOptions)
     mask: MaskSpec = field(default_factory=MaskSpec)
@@ -107,12 +105,6 @@ class PretrainConfig:
             raise ValueError("--cross-signer-augment and --hard-negatives are training options, not pretraining "
                              "ones")
 
-    def selection(self):
-        from signstgcn.data.landmarks import PartSelection
-
-        return PartSelection.from_flags(self.include_pose, self.include_hands, self.include_face,
-                                        pose_subset=self.pose_subset, face_subset=self.face_subset, coords=self.coords)
-
     def flat(self) -> dict[str, Any]:
         """Plain settings for the encoder file (nested options flattened to dicts)."""
         return dataclasses.asdict(self)
@@ -134,7 +126,7 @@ class PretrainResult:
 def _load_all(config: PretrainConfig) -> list[Corpus]:
     """Every ``--data`` folder, unlabeled, on one layout (the first folder's)."""
     corpora: list[Corpus] = []
-    selection = config.selection()
+    selection = config.parts
     for path in config.data:
         if not Path(path).exists():
             raise DataError(f"{path}: no such landmark folder")
@@ -193,7 +185,7 @@ def _data_config(config: PretrainConfig, corpora: list[Corpus],
                  splits: list[tuple[list[str], list[str]]]) -> DataConfig:
     i = config.input
     window = WindowConfig(config.window, max(config.window // 2, 1), "majority", "video")
-    cfg = DataConfig(config.selection(), corpora[0].layout_spec, window, LabelVocab(binary=False, classes=()),
+    cfg = DataConfig(config.parts, corpora[0].layout_spec, window, LabelVocab(binary=False, classes=()),
                      hands_relative=i.hands_relative, level_shoulders=i.level_shoulders,
                      face_channels=i.face_channels, dominant_hand=i.dominant_hand, augment=i.augment)
     if i.canonical_bones:  # one reference skeleton over every folder's training videos
@@ -345,14 +337,6 @@ def read_encoder(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def _flag(name: str, value: Any) -> str:
-    if isinstance(value, (tuple, list)):
-        return f"--{name.replace('_', '-')} {','.join(str(v) for v in value)}"
-    if isinstance(value, bool):
-        return f"--{'' if value else 'no-'}{name.replace('_', '-')}"
-    return f"--{name.replace('_', '-')} {value}"
-
-
 def init_from_encoder(model: torch.nn.Module, data: DataConfig, path: str | Path) -> dict[str, Any]:
     """Load the encoder of ``path`` into ``model`` (a :class:`SignSTGCNModel`; heads and aggregator keep their
     fresh weights). Refuses, in one line naming the flag, a backbone or input representation other than the
@@ -365,14 +349,15 @@ def init_from_encoder(model: torch.nn.Module, data: DataConfig, path: str | Path
     for name in ENCODER_FIELDS:
         mine, theirs = getattr(model.config, name), getattr(stored, name)
         if mine != theirs:
-            hint = (f"; pass {_flag(name, theirs)}" if name not in ("layout", "in_channels")
+            hint = (f"; pass {' '.join(config_flags({name: theirs}))}" if name not in _NO_FLAG_FIELDS
                     else "; use the same parts and --coords (and --face-channels) as the pretraining")
             raise ValueError(f"--init {path}: the encoder was pretrained with {name} = {theirs}, this model has "
                              f"{mine}{hint}")
     mine_rep, theirs_rep = _representation(data), raw["representation"]
     for name in (*REPRESENTATION_FIELDS, "canonical_bones"):
         if name in theirs_rep and mine_rep[name] != theirs_rep[name]:
-            flag = "parts and --coords" if name == "selection" else _flag(name, theirs_rep[name])
+            flag = ("parts and --coords" if name == "selection"
+                    else " ".join(config_flags({name: theirs_rep[name]})))
             raise ValueError(f"--init {path}: the encoder was pretrained on input with {name} = {theirs_rep[name]}, "
                              f"this run has {mine_rep[name]}; use the same {flag}")
     state = raw["encoder"]
