@@ -53,7 +53,8 @@ TINY_ARGS = [*TINY_MODEL, "--quiet"]
 
 def make_checkpoint(path: Path, *, classes: tuple[str, ...] | None = None, window: int = 25, face: bool = False,
                     sample_mode: str = "window", seed: int = 0, threshold: float | None = 0.4,
-                    input_streams: tuple[str, ...] = ("joint",), joint_pool: str = "mean") -> Path:
+                    input_streams: tuple[str, ...] = ("joint",), joint_pool: str = "mean",
+                    fps: float | None = None) -> Path:
     """An untrained checkpoint (binary unless ``classes``) with randomized BatchNorm statistics."""
     torch.manual_seed(seed)
     selection = PartSelection(include_face=face)
@@ -61,7 +62,7 @@ def make_checkpoint(path: Path, *, classes: tuple[str, ...] | None = None, windo
     binary = classes is None
     vocab = LabelVocab(binary=True, classes=("n", "s"), signing_labels=("s",)) if binary else \
         LabelVocab(binary=False, classes=tuple(classes))
-    data = DataConfig(selection, spec, WindowConfig(window, 1, "majority", sample_mode), vocab)
+    data = DataConfig(selection, spec, WindowConfig(window, 1, "majority", sample_mode), vocab, fps=fps)
     model = SignSTGCNModel(ModelConfig(layout=spec, num_classes=vocab.num_classes, input_streams=input_streams,
                                        joint_pool=joint_pool, **TINY)).eval()
     with torch.no_grad():

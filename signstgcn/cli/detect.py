@@ -1,7 +1,11 @@
-"""``signstgcn detect --ckpt best.pt INPUT... --out DIR``: run a trained checkpoint on recordings.
+"""``signstgcn detect [--ckpt best.pt] INPUT... --out DIR``: run a checkpoint on recordings.
 
-INPUT: landmark files (``.npz``, ``.pose``), OpenPose JSON folders, video files (landmarks extracted on
-the fly with MediaPipe, the ``mediapipe`` extra), or folders holding any of these (searched recursively).
+Without ``--ckpt`` the signing detector shipped inside the package runs (no training needed; its name and
+version are printed and recorded in every output).
+
+INPUT: landmark files (``.npz``, ``.pose``), OpenPose JSON folders, video files (landmarks extracted with
+MediaPipe, the ``mediapipe`` extra, and cached as ``OUT/ID.npz``: a later run on the same unchanged video reads
+the cache instead of extracting again), or folders holding any of these (searched recursively).
 
 Binary checkpoint (signing detection), per input ``ID`` (file stem / folder name):
 
@@ -75,7 +79,8 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
                                 formatter_class=HelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="landmark files (.npz, .pose), OpenPose JSON folders, videos, or folders of them")
-    p.add_argument("--ckpt", required=True, help="trained checkpoint (best.pt / last.pt)")
+    p.add_argument("--ckpt", default=None, help="trained checkpoint (best.pt / last.pt) (default: the signing "
+                   "detector shipped with signstgcn)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--mode", choices=MODES, default="auto",
                    help="segments (binary checkpoints), topk (multi-class) or auto: by the checkpoint")
@@ -110,7 +115,10 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     v.add_argument("--face", choices=("auto", "refine", "none"), default="auto",
                    help="face mesh for on-the-fly extraction: refine, none, or auto (refine only when the "
                    "checkpoint uses the face)")
-    v.add_argument("--save-landmarks", action="store_true", help="also write OUT/ID.npz for video inputs")
+    v.add_argument("--save-landmarks", action="store_true",
+                   help="kept for compatibility: the landmarks of video inputs are always written to OUT/ID.npz")
+    v.add_argument("--no-cache", action="store_true",
+                   help="extract videos again even when OUT/ID.npz holds their landmarks from an earlier run")
     r = p.add_argument_group("run")
     r.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_threads_arg(r)
@@ -180,7 +188,7 @@ def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
     mode = args.mode
     if mode == "auto":
         mode = "segments" if predictor.binary else "topk"
-    ckpt = f"checkpoint {args.ckpt}"
+    ckpt = f"checkpoint {predictor.name}"
     if mode == "segments":
         if not predictor.binary:
             raise CheckpointError(f"--mode segments needs a binary (signing vs not) checkpoint, but {ckpt} is a "
@@ -235,12 +243,16 @@ def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
     }
 
 
-def output_files(out: Path, src: Source, mode: str, save_landmarks: bool) -> list[Path]:
+def output_files(out: Path, src: Source, mode: str) -> list[Path]:
+    """The result files of one input (refused when they exist, unless ``--overwrite``); the landmark cache of
+    a video (``OUT/ID.npz``) is not one of them."""
     names = SEGMENT_FILES if mode == "segments" else TOPK_FILES
-    files = [out / f"{src.id}{suffix}" for suffix in names]
-    if save_landmarks and src.kind == "video":
-        files.append(out / f"{src.id}.npz")
-    return files
+    return [out / f"{src.id}{suffix}" for suffix in names]
+
+
+def cache_file(out: Path, src: Source) -> Path:
+    """Where the landmarks of a video input are cached."""
+    return out / f"{src.id}.npz"
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -275,8 +287,9 @@ def write_segments(out: Path, src: Source, det: Detection, info: dict[str, Any],
                "signing_fraction": _r(float(signing.mean()) if det.num_frames else 0.0), "segments": segments}
     seg_json = out / f"{src.id}.segments.json"
     write_text_atomic(seg_json, json.dumps(payload, indent=2) + "\n")
+    props = {f"signstgcn:{k}": str(info[k]) for k in ("checkpoint", "model_name", "model_version") if info.get(k)}
     eaf = write_eaf(out / f"{src.id}.eaf", [(s / fps, e / fps, "signing") for s, e in det.segments], tier=tier,
-                    media=src.path if src.kind == "video" else None)
+                    media=src.path if src.kind == "video" else None, properties=props)
     return [frames_csv, seg_json, eaf]
 
 
@@ -316,26 +329,48 @@ def write_topk(out: Path, src: Source, rec: Recognition, info: dict[str, Any], k
 # ----------------------------------------------------------------------------------------------- main
 
 
-def _load(src: Source, face: str, progress: bool) -> Landmarks:
-    if src.kind == "video":
-        return extract_video(src.path, face=face, progress=progress)
-    return load_landmarks(src.path)
+def _cached(cache: Path, src: Source, face: str) -> Landmarks | None:
+    """The landmarks cached for ``src`` by an earlier run: written after the video last changed and with the
+    face when it is asked for; else None."""
+    if not cache.is_file() or cache.stat().st_mtime < src.path.stat().st_mtime:
+        return None
+    try:
+        lm = load_landmarks(cache)
+    except (SignSTGCNError, ValueError, OSError):
+        return None
+    return None if face == "refine" and "face" not in lm.arrays else lm
+
+
+def _load(src: Source, face: str, progress: bool, out: Path, use_cache: bool) -> tuple[Landmarks, bool]:
+    """(landmarks, read from the cache); a video's fresh extraction is written to its cache."""
+    if src.kind != "video":
+        return load_landmarks(src.path), False
+    cache = cache_file(out, src)
+    lm = _cached(cache, src, face) if use_cache else None
+    if lm is not None:
+        return lm, True
+    lm = extract_video(src.path, face=face, progress=progress)
+    save_npz(lm, cache)
+    return lm, False
 
 
 def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: argparse.Namespace,
             out: Path, progress: bool) -> tuple[list[Path], str]:
     """Run one recording and write its outputs; returns (files, one-line summary)."""
-    lm = _load(src, settings["face"], progress)
+    lm, from_cache = _load(src, settings["face"], progress, out, not args.no_cache)
     frames = predictor.frames(lm)  # (T, V, C)
+    landmarks_note = {"landmarks": str(cache_file(out, src)), "landmarks_from": "cache" if from_cache else
+                      "extracted"} if src.kind == "video" else {}
     if lm.fps is not None:
         fps, fps_source = lm.fps, "file"
     elif args.fps is not None:
         fps, fps_source = float(args.fps), "--fps"
     else:
         fps, fps_source = DEFAULT_FPS, "default"
-    info = {"video": src.id, "input": str(src.path), "checkpoint": str(args.ckpt), "task": predictor.kind,
+    info = {"video": src.id, "input": str(src.path), **predictor.provenance(), "task": predictor.kind,
             "num_frames": int(len(frames)), "fps": fps, "fps_source": fps_source, "window": predictor.window,
-            "stride": settings["stride"], "layout": predictor.layout.name, "temperature": predictor.temperature}
+            "stride": settings["stride"], "layout": predictor.layout.name, "temperature": predictor.temperature,
+            **landmarks_note}
     written = []
     if settings["mode"] == "segments":
         min_duration = round(settings["min_duration"] * fps)
@@ -344,13 +379,13 @@ def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: a
                      threshold=settings["threshold"], smooth=settings["smooth"],
                      smooth_method=settings["smooth_method"], min_duration=min_duration, min_gap=min_gap,
                      weighting=settings["weighting"])
+        if det.model_fps is not None:
+            info["resampled_to_fps"] = det.model_fps  # the checkpoint's training rate
         info.update({"threshold_source": "--threshold" if settings["threshold"] is not None
                      else checkpoint_threshold(predictor.metrics)[1],
                      "frame_weighting": settings["weighting"],
                      "smoothing": {"method": settings["smooth_method"], "width_frames": settings["smooth"]},
                      "min_duration_frames": min_duration, "min_gap_frames": min_gap})
-        if src.kind == "video" and args.save_landmarks:
-            written.append(save_npz(lm, out / f"{src.id}.npz"))
         written += write_segments(out, src, det, info, args.tier)
         share = segment_mask(det.segments, det.num_frames).mean() if det.num_frames else 0.0
         summary = (f"{src.id}: {det.num_frames} frames, {plural(len(det.segments), 'signing segment')} "
@@ -358,8 +393,6 @@ def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: a
     else:
         rec = recognize(predictor, frames, stride=settings["stride"], batch_size=args.batch,
                         min_confidence=settings["min_confidence"])
-        if src.kind == "video" and args.save_landmarks:
-            written.append(save_npz(lm, out / f"{src.id}.npz"))
         written += write_topk(out, src, rec, info, settings["top_k"], predictor.window, fps)
         label, prob = rec.top_k(rec.video_probs, 1)[0]
         summary = f"{src.id}: {len(frames)} frames, top-1 {label} ({prob:.3f})"
@@ -371,13 +404,18 @@ def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: a
 def run(args: argparse.Namespace) -> int:
     device = str(resolve_device(args.device))
     configure_threads(args.threads)
-    predictor = Predictor.from_checkpoint(args.ckpt, device=device)
+    if args.ckpt is None:
+        predictor = Predictor.from_pretrained(device=device)
+        if not args.quiet:
+            print(f"{PROG}: the shipped signing detector {predictor.name} (pass --ckpt for your own)", flush=True)
+    else:
+        predictor = Predictor.from_checkpoint(args.ckpt, device=device)
     settings = _settings(args, predictor)
     sources = collect_inputs(args.inputs)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a folder")
-    planned = [f for src in sources for f in output_files(out, src, settings["mode"], args.save_landmarks)]
+    planned = [f for src in sources for f in output_files(out, src, settings["mode"])]
     existing = [f for f in planned if f.exists()]
     if existing and not args.overwrite:
         raise ValueError(f"{len(existing)} output files already exist (e.g. {existing[0]}); pass --overwrite to "

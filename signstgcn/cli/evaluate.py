@@ -22,6 +22,7 @@ from pathlib import Path
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli
 from signstgcn.data.splits import SPLITS
 from signstgcn.evaluation.evaluate import evaluate
+from signstgcn.inference.pretrained import DEFAULT_MODEL, pretrained_file
 from signstgcn.progress import wants_progress
 from signstgcn.training.adaptation import ADAPT_LAYERS
 
@@ -31,7 +32,8 @@ PROG = "signstgcn evaluate"
 def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0].split(": ", 1)[1],
                                 formatter_class=HelpFormatter)
-    p.add_argument("--ckpt", required=True, help="checkpoint written by train_landmarks (best.pt / last.pt)")
+    p.add_argument("--ckpt", default=None, help="checkpoint written by train_landmarks (best.pt / last.pt) "
+                   "(default: the signing detector shipped with signstgcn; then --out is required)")
     p.add_argument("--data", required=True, help="folder of .npz landmark files with ground truth")
     p.add_argument("--gt", default=None, help="ground-truth file (default: DATA/groundtruth.txt)")
     p.add_argument("--splits-json", default=None, help="splits file from build_video_splits")
@@ -81,8 +83,17 @@ def open_set_arg(args: argparse.Namespace) -> bool | list[str]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    out = Path(args.out) if args.out else Path(args.ckpt).parent / "eval"
-    result = evaluate(args.ckpt, args.data, gt=args.gt, splits_json=args.splits_json, split=args.split, out=out,
+    if args.ckpt is None:
+        if not args.out:
+            raise ValueError("--out is required without --ckpt (the shipped detector's folder is not for reports)")
+        with pretrained_file(DEFAULT_MODEL) as path:
+            return _run(args, path)
+    return _run(args, Path(args.ckpt))
+
+
+def _run(args: argparse.Namespace, ckpt: Path) -> dict:
+    out = Path(args.out) if args.out else ckpt.parent / "eval"
+    result = evaluate(ckpt, args.data, gt=args.gt, splits_json=args.splits_json, split=args.split, out=out,
                       overwrite=args.overwrite, window=args.window, stride=args.stride, threshold=args.threshold,
                       adapt=args.adapt, open_set=open_set_arg(args), probe=not args.no_probe, plots=not args.no_plots,
                       save_predictions=args.save_predictions, batch_size=args.batch, device=args.device,
@@ -90,9 +101,12 @@ def run(args: argparse.Namespace) -> dict:
                       progress=wants_progress(args.quiet))
     files = result.files
     r = result.report
+    if r["checkpoint"].get("model_name"):
+        print(f"{PROG}: the shipped model {r['checkpoint']['model_name']} {r['checkpoint']['model_version']}"
+              f"{'' if args.ckpt else ' (pass --ckpt for your own)'}", flush=True)
     m, c = r["metrics"], r["counts"]
     binary = r["checkpoint"]["task"] == "binary"
-    keys = (("accuracy", "f1", "pr_auc", "roc_auc", "frame_pr_auc", "frame_f1") if binary
+    keys = (("accuracy", "f1", "pr_auc", "roc_auc", "frame_pr_auc", "frame_f1", "segment_f1") if binary
             else ("top1", "top5", "macro_f1"))
     keys += ("worst_signer_acc", "signer_gap", "signer_probe", "signer_probe_chance", "within_class_signer_probe",
              "within_class_signer_probe_chance")

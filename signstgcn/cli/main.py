@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                           "(then train --init)"),
     "pack": ("signstgcn.cli.pack", "pack a landmark folder into one memory-mapped array (fast, low-RAM loading)"),
     "convert": ("signstgcn.cli.convert", "any landmark data (GISLR, pyskl, OpenHands, .pose, ...) -> npz or .pose"),
+    "make-stream": ("signstgcn.cli.make_stream", "join isolated clips (and idle clips) into long recordings with "
+                                                 "gloss segments"),
     "make-demo-data": ("signstgcn.cli.make_demo_data", "write a synthetic MediaPipe-like dataset in the user format"),
     "build-splits": ("signstgcn.cli.build_video_splits", "video-level train/val/test splits (= build_video_splits)"),
     "evaluate": ("signstgcn.cli.evaluate", "metrics, per-signer bias report and plots for a checkpoint on a folder"),

@@ -1,8 +1,9 @@
 """``signstgcn render INPUT [--ckpt best.pt] --out clip.gif|clip.mp4``: look at a recording and the model's view of it.
 
-Draws the skeleton (pose, hands, face contours) frame by frame; with a binary checkpoint, the per-frame signing
-probability under it with the signing segments shaded; with a multi-class checkpoint, the top-k signs
-(:mod:`signstgcn.evaluation.render`).
+Draws the skeleton (pose, hands, face contours) frame by frame; with a binary checkpoint (by default the signing
+detector shipped with signstgcn), the per-frame signing probability under it with the signing segments shaded; with
+a multi-class checkpoint, the top-k signs (:mod:`signstgcn.evaluation.render`); with ``--no-model``, the skeleton
+alone.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
                                 formatter_class=HelpFormatter)
     p.add_argument("input", metavar="INPUT", help="a landmark file (.npz, .pose, .parquet, .pkl) or OpenPose folder")
     p.add_argument("--out", required=True, help="clip.gif (Pillow) or clip.mp4 (needs ffmpeg)")
-    p.add_argument("--ckpt", default=None, help="binary detector or sign classifier to show under the skeleton")
+    p.add_argument("--ckpt", default=None, help="binary detector or sign classifier to show under the skeleton "
+                   "(default: the signing detector shipped with signstgcn)")
+    p.add_argument("--no-model", action="store_true", help="draw the landmarks only, with no model")
     p.add_argument("--fps", type=float, default=None,
                    help="frames per second of the clip (default: the file's own, else 25)")
     p.add_argument("--top-k", type=int, default=5, help="signs shown for a multi-class checkpoint")
@@ -43,7 +46,14 @@ def run(args: argparse.Namespace) -> RenderResult:
     if args.fps is not None and not args.fps > 0:
         raise ValueError(f"--fps must be positive, got {args.fps}")
     floor = check_min_confidence(0.0 if args.min_confidence is None else args.min_confidence)
-    predictor = Predictor.from_checkpoint(args.ckpt, min_confidence=floor) if args.ckpt else None
+    if args.no_model and args.ckpt:
+        raise ValueError("--no-model draws no model's output; drop --ckpt or --no-model")
+    if args.no_model:
+        predictor = None
+    elif args.ckpt:
+        predictor = Predictor.from_checkpoint(args.ckpt, min_confidence=floor)
+    else:
+        predictor = Predictor.from_pretrained(min_confidence=floor)
     if args.min_confidence is not None and (predictor is None or predictor.binary):
         raise ValueError("--min-confidence is for a multi-class checkpoint (--ckpt) that shows top signs")
     result = render(load_landmarks(args.input), args.out, predictor=predictor, fps=args.fps, top_k=args.top_k,
@@ -56,7 +66,8 @@ def run(args: argparse.Namespace) -> RenderResult:
         shown = f", top sign {name} ({p:.2f})"
         if result.recognition.prediction != name:
             shown += f": {result.recognition.prediction} (below --min-confidence {floor:g})"
-    print(f"{PROG}: wrote {result.path} ({result.frames} frames at {result.fps:g} fps{shown})", flush=True)
+    model = f"; model {predictor.name}" if predictor is not None and predictor.release else ""
+    print(f"{PROG}: wrote {result.path} ({result.frames} frames at {result.fps:g} fps{shown}{model})", flush=True)
     return result
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from pathlib import Path
 
 from signstgcn.cli.common import CLI_ERRORS, HelpFormatter, add_threads_arg, run_cli
 from signstgcn.inference.multistream import MultiStreamDetector
 from signstgcn.inference.predictor import DEFAULT_FPS
+from signstgcn.inference.pretrained import DEFAULT_MODEL, pretrained_file
 from signstgcn.inference.serve import run_server
 from signstgcn.inference.serve_workers import run_workers
 from signstgcn.runtime import configure_threads, resolve_device, usable_cpus
@@ -27,7 +29,8 @@ PROG = "signstgcn serve"
 def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0].split(": ", 1)[1],
                                 formatter_class=HelpFormatter)
-    p.add_argument("--ckpt", required=True, help="binary (signing vs not) sliding-window checkpoint")
+    p.add_argument("--ckpt", default=None, help="binary (signing vs not) sliding-window checkpoint (default: the "
+                   "signing detector shipped with signstgcn)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=8765, help="TCP port (0: a free one)")
     p.add_argument("--stride", type=int, default=8, help="frames between the windows scored per stream")
@@ -58,15 +61,23 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     configure_threads(args.threads)
-    options = {"path": args.ckpt, "stride": args.stride, "threshold": args.threshold,
+    if args.ckpt is None:
+        with pretrained_file(DEFAULT_MODEL) as path:
+            return _serve(args, path)
+    return _serve(args, args.ckpt)
+
+
+def _serve(args: argparse.Namespace, ckpt: str | Path) -> int:
+    options = {"path": str(ckpt), "stride": args.stride, "threshold": args.threshold,
                "device": str(resolve_device(args.device)), "max_streams": args.max_streams, "bf16": args.bf16}
     detector = MultiStreamDetector.from_checkpoint(**options)  # checks the checkpoint and options here, once
     if args.workers == 1:
         asyncio.run(run_server(detector, host=args.host, port=args.port, fps=args.fps,
                                queue_frames=args.queue_frames))
         return 0
+    model = detector.predictor.name
     del detector
-    run_workers(options, workers=args.workers, host=args.host, port=args.port, fps=args.fps,
+    run_workers(options, model=model, workers=args.workers, host=args.host, port=args.port, fps=args.fps,
                 queue_frames=args.queue_frames, threads=args.threads or max(1, usable_cpus() // args.workers))
     return 0
 

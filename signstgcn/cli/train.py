@@ -37,6 +37,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     d.add_argument("--rule", choices=RULES, default="majority", help="binary window label rule")
     d.add_argument("--sample-mode", choices=SAMPLE_MODES, default="window",
                    help="window: sliding windows; video: one sample per video resampled to --window frames")
+    d.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the training recordings, recorded in the checkpoint: detect and evaluate "
+                   "resample recordings of another rate to it (default: not recorded, no resampling)")
     add_part_args(d)
     r = add_representation_args(p)
     r.add_argument("--cross-signer-augment", action=argparse.BooleanOptionalAction, default=False,

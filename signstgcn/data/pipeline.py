@@ -56,8 +56,11 @@ class DataConfig:
     augment: str = "standard"
     cross_signer: bool = False
     hard_negatives: float = 0.0  # share of training windows replaced by still-hands negatives (binary)
+    fps: float | None = None  # frame rate of the training recordings; None = unknown (inputs are not resampled)
 
     def __post_init__(self) -> None:
+        if self.fps is not None and not (np.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"fps must be a positive frame rate, got {self.fps}")
         if not 0.0 <= self.hard_negatives <= 1.0:
             raise ValueError(f"hard_negatives must be a share in [0, 1], got {self.hard_negatives}")
         if self.hard_negatives and not self.vocab.binary:
@@ -113,6 +116,7 @@ class DataConfig:
             "augment": self.augment,
             "cross_signer": self.cross_signer,
             "hard_negatives": self.hard_negatives,
+            "fps": self.fps,
         }
 
     @classmethod
@@ -134,6 +138,7 @@ class DataConfig:
                 augment=d.get("augment", "standard"),
                 cross_signer=bool(d.get("cross_signer", False)),
                 hard_negatives=float(d.get("hard_negatives", 0.0)),
+                fps=None if d.get("fps") is None else float(d["fps"]),
             )
         except (KeyError, TypeError) as err:
             raise DataError(f"checkpoint data settings are incomplete or from another version ({err})") from None

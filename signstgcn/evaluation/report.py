@@ -323,6 +323,14 @@ def _open_set_labels(open_set: bool | Sequence[str], coverage: dict[str, Any], c
     return tuple(label for label in asked if label not in absent)
 
 
+def release_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """``model_name`` / ``model_version`` of a shipped checkpoint (its ``release`` entry); empty otherwise."""
+    release = raw.get("release")
+    if not isinstance(release, dict) or not release.get("name"):
+        return {}
+    return {"model_name": release["name"], "model_version": release.get("version")}
+
+
 def prepare_evaluation(
     ckpt: str | Path,
     data_dir: str | Path,
@@ -483,6 +491,7 @@ def evaluate_prepared(
         if data.config.window.sample_mode != "video" and adapt is None:  # frame scores: the unadapted model's
             frame = _frame_metrics(data, model, threshold, batch_size, temperature)
             metrics.update({f"frame_{k}": v for k, v in frame["metrics"].items() if k in _FRAME_SCALARS})
+            metrics.update({k: v for k, v in frame["metrics"].items() if k in _SEGMENT_SCALARS})
             per = frame["per_signer_pr_auc"]
             metrics["worst_signer_frame_pr_auc"] = min(per.values()) if per else float("nan")
             report_extra["frame_detection"] = frame
@@ -621,6 +630,7 @@ def _adapted_outputs(model: torch.nn.Module, dataset: Any, video_signers: np.nda
 
 
 _FRAME_SCALARS = ("pr_auc", "roc_auc", "f1", "accuracy", "raw_pr_auc")
+_SEGMENT_SCALARS = ("segment_precision", "segment_recall", "segment_f1")  # IoU >= 0.5, detect's segments
 
 
 def _frame_metrics(data: EvalData, model: torch.nn.Module, threshold: float, batch_size: int,
@@ -633,7 +643,8 @@ def _frame_metrics(data: EvalData, model: torch.nn.Module, threshold: float, bat
     predictor = Predictor(model, data.config, temperature=temperature)
     ids = list(data.dataset.video_ids)
     stride = default_stride(predictor.window)
-    scores = frame_scores(predictor, data.corpus.frames, data.corpus.gt, ids, stride=stride, batch_size=batch_size)
+    scores = frame_scores(predictor, data.corpus.frames, data.corpus.gt, ids, stride=stride, batch_size=batch_size,
+                          fps=data.corpus.fps)
     result = frame_detection_metrics(scores, data.video_signers, threshold)
     result["settings"] = {"stride": stride, "smooth": DEFAULT_SMOOTH,
                           "smooth_method": DEFAULT_SMOOTH_METHOD, "weighting": "center", "threshold": threshold,
@@ -671,6 +682,7 @@ def _report(data: EvalData, metrics: dict[str, Any], extra: dict[str, Any], per_
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "checkpoint": {
             "path": str(data.ckpt_path.resolve()),
+            **release_fields(ck.raw),
             "epoch": ck.epoch,
             "task": "binary" if cfg.vocab.binary else "multiclass",
             "classes": list(cfg.vocab.classes),

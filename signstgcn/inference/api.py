@@ -1,7 +1,8 @@
-"""``detect(ckpt, landmarks)``: a recording's signing segments from Python, with ``signstgcn detect``'s defaults.
+"""``detect([ckpt,] landmarks)``: a recording's signing segments from Python, with ``signstgcn detect``'s defaults.
 
     from signstgcn import detect
-    result = detect("runs/detect/best.pt", "data/video1.npz")
+    result = detect("data/video1.npz")                        # the shipped signing detector
+    result = detect("runs/detect/best.pt", "data/video1.npz")  # or your own checkpoint
     for seg in result.segments:
         print(seg.start / result.fps, seg.end / result.fps)
 """
@@ -30,8 +31,8 @@ __all__ = ["detect"]
 
 
 def detect(
-    ckpt: str | PathLike[str] | Predictor,
-    landmarks: str | PathLike[str] | Landmarks,
+    ckpt: str | PathLike[str] | Predictor | Landmarks,
+    landmarks: str | PathLike[str] | Landmarks | None = None,
     *,
     fps: float | None = None,
     stride: int | None = None,
@@ -46,9 +47,17 @@ def detect(
     """Per-frame signing probability and signing segments (frame numbers) of one recording.
 
     ``ckpt``: a binary checkpoint path or a :class:`Predictor`; ``landmarks``: a landmark file / OpenPose folder
-    or :class:`Landmarks`. ``fps``: the file's own, else this, else 25. ``stride``: the checkpoint's window / 5.
+    or :class:`Landmarks`. With one argument, it is the landmarks and the shipped signing detector
+    (:meth:`Predictor.from_pretrained`) runs. ``fps``: the file's own, else this, else 25; a checkpoint that records
+    its training frame rate sees other rates resampled to it. ``stride``: the checkpoint's window / 5.
     ``threshold``: the checkpoint's best-F1 one. ``min_duration`` / ``min_gap`` are in seconds. ``options`` go to
     :func:`signstgcn.inference.predictor.detect` (``batch_size``, ``weighting``)."""
+    if landmarks is None:
+        if isinstance(ckpt, Predictor):
+            raise TypeError("detect(predictor) needs the landmarks too: detect(predictor, landmarks)")
+        ckpt, landmarks = Predictor.from_pretrained(device=device), ckpt
+    if isinstance(ckpt, Landmarks):
+        raise TypeError("detect(ckpt, landmarks): the first argument is the checkpoint")
     predictor = ckpt if isinstance(ckpt, Predictor) else Predictor.from_checkpoint(ckpt, device=device)
     lm = landmarks if isinstance(landmarks, Landmarks) else load_landmarks(landmarks)
     frames: np.ndarray = predictor.frames(lm)

@@ -9,7 +9,7 @@ the four standard constraints ELAN writes), atomically. :func:`read_eaf_tier` re
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,8 +39,10 @@ def eaf_tree(
     tier: str = DEFAULT_TIER,
     media: str | Path | None = None,
     author: str = "signstgcn",
+    properties: Mapping[str, str] | None = None,
 ) -> ET.ElementTree:
-    """EAF 3.0 document with one tier holding ``segments`` = ``(start_s, end_s, value)``, in time order."""
+    """EAF 3.0 document with one tier holding ``segments`` = ``(start_s, end_s, value)``, in time order;
+    ``properties`` become ``HEADER/PROPERTY`` elements (e.g. the model's name and version)."""
     if not tier or any(c.isspace() for c in tier):
         raise ValueError(f"tier: expected a non-empty id without spaces, got {tier!r}")
     ET.register_namespace("xsi", _XSI)
@@ -60,6 +62,8 @@ def eaf_tree(
             "RELATIVE_MEDIA_URL": f"./{media.name}",
         })
     ordered = sorted(segments, key=lambda seg: (seg[0], seg[1]))
+    for name, value in (properties or {}).items():
+        ET.SubElement(header, "PROPERTY", {"NAME": str(name)}).text = str(value)
     prop = ET.SubElement(header, "PROPERTY", {"NAME": "lastUsedAnnotationId"})
     prop.text = str(len(ordered))
     time_order = ET.SubElement(root, "TIME_ORDER")
@@ -91,10 +95,11 @@ def write_eaf(
     tier: str = DEFAULT_TIER,
     media: str | Path | None = None,
     author: str = "signstgcn",
+    properties: Mapping[str, str] | None = None,
 ) -> Path:
     """Write :func:`eaf_tree` to ``path`` atomically (UTF-8, XML declaration); returns the path."""
     path = Path(path)
-    tree = eaf_tree(segments, tier=tier, media=media, author=author)
+    tree = eaf_tree(segments, tier=tier, media=media, author=author, properties=properties)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb") as f:
         tree.write(f, encoding="UTF-8", xml_declaration=True)

@@ -15,10 +15,12 @@ instead of stopping.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -81,6 +83,46 @@ def _points(landmarks: Any, count: int, with_visibility: bool) -> np.ndarray:
     return np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float32)  # (count, 3)
 
 
+@contextmanager
+def native_stderr_silenced() -> Iterator[TextIO]:
+    """While the block runs, what native libraries write to file descriptor 2 (MediaPipe's absl / glog lines,
+    which ``GLOG_minloglevel`` does not reach) goes to ``/dev/null``; yields a text stream on the real stderr, for
+    progress bars. ``SIGNSTGCN_DEBUG=1`` keeps the native lines."""
+    if os.environ.get("SIGNSTGCN_DEBUG"):
+        yield sys.stderr
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    stream = os.fdopen(os.dup(saved), "w", buffering=1)
+    try:
+        yield stream
+    finally:
+        stream.flush()
+        stream.close()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _run_holistic(holistic: Any, bar: Any, cap: Any, cv2: Any, rows: dict[str, list[np.ndarray]],
+                  refine: bool) -> None:
+    """Every frame of ``cap`` through ``holistic``, appended to ``rows`` (one ``(V, C)`` array per part)."""
+    with holistic, bar:
+        while True:
+            ok, bgr = cap.read()
+            if not ok or bgr is None:
+                break
+            result = holistic.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            rows["pose"].append(_points(result.pose_landmarks, 33, True))
+            rows["left_hand"].append(_points(result.left_hand_landmarks, 21, False))
+            rows["right_hand"].append(_points(result.right_hand_landmarks, 21, False))
+            if refine:
+                rows["face"].append(_points(result.face_landmarks, 478, False))
+            bar.update(1)
+
+
 def extract_video(path: str | Path, *, face: str = "refine", progress: bool = False) -> Landmarks:
     """Run MediaPipe Holistic over every frame of one video (see module docstring)."""
     if face not in FACE_MODES:
@@ -98,21 +140,12 @@ def extract_video(path: str | Path, *, face: str = "refine", progress: bool = Fa
     rows: dict[str, list[np.ndarray]] = {"pose": [], "left_hand": [], "right_hand": [], "face": []}
     refine = face == "refine"
     try:
-        holistic = mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=MODEL_COMPLEXITY,
-                                                  refine_face_landmarks=refine)
-        bar = tqdm(total=total or None, desc=path.name, unit="frame", disable=not progress, leave=False)
-        with holistic, bar:
-            while True:
-                ok, bgr = cap.read()
-                if not ok or bgr is None:
-                    break
-                result = holistic.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-                rows["pose"].append(_points(result.pose_landmarks, 33, True))
-                rows["left_hand"].append(_points(result.left_hand_landmarks, 21, False))
-                rows["right_hand"].append(_points(result.right_hand_landmarks, 21, False))
-                if refine:
-                    rows["face"].append(_points(result.face_landmarks, 478, False))
-                bar.update(1)
+        with native_stderr_silenced() as stderr:
+            holistic = mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=MODEL_COMPLEXITY,
+                                                      refine_face_landmarks=refine)
+            bar = tqdm(total=total or None, desc=path.name, unit="frame", disable=not progress, leave=False,
+                       file=stderr)
+            _run_holistic(holistic, bar, cap, cv2, rows, refine)
     except cv2.error as err:
         raise DataError(f"{path}: cannot decode the video ({str(err).strip().splitlines()[-1]})") from None
     finally:

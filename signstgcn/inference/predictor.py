@@ -48,6 +48,7 @@ from signstgcn.data.signers import signer_statistics
 from signstgcn.data.transforms import default_eval_transforms
 from signstgcn.data.windows import present_mask, resample_time, window_starts
 from signstgcn.errors import CheckpointError, DataError
+from signstgcn.inference.pretrained import DEFAULT_MODEL, pretrained_file
 from signstgcn.model.model import SignSTGCNModel
 from signstgcn.training.calibration import Calibration, probabilities, temperature_threshold
 from signstgcn.training.checkpoint import load_checkpoint
@@ -85,6 +86,7 @@ DEFAULT_SMOOTH = 5  # frames of the moving median ``signstgcn detect`` applies b
 DEFAULT_SMOOTH_METHOD = "median"
 DEFAULT_MIN_SECONDS = 0.2  # shortest segment and gap ``signstgcn detect`` keeps by default
 DEFAULT_FPS = 25.0  # frames per second of a recording that does not say
+FPS_TOLERANCE = 0.02  # a recording within 2 % of the checkpoint's frame rate is not resampled
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -104,6 +106,7 @@ class Predictor:
     path: Path | None = None
     temperature: float = 1.0
     min_confidence: float = 0.0
+    release: dict[str, Any] = field(default_factory=dict)  # a shipped model's name, version, recipe (else empty)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.temperature) and self.temperature > 0):
@@ -122,8 +125,36 @@ class Predictor:
             calibration = Calibration.from_checkpoint(ckpt.raw)
         except (DataError, ValueError) as err:
             raise CheckpointError(f"checkpoint {path}: {err}") from None
+        release = ckpt.raw.get("release")
         return cls(ckpt.model, data, dict(ckpt.metrics), Path(path), calibration.temperature,
-                   check_min_confidence(min_confidence))
+                   check_min_confidence(min_confidence), dict(release) if isinstance(release, dict) else {})
+
+    @classmethod
+    def from_pretrained(cls, name: str = DEFAULT_MODEL, device: str | torch.device = "cpu", *,
+                        min_confidence: float = 0.0) -> Predictor:
+        """The model shipped inside the package (:mod:`signstgcn.inference.pretrained`), e.g. the default
+        ``signing-detector``: no training, no download."""
+        with pretrained_file(name) as path:
+            try:
+                return cls.from_checkpoint(path, device, min_confidence=min_confidence)
+            except CheckpointError as err:
+                raise CheckpointError(f"the shipped model {name!r} cannot be loaded; reinstall signstgcn ({err})") \
+                    from None
+
+    @property
+    def name(self) -> str:
+        """``NAME VERSION`` of a shipped model, else the checkpoint's path."""
+        if self.release.get("name"):
+            return f"{self.release['name']} {self.release.get('version', '')}".strip()
+        return str(self.path) if self.path is not None else "checkpoint in memory"
+
+    def provenance(self) -> dict[str, Any]:
+        """What every output records about the model: ``checkpoint`` (path or shipped name), and for a shipped
+        model ``model_name`` and ``model_version``."""
+        out: dict[str, Any] = {"checkpoint": self.name if self.release else str(self.path)}
+        if self.release:
+            out.update({"model_name": self.release.get("name"), "model_version": self.release.get("version")})
+        return out
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of raw logits: binary ``sigmoid(logits / T)`` (same shape), multi-class
@@ -145,6 +176,11 @@ class Predictor:
     @property
     def window(self) -> int:
         return self.data.window.length
+
+    @property
+    def fps(self) -> float | None:
+        """The frame rate the model was trained at (``train --fps``); None when the checkpoint does not record one."""
+        return self.data.fps
 
     @property
     def video_mode(self) -> bool:
@@ -428,6 +464,33 @@ class Detection:
     probability: np.ndarray  # (T,) smoothed: what is thresholded
     threshold: float
     segments: list[Segment]
+    model_fps: float | None = None  # the rate the frames were resampled to for the model (None: not resampled)
+
+
+def model_rate(predictor: Predictor, fps: float) -> float | None:
+    """The rate a recording of ``fps`` frames per second is resampled to before the model sees it: the
+    checkpoint's training rate when it records one more than :data:`FPS_TOLERANCE` away from ``fps``, else None
+    (also when ``fps`` is not positive: unknown)."""
+    trained = predictor.fps
+    if trained is None or not fps > 0 or abs(fps / trained - 1.0) <= FPS_TOLERANCE:
+        return None
+    return trained
+
+
+def resample_to_rate(frames: np.ndarray, fps: float, target: float) -> np.ndarray:
+    """Raw ``frames (T, V, C)`` recorded at ``fps`` → ``(T', V, C)`` at ``target`` frames per second (linear in
+    time, a missing neighbour falls back to the other; ``T' = round(T * target / fps)``, at least 1)."""
+    length = max(1, round(len(frames) * target / fps))
+    return resample_time(frames, length)
+
+
+def to_recording_frames(values: np.ndarray, num_frames: int) -> np.ndarray:
+    """Per-frame ``values (T',)`` of a resampled recording back on its own ``num_frames`` frames: frame ``t``
+    sits at ``t * (T'-1) / (T-1)`` on the resampled time axis (the mapping of :func:`resample_to_rate`)."""
+    if len(values) == num_frames:
+        return values.astype(np.float32)
+    pos = np.linspace(0.0, len(values) - 1, num_frames) if num_frames > 1 else np.zeros(1)
+    return np.interp(pos, np.arange(len(values)), values).astype(np.float32)
 
 
 def detect(
@@ -444,16 +507,31 @@ def detect(
     min_gap: int = 0,
     weighting: str = "center",
 ) -> Detection:
-    """Signing probability per frame and signing segments of one video's raw ``frames (T, V, C)``."""
+    """Signing probability per frame and signing segments of one video's raw ``frames (T, V, C)`` recorded at
+    ``fps``.
+
+    A checkpoint that records its training frame rate (``train --fps``) sees the recording resampled to that rate
+    when ``fps`` differs by more than :data:`FPS_TOLERANCE`: the windows (``stride`` in the model's frames) are
+    scored there, and each frame's mean window probability is read back at the recording's own frames, where
+    smoothing (``smooth`` frames), threshold and the duration rules (``min_duration`` / ``min_gap`` frames) apply
+    as usual. ``starts`` are then in the recording's frames too. Segment times therefore stay those of the
+    recording whatever its rate."""
     require_binary(predictor, "per-frame signing detection")
-    scores = sliding_window_scores(predictor, frames, stride=stride, batch_size=batch_size)
+    T = len(frames)
+    target = model_rate(predictor, fps)
+    seen = frames if target is None else resample_to_rate(frames, fps, target)  # (T', V, C)
+    scores = sliding_window_scores(predictor, seen, stride=stride, batch_size=batch_size)
     probs = predictor.probabilities(scores.logits[:, 0])  # (W,)
-    tail = has_tail_window(scores.starts, len(frames), predictor.window, stride)
-    raw = frame_probabilities(probs, scores.starts, predictor.window, len(frames), tail=tail, weighting=weighting)
+    tail = has_tail_window(scores.starts, len(seen), predictor.window, stride)
+    raw = frame_probabilities(probs, scores.starts, predictor.window, len(seen), tail=tail, weighting=weighting)
+    starts = scores.starts
+    if target is not None:
+        raw = to_recording_frames(raw, T)  # (T,)
+        starts = np.round(starts * (T - 1) / max(len(seen) - 1, 1)).astype(starts.dtype)
     smoothed = smooth_probabilities(raw, smooth, smooth_method)
     thr = predictor.best_threshold if threshold is None else float(threshold)
     segments = segments_from_probabilities(smoothed, thr, min_duration, min_gap)
-    return Detection(len(frames), fps, scores.starts, probs, raw, smoothed, thr, segments)
+    return Detection(T, fps, starts, probs, raw, smoothed, thr, segments, target)
 
 
 def require_binary(predictor: Predictor, what: str) -> None:

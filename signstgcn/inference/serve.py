@@ -100,7 +100,8 @@ class DetectionServer:
     def health(self, connection: Any, request: Any) -> Any:
         """``process_request`` hook: ``GET /health`` → 200 with a JSON status; other paths open a WebSocket."""
         if request.path == "/health":
-            body = json.dumps({"status": "ok", "streams": len(self.sessions)}) + "\n"
+            body = json.dumps({"status": "ok", "streams": len(self.sessions),
+                               "model": self.detector.predictor.name}) + "\n"
             return connection.respond(http.HTTPStatus.OK, body)
         return None
 
@@ -117,7 +118,8 @@ class DetectionServer:
         self.log(f"stream {stream} joined ({len(self.sessions)} open)")
         await ws.send(json.dumps({"type": "hello", "stream": stream, "joints": det.predictor.layout.num_nodes,
                                   "channels": det.predictor.data.selection.coords, "window": det.window,
-                                  "stride": det.stride, "fps": self.fps, "threshold": det.threshold}))
+                                  "stride": det.stride, "fps": self.fps, "threshold": det.threshold,
+                                  "model": det.predictor.name}))
         try:
             async for message in ws:
                 reply = self._receive(session, message)
@@ -284,7 +286,8 @@ async def run_server(detector: MultiStreamDetector, *, host: str = "127.0.0.1", 
         async with serve(server.handler, host, port, process_request=server.health,
                          max_size=MAX_MESSAGE, compression=None, reuse_port=reuse_port or None) as ws_server:
             bound = ws_server.sockets[0].getsockname()[1]
-            log(f"signstgcn serve: listening on ws://{host}:{bound} (health: http://{host}:{bound}/health)")
+            log(f"signstgcn serve: listening on ws://{host}:{bound} (health: http://{host}:{bound}/health; "
+                f"model {detector.predictor.name})")
             if ready is not None:
                 ready(bound)
             await server.run_ticks(stop)

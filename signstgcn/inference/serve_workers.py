@@ -68,7 +68,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def run_workers(detector_options: Mapping[str, Any], *, workers: int, host: str = "127.0.0.1", port: int = 8765,
                 threads: int = 1, log: Callable[[str], None] = print,
-                ready: Callable[[int], None] | None = None, **server_options: Any) -> int:
+                ready: Callable[[int], None] | None = None, model: str | None = None, **server_options: Any) -> int:
     """Serve with ``workers`` processes until SIGINT / SIGTERM; returns the port served.
 
     ``detector_options``: keyword arguments of :meth:`MultiStreamDetector.from_checkpoint` (each worker loads its
@@ -104,7 +104,7 @@ def run_workers(detector_options: Mapping[str, Any], *, workers: int, host: str 
             log("signstgcn serve: stopped during start-up")  # SIGINT / SIGTERM while the workers loaded
             return port
         log(f"signstgcn serve: listening on ws://{host}:{port} with {workers} worker processes "
-            f"(health: http://{host}:{port}/health)")
+            f"(health: http://{host}:{port}/health{f'; model {model}' if model else ''})")
         if ready is not None:
             ready(port)
         for proc in procs:

@@ -73,6 +73,7 @@ class DataOptions:
     exclude_labels: tuple[str, ...] = ()
     splits_json: str | None = None
     val_fraction: float = 0.2
+    fps: float | None = None  # frame rate of the training recordings (recorded; detect resamples to it)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", str(self.data))
@@ -92,6 +93,8 @@ class DataOptions:
             raise ValueError("--num-classes is for multi-class training; drop it with --binary")
         if not 0.0 <= float(self.val_fraction) < 1.0:
             raise ValueError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"--fps must be a positive frame rate, got {self.fps}")
 
     def selection(self) -> PartSelection:
         """The parts of ``include_*`` (none given: pose + hands), the subsets and ``coords``."""

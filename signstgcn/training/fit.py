@@ -158,7 +158,7 @@ def _data_config(config: TrainConfig, corpus: Corpus, train_ids: list[str]) -> D
                           vocab, hands_relative=i.hands_relative, signer_source=source, signers=names,
                           pseudo_signers=pseudo, level_shoulders=i.level_shoulders, face_channels=i.face_channels,
                           dominant_hand=i.dominant_hand, augment=i.augment, cross_signer=i.cross_signer_augment,
-                          hard_negatives=i.hard_negatives)
+                          hard_negatives=i.hard_negatives, fps=d.fps)
     if i.canonical_bones:
         lengths = fit_bone_lengths(corpus, train_ids, data_cfg, seed=config.run.seed)
         data_cfg = dataclasses.replace(data_cfg, bone_lengths=lengths)
