@@ -86,7 +86,7 @@ def _mp_detect(shared: Path, out: Path, people: set[str]) -> tuple[list[str], li
             continue
         _link(path, out / f"{video}.npz")
         gt_lines += [f"{video} {frame} {label}" for frame, label in gt.annotations[video]]
-        signer_lines.append(f"{video} {signers[video]}")
+        signer_lines.append(f"{video} det-{signers[video]}")  # mp_detect's ids are its own (SOURCE.md)
     return gt_lines, signer_lines
 
 
@@ -140,10 +140,9 @@ def build_pool(shared: Path, out: Path, *, people: set[str], sessions_out: set[s
                                              words_per_session, seed, "idle"),
                     idle="idle", seed=seed, prefix="trad-")
     gt, who = gt + g, who + s
-    left_out = set(MP_DETECT_PEOPLE) - people  # a held-out mp_detect person is left out of mp_signers too
     g, s = _streams(shared / "mp_signers", out / "mp_signers", "signers.txt",
-                    lambda clips: _subsample([c for c in clips if c.group not in left_out], clips_per_signer,
-                                             seed, None), idle=None, seed=seed, prefix="")
+                    lambda clips: _subsample(clips, clips_per_signer, seed, None), idle=None, seed=seed,
+                    prefix="sig-")
     gt, who = gt + g, who + s
     (out / "groundtruth.txt").write_text("".join(line + "\n" for line in gt))
     (out / "signers.txt").write_text("".join(line + "\n" for line in who))
@@ -167,6 +166,7 @@ def build_heldout(shared: Path, out: Path, *, people: set[str], sessions: set[st
 
 def _run(args: list[str], log: Path) -> None:
     cmd = [sys.executable, "-m", "signstgcn", *args]
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as f:
         f.write("$ signstgcn " + " ".join(args) + "\n")
         f.flush()
