@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -180,3 +181,13 @@ def test_detect_runs_straight_from_a_video_and_caches_its_landmarks(tmp_path, ca
     assert isinstance(lm, Landmarks) and lm.num_frames == info["num_frames"] == 55
     assert detect_main([str(video), "--out", str(out), "--overwrite", "--quiet"]) == 0
     assert json.loads((out / "msl_yo.segments.json").read_text())["landmarks_from"] == "cache"
+
+
+def test_the_readme_example_of_the_shipped_detector_runs(tmp_path, monkeypatch, capsys):
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Detect signing with no training", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    _recording(tmp_path / "clip.npz")
+    exec(compile(code, "README.md shipped-detector block", "exec"), {"__name__": "readme_detector"})
+    assert NAME in capsys.readouterr().out
