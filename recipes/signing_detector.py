@@ -129,6 +129,13 @@ def _subsample(clips, per_group: int, seed: int, idle: str | None):
     return kept
 
 
+def _write_tables(out: Path, gt: list[str], who: list[str]) -> Path:
+    """``out/groundtruth.txt`` and ``out/signers.txt`` from their lines; returns ``out``."""
+    (out / "groundtruth.txt").write_text("".join(line + "\n" for line in gt))
+    (out / "signers.txt").write_text("".join(line + "\n" for line in who))
+    return out
+
+
 def build_pool(shared: Path, out: Path, *, people: set[str], sessions_out: set[str], seed: int,
                words_per_session: int, clips_per_signer: int) -> Path:
     """The training folder (see the module docstring) in ``out``: npz links and streams, groundtruth.txt,
@@ -147,9 +154,7 @@ def build_pool(shared: Path, out: Path, *, people: set[str], sessions_out: set[s
                         lambda clips: _subsample(clips, clips_per_signer, seed, None), idle=None, seed=seed,
                         prefix="sig-")
         gt, who = gt + g, who + s
-    (out / "groundtruth.txt").write_text("".join(line + "\n" for line in gt))
-    (out / "signers.txt").write_text("".join(line + "\n" for line in who))
-    return out
+    return _write_tables(out, gt, who)
 
 
 def build_heldout(shared: Path, out: Path, *, people: set[str], sessions: set[str], seed: int) -> Path:
@@ -162,9 +167,7 @@ def build_heldout(shared: Path, out: Path, *, people: set[str], sessions: set[st
                         lambda clips: [c for c in clips if c.group in sessions], idle="idle", seed=seed,
                         prefix="trad-")
         gt, who = gt + g, who + s
-    (out / "groundtruth.txt").write_text("".join(line + "\n" for line in gt))
-    (out / "signers.txt").write_text("".join(line + "\n" for line in who))
-    return out
+    return _write_tables(out, gt, who)
 
 
 def _run(args: list[str], log: Path) -> None:

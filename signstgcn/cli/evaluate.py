@@ -22,7 +22,7 @@ from pathlib import Path
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, run_cli
 from signstgcn.data.splits import SPLITS
 from signstgcn.evaluation.evaluate import evaluate
-from signstgcn.inference.pretrained import DEFAULT_MODEL, pretrained_file
+from signstgcn.inference.pretrained import checkpoint_file
 from signstgcn.progress import wants_progress
 from signstgcn.training.adaptation import ADAPT_LAYERS
 
@@ -83,12 +83,10 @@ def open_set_arg(args: argparse.Namespace) -> bool | list[str]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    if args.ckpt is None:
-        if not args.out:
-            raise ValueError("--out is required without --ckpt (the shipped detector's folder is not for reports)")
-        with pretrained_file(DEFAULT_MODEL) as path:
-            return _run(args, path)
-    return _run(args, Path(args.ckpt))
+    if args.ckpt is None and not args.out:
+        raise ValueError("--out is required without --ckpt (the shipped detector's folder is not for reports)")
+    with checkpoint_file(args.ckpt) as ckpt:
+        return _run(args, ckpt)
 
 
 def _run(args: argparse.Namespace, ckpt: Path) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 from signstgcn.cli.common import CLI_ERRORS, HelpFormatter, add_threads_arg, run_cli
 from signstgcn.inference.multistream import MultiStreamDetector
 from signstgcn.inference.predictor import DEFAULT_FPS
-from signstgcn.inference.pretrained import DEFAULT_MODEL, pretrained_file
+from signstgcn.inference.pretrained import checkpoint_file
 from signstgcn.inference.serve import run_server
 from signstgcn.inference.serve_workers import run_workers
 from signstgcn.runtime import configure_threads, resolve_device, usable_cpus
@@ -61,13 +61,11 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     configure_threads(args.threads)
-    if args.ckpt is None:
-        with pretrained_file(DEFAULT_MODEL) as path:
-            return _serve(args, path)
-    return _serve(args, args.ckpt)
+    with checkpoint_file(args.ckpt) as ckpt:
+        return _serve(args, ckpt)
 
 
-def _serve(args: argparse.Namespace, ckpt: str | Path) -> int:
+def _serve(args: argparse.Namespace, ckpt: Path) -> int:
     options = {"path": str(ckpt), "stride": args.stride, "threshold": args.threshold,
                "device": str(resolve_device(args.device)), "max_streams": args.max_streams, "bf16": args.bf16}
     detector = MultiStreamDetector.from_checkpoint(**options)  # checks the checkpoint and options here, once

@@ -61,6 +61,7 @@ from signstgcn.evaluation.embeddings import extract_outputs
 from signstgcn.evaluation.html import evaluation_page, worst_clips
 from signstgcn.evaluation.label_check import per_signer_confusion, swapped_label_warnings
 from signstgcn.inference.predictor import checkpoint_threshold
+from signstgcn.inference.pretrained import release_fields, release_of
 from signstgcn.metrics import (
     ECE_BINS,
     binary_metrics,
@@ -321,14 +322,6 @@ def _open_set_labels(open_set: bool | Sequence[str], coverage: dict[str, Any], c
     if absent:
         warnings.append(f"--open-set-labels: {', '.join(absent)} occur in none of the evaluated videos")
     return tuple(label for label in asked if label not in absent)
-
-
-def release_fields(raw: dict[str, Any]) -> dict[str, Any]:
-    """``model_name`` / ``model_version`` of a shipped checkpoint (its ``release`` entry); empty otherwise."""
-    release = raw.get("release")
-    if not isinstance(release, dict) or not release.get("name"):
-        return {}
-    return {"model_name": release["name"], "model_version": release.get("version")}
 
 
 def prepare_evaluation(
@@ -682,7 +675,7 @@ def _report(data: EvalData, metrics: dict[str, Any], extra: dict[str, Any], per_
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "checkpoint": {
             "path": str(data.ckpt_path.resolve()),
-            **release_fields(ck.raw),
+            **release_fields(release_of(ck.raw)),
             "epoch": ck.epoch,
             "task": "binary" if cfg.vocab.binary else "multiclass",
             "classes": list(cfg.vocab.classes),

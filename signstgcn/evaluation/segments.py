@@ -12,16 +12,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from signstgcn.inference.predictor import segments_from_probabilities
+
 __all__ = ["DEFAULT_MIN_IOU", "label_runs", "match_segments", "segment_scores"]
 
 DEFAULT_MIN_IOU = 0.5
 
 
 def label_runs(labels: np.ndarray, value: int = 1) -> list[tuple[int, int]]:
-    """Half-open runs of ``labels (T,) == value``."""
-    on = (np.asarray(labels) == value).astype(np.int8)
-    edges = np.diff(np.concatenate([[0], on, [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+    """Half-open runs of ``labels (T,) == value`` (detect's run finder on a 0/1 indicator: no gap closed, none
+    dropped)."""
+    return list(segments_from_probabilities((np.asarray(labels) == value).astype(np.float32), 0.5))
 
 
 def _iou(a: tuple[int, int], b: tuple[int, int]) -> float:

@@ -48,7 +48,7 @@ from signstgcn.data.signers import signer_statistics
 from signstgcn.data.transforms import default_eval_transforms
 from signstgcn.data.windows import present_mask, resample_time, window_starts
 from signstgcn.errors import CheckpointError, DataError
-from signstgcn.inference.pretrained import DEFAULT_MODEL, pretrained_file
+from signstgcn.inference.pretrained import DEFAULT_MODEL, pretrained_file, release_fields, release_of
 from signstgcn.model.model import SignSTGCNModel
 from signstgcn.training.calibration import Calibration, probabilities, temperature_threshold
 from signstgcn.training.checkpoint import load_checkpoint
@@ -125,9 +125,8 @@ class Predictor:
             calibration = Calibration.from_checkpoint(ckpt.raw)
         except (DataError, ValueError) as err:
             raise CheckpointError(f"checkpoint {path}: {err}") from None
-        release = ckpt.raw.get("release")
         return cls(ckpt.model, data, dict(ckpt.metrics), Path(path), calibration.temperature,
-                   check_min_confidence(min_confidence), dict(release) if isinstance(release, dict) else {})
+                   check_min_confidence(min_confidence), release_of(ckpt.raw))
 
     @classmethod
     def from_pretrained(cls, name: str = DEFAULT_MODEL, device: str | torch.device = "cpu", *,
@@ -151,10 +150,8 @@ class Predictor:
     def provenance(self) -> dict[str, Any]:
         """What every output records about the model: ``checkpoint`` (path or shipped name), and for a shipped
         model ``model_name`` and ``model_version``."""
-        out: dict[str, Any] = {"checkpoint": self.name if self.release else str(self.path)}
-        if self.release:
-            out.update({"model_name": self.release.get("name"), "model_version": self.release.get("version")})
-        return out
+        fields = release_fields(self.release)
+        return {"checkpoint": self.name if fields else str(self.path), **fields}
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of raw logits: binary ``sigmoid(logits / T)`` (same shape), multi-class
