@@ -182,8 +182,9 @@ def _run(args: list[str], log: Path) -> None:
 
 
 def train(pool: Path, out: Path, seed: int, a: argparse.Namespace) -> Path:
-    flags = TRAIN_FLAGS + ["--epochs", str(a.epochs), "--seed", str(seed), "--threads", str(a.threads),
-                           "--quiet", "--overwrite"] + (["--amp"] if a.amp else [])
+    flags = TRAIN_FLAGS + list(a.train_flag) + ["--epochs", str(a.epochs), "--seed", str(seed),
+                                                "--threads", str(a.threads), "--quiet", "--overwrite"]
+    flags += ["--amp"] if a.amp else []
     _run(["train", "--data", str(pool), "--out", str(out), *flags], out.parent / f"{out.name}.log")
     return out / "last.pt"
 
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--words-per-session", type=int, default=24)
     p.add_argument("--clips-per-signer", type=int, default=0,
                    help="mp_signers clips per person (0: none, the shipped recipe; 15 = the pooled one of the README)")
+    p.add_argument("--train-flag", action="append", default=[],
+                   help="one more flag for every training run (repeat; e.g. --train-flag=--aspect-augment)")
     p.add_argument("--threads", default="1")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CPU with native bf16)")
     a = p.parse_args(argv)

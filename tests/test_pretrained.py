@@ -179,6 +179,7 @@ def test_detect_runs_straight_from_a_video_and_caches_its_landmarks(tmp_path, ca
     assert info["signing_fraction"] >= 0.8  # every frame of the clip is signing
     lm = load_landmarks(out / "msl_yo.npz")
     assert isinstance(lm, Landmarks) and lm.num_frames == info["num_frames"] == 55
+    assert lm.image_size == (1280.0, 720.0)  # the frame x and y are fractions of (the clip is 1280x720)
     assert detect_main([str(video), "--out", str(out), "--overwrite", "--quiet"]) == 0
     assert json.loads((out / "msl_yo.segments.json").read_text())["landmarks_from"] == "cache"
 

@@ -11,7 +11,7 @@ __all__ = ["REPRESENTATION_FLAGS", "add_part_args", "add_representation_args", "
 
 # the flags of add_representation_args, by their InputOptions field names
 REPRESENTATION_FLAGS = ("hands_relative", "face_channels", "canonical_bones", "level_shoulders", "dominant_hand",
-                        "augment")
+                        "augment", "aspect_augment")
 
 
 def add_part_args(group: argparse._ArgumentGroup) -> None:
@@ -47,6 +47,9 @@ def add_representation_args(parser: argparse.ArgumentParser) -> argparse._Argume
                    help="training augmentation: standard (mirror, rotation 15 deg, scale, shear, speed "
                         "0.8-1.2x, joint dropout), strong (wider: speed 0.5-1.5x, whole-hand dropout, ...) "
                         "or none")
+    r.add_argument("--aspect-augment", action=argparse.BooleanOptionalAction, default=False,
+                   help="draw the camera's aspect ratio (x stretched 9:16 .. 16:9 before normalization), for "
+                        "landmarks whose frame size is unknown: robustness to other cameras and phone video")
     return r
 
 

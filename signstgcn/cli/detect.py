@@ -330,13 +330,15 @@ def write_topk(out: Path, src: Source, rec: Recognition, info: dict[str, Any], k
 
 
 def _cached(cache: Path, src: Source, face: str) -> Landmarks | None:
-    """The landmarks cached for ``src`` by an earlier run: written after the video last changed and with the
-    face when it is asked for; else None."""
+    """The landmarks cached for ``src`` by an earlier run: written after the video last changed, with the frame size
+    (caches of older versions lack it) and with the face when it is asked for; else None."""
     if not cache.is_file() or cache.stat().st_mtime < src.path.stat().st_mtime:
         return None
     try:
         lm = load_landmarks(cache)
     except (SignSTGCNError, ValueError, OSError):
+        return None
+    if lm.image_size is None:
         return None
     return None if face == "refine" and "face" not in lm.arrays else lm
 

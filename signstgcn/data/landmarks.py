@@ -6,6 +6,12 @@ The readers (:mod:`signstgcn.data.readers`: ``.npz``, pose-format ``.pose``, Ope
 A landmark file holds any subset of the parts ``pose`` (T, 33|25|18, C), ``left_hand`` (T, 21, C),
 ``right_hand`` (T, 21, C) and ``face`` (T, 478|468|70, C), with C = 2..4 channels (x, y[, z[, vis]]).
 Undetected joints are NaN or all-zero; both become NaN here, so "missing" has one spelling downstream.
+
+x and y are MediaPipe's normalized image coordinates: fractions of the frame's width and of its height. The same
+body therefore has other proportions in a 16:9 and in a 9:16 frame. A file that knows its frame size
+(``image_size`` = (width, height) in pixels: extraction, ``.pose`` headers, OpenPose with ``--image-size``) is made
+isotropic by :func:`select_joints`: x (and MediaPipe's z, which shares x's unit) times width / height, so one
+unit is one frame height on both axes.
 """
 
 from __future__ import annotations
@@ -37,6 +43,12 @@ class Landmarks:
     arrays: dict[str, np.ndarray]
     fps: float | None = None
     signer: str | None = None
+    image_size: tuple[float, float] | None = None  # (width, height) in pixels of the frame x and y are fractions of
+
+    @property
+    def aspect(self) -> float | None:
+        """Frame width / height (None when the frame size is unknown)."""
+        return None if self.image_size is None else self.image_size[0] / self.image_size[1]
 
     @property
     def num_frames(self) -> int:
@@ -69,6 +81,7 @@ class PartSelection:
     pose_subset: str = "upper"
     face_subset: str = "compact"
     coords: int = 2
+    isotropic: bool = True  # scale x by the frame's width / height where it is known (False: checkpoints before it)
 
     @classmethod
     def from_flags(cls, include_pose: bool, include_hands: bool, include_face: bool, *, pose_subset: str = "upper",
@@ -119,10 +132,35 @@ def validate_part(path: Path, name: str, value: np.ndarray) -> np.ndarray:
     return arr
 
 
-def select_joints(landmarks: Landmarks, layout: Layout, coords: int) -> np.ndarray:
+def check_image_size(path: Path | str, value: object) -> tuple[float, float]:
+    """``value`` as a positive, finite ``(width, height)``; a one-line DataError naming ``path`` otherwise."""
+    try:
+        size = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        size = np.array([])
+    if size.shape != (2,) or not (np.isfinite(size).all() and (size > 0).all()):
+        raise DataError(f"{path}: 'image_size' must be the frame's (width, height) in pixels, two positive "
+                        f"numbers, got {value!r}")
+    return float(size[0]), float(size[1])
+
+
+def isotropic(points: np.ndarray, aspect: float | None, *, mediapipe: bool = True) -> np.ndarray:
+    """``points (..., C)`` with x (and MediaPipe's z, channel 2) times ``aspect`` = width / height: one unit is one
+    frame height on both axes. ``aspect`` None (unknown) or 1 returns ``points`` unchanged (no copy)."""
+    if aspect is None or aspect == 1.0:
+        return points
+    out = np.array(points, dtype=np.float32)  # copy
+    out[..., 0] *= np.float32(aspect)
+    if mediapipe and out.shape[-1] > 2:
+        out[..., 2] *= np.float32(aspect)  # MediaPipe z has x's unit; OpenPose channel 2 is a confidence
+    return out
+
+
+def select_joints(landmarks: Landmarks, layout: Layout, coords: int, *, isotropic_xy: bool = True) -> np.ndarray:
     """Gather ``layout``'s nodes from ``landmarks`` → (T, V, coords) float32, NaN for missing joints.
 
-    A part the layout wants but the file lacks is all NaN (undetected), so files may omit parts.
+    A part the layout wants but the file lacks is all NaN (undetected), so files may omit parts. With
+    ``isotropic_xy`` and a known ``image_size``, x (and MediaPipe z) are scaled by width / height (:func:`isotropic`).
     """
     t = landmarks.num_frames
     out = np.full((t, layout.num_nodes, coords), np.nan, dtype=np.float32)  # (T, V, C)
@@ -138,6 +176,8 @@ def select_joints(landmarks: Landmarks, layout: Layout, coords: int) -> np.ndarr
                                 f"coords={coords} needs at least {coords}")
             out[:, start:start + len(source)] = arr[:, source, :coords]
         start += len(source)
+    if isotropic_xy:
+        out = isotropic(out, landmarks.aspect, mediapipe=layout.skeleton == "mediapipe")
     return out
 
 
@@ -160,7 +200,8 @@ class JointSelector:
         if self.layout is None:
             self.layout = self.spec.build()
         check_skeleton(landmarks, self.spec)
-        return select_joints(landmarks, self.layout, self.selection.coords)  # (T, V, C)
+        return select_joints(landmarks, self.layout, self.selection.coords,
+                             isotropic_xy=self.selection.isotropic)  # (T, V, C)
 
 
 def check_skeleton(landmarks: Landmarks, spec: LayoutSpec) -> None:

@@ -269,7 +269,7 @@ def read_pack_info(pack_dir: str | Path) -> PackInfo:
             path=Path(pack_dir),
             video_ids=[str(v["id"]) for v in videos],
             layout_spec=LayoutSpec(**meta["layout_spec"]),
-            selection=PartSelection(**meta["selection"]),
+            selection=PartSelection(**{"isotropic": False, **meta["selection"]}),  # packs before frame sizes
             num_frames=int(meta["num_frames"]),
             fps={str(v["id"]): None if v["fps"] is None else float(v["fps"]) for v in videos},
             signers={str(v["id"]): str(v["signer"]) for v in videos if v.get("signer") is not None},
@@ -345,7 +345,11 @@ def selection_mismatch(info: PackInfo, selection: PartSelection, layout_spec: La
     packed = info.layout_spec
     wanted = layout_spec or selection.layout_spec(skeleton=packed.skeleton, face_points=packed.face_points)
     if wanted == packed and selection.coords == info.coords:
-        return None
+        if info.selection.isotropic == selection.isotropic:
+            return None
+        return ("packed before frame sizes were used (x as a fraction of the frame width), asked for isotropic "
+                "coordinates" if selection.isotropic else "packed with isotropic coordinates, asked for x as a "
+                "fraction of the frame width (a model trained before frame sizes were used)")
     return (f"packed with {describe_parts(packed, info.coords)}, "
             f"asked for {describe_parts(wanted, selection.coords)}")
 

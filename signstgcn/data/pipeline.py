@@ -57,6 +57,7 @@ class DataConfig:
     cross_signer: bool = False
     hard_negatives: float = 0.0  # share of training windows replaced by still-hands negatives (binary)
     fps: float | None = None  # frame rate of the training recordings; None = unknown (inputs are not resampled)
+    aspect_augment: bool = False  # training drew camera aspect ratios (RandomAspect)
 
     def __post_init__(self) -> None:
         if self.fps is not None and not (np.isfinite(self.fps) and self.fps > 0):
@@ -117,13 +118,15 @@ class DataConfig:
             "cross_signer": self.cross_signer,
             "hard_negatives": self.hard_negatives,
             "fps": self.fps,
+            "aspect_augment": self.aspect_augment,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DataConfig:
         try:
             return cls(
-                selection=PartSelection(**d["selection"]),
+                # checkpoints before frame sizes were used read x as a fraction of the width
+                selection=PartSelection(**{"isotropic": False, **d["selection"]}),
                 layout=LayoutSpec(**d["layout"]),
                 window=_window_config(d["window"]),
                 vocab=LabelVocab.from_dict(d["vocab"]),
@@ -139,6 +142,7 @@ class DataConfig:
                 cross_signer=bool(d.get("cross_signer", False)),
                 hard_negatives=float(d.get("hard_negatives", 0.0)),
                 fps=None if d.get("fps") is None else float(d["fps"]),
+                aspect_augment=bool(d.get("aspect_augment", False)),
             )
         except (KeyError, TypeError) as err:
             raise DataError(f"checkpoint data settings are incomplete or from another version ({err})") from None
@@ -193,7 +197,7 @@ def make_dataset(
     if train:
         profiles = _profiles(corpus, ids, config) if config.cross_signer else None
         transform = default_train_transforms(layout, **config.normalize_options(), augment=config.augment,
-                                             profiles=profiles)
+                                             profiles=profiles, aspect_augment=config.aspect_augment)
     else:
         transform = default_eval_transforms(layout, **config.normalize_options())
     return WindowDataset(

@@ -127,6 +127,11 @@ def join_clips(landmarks: Sequence[Landmarks], path: Path) -> Landmarks:
     if len(rates) > 1:
         raise DataError(f"{path}: its clips store different frame rates ({', '.join(map(str, sorted(rates)))}); "
                         "resample them to one rate first")
+    sizes = {lm.image_size for lm in landmarks}
+    if len(sizes) > 1:
+        shown = ", ".join("unknown" if z is None else f"{z[0]:g}x{z[1]:g}" for z in sorted(sizes, key=str))
+        raise DataError(f"{path}: its clips come from frames of different sizes ({shown}); a stream joins the clips "
+                        "of one camera")
     arrays = {}
     for part, (V, C) in shapes.items():
         chunks = [lm.arrays[part] if part in lm.arrays else np.full((lm.num_frames, V, C), np.nan, np.float32)
@@ -134,7 +139,7 @@ def join_clips(landmarks: Sequence[Landmarks], path: Path) -> Landmarks:
         arrays[part] = np.concatenate(chunks).astype(np.float32)  # (sum T_i, V, C)
     signers = {lm.signer for lm in landmarks}
     return Landmarks(path, arrays, fps=rates.pop() if rates else None,
-                     signer=signers.pop() if len(signers) == 1 else None)
+                     signer=signers.pop() if len(signers) == 1 else None, image_size=sizes.pop())
 
 
 def write_streams(plans: Sequence[StreamPlan], out: Path, *,

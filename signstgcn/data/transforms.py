@@ -32,6 +32,7 @@ __all__ = [
     "NormParams",
     "Normalize",
     "PartDropout",
+    "RandomAspect",
     "RandomProportions",
     "RandomMirror",
     "RandomRotation",
@@ -542,6 +543,38 @@ class RandomShear(_RandomLinear2D):
         return np.array([[1.0, a], [b, 1.0]])  # (2, 2)
 
 
+class RandomAspect:
+    """Camera aspect ratio: stretch x by a factor drawn log-uniformly from ``[low, high]`` on RAW coordinates.
+
+    MediaPipe's x is a fraction of the frame's width and y of its height, so the same body seen by a 16:9 camera
+    and by a 9:16 phone has other proportions (x / y differs by 16/9 / (9/16) = 3.2x). Where a file does not
+    record its frame size the coordinates cannot be made isotropic (:func:`~signstgcn.data.landmarks.select_joints`),
+    so training draws the camera: x (and MediaPipe's z, which shares x's unit) times ``f``, with
+    ``log f`` uniform in ``[log low, log high]`` (default 9:16 .. 16:9). Runs *before* :class:`Normalize`,
+    like a camera would, so the shoulder width, levelling and canonical bones see the stretched body.
+    """
+
+    def __init__(self, layout: Layout, low: float = 9 / 16, high: float = 16 / 9) -> None:
+        if not 0 < low <= high:
+            raise ValueError(f"RandomAspect: expected 0 < low <= high, got low={low}, high={high}")
+        self.layout, self.low, self.high = layout, float(low), float(high)
+        self._channels = (0, 2) if layout.skeleton == "mediapipe" else (0,)  # OpenPose channel 2: confidence
+
+    def __repr__(self) -> str:
+        return f"RandomAspect(low={_fmt(self.low)}, high={_fmt(self.high)})"
+
+    def __call__(
+        self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        _check_window(frames, mask, "RandomAspect")
+        factor = np.float32(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        out = np.array(frames, dtype=np.float32)  # (T, V, C) copy; NaN (missing) stays NaN
+        for channel in self._channels:
+            if channel < out.shape[2]:
+                out[..., channel] *= factor
+        return out, mask.copy()
+
+
 class RandomMirror:
     """With probability ``p``: x -> -x and swap left/right nodes (hands, pose joints, face points).
 
@@ -762,9 +795,11 @@ AUGMENT_PRESETS = ("standard", "strong", "none")
 
 
 def default_train_transforms(layout: Layout, hands_relative: bool = False, *, augment: str = "standard",
-                             profiles: np.ndarray | None = None, **options: Any) -> Compose:
+                             profiles: np.ndarray | None = None, aspect_augment: bool = False,
+                             **options: Any) -> Compose:
     """Normalize (``options``: see :class:`Normalize`), then the ``augment`` preset, then the features.
 
+    ``aspect_augment``: :class:`RandomAspect` (9:16 .. 16:9) on the raw window, before the normalization.
     ``standard``: mirror, rotation ±15°, scale 0.9–1.1, shear 0.1, speed 0.8–1.2×, joint dropout 5%.
     ``strong``: mirror, rotation ±20°, scale 0.8–1.25, shear 0.2, speed 0.5–1.5×, joint dropout 5% and
     each hand dropped for the whole window 10% of the time. ``none``: no augmentation. The mirror is left
@@ -774,7 +809,8 @@ def default_train_transforms(layout: Layout, hands_relative: bool = False, *, au
     if augment not in AUGMENT_PRESETS:
         raise ValueError(f"Invalid augment {augment!r}. Only {', '.join(AUGMENT_PRESETS)} are supported")
     normalize = Normalize(layout, hands_relative=hands_relative, defer_features=True, **options)
-    steps: list[Transform] = [normalize]
+    steps: list[Transform] = [RandomAspect(layout)] if aspect_augment else []
+    steps.append(normalize)
     if profiles is not None and augment != "none":
         steps.append(RandomProportions(layout, profiles, p=0.5))
     mirror = [] if normalize.dominant_hand == "right" else [RandomMirror(layout, p=0.5)]
@@ -789,6 +825,7 @@ def default_train_transforms(layout: Layout, hands_relative: bool = False, *, au
 
 
 def default_eval_transforms(layout: Layout, hands_relative: bool = False, **options: Any) -> Compose:
-    """Normalization only (``options``: see :class:`Normalize`; an ``augment`` entry is ignored)."""
+    """Normalization only (``options``: see :class:`Normalize`; ``augment`` / ``aspect_augment`` are ignored)."""
     options.pop("augment", None)
+    options.pop("aspect_augment", None)
     return Compose([Normalize(layout, hands_relative=hands_relative, **options)])

@@ -3,13 +3,15 @@
 Every file is written atomically (a temporary file renamed into place). What :mod:`signstgcn.data.readers` reads
 back from a written file equals what was written, to float32 precision:
 
-- ``.npz``: the parts as float32 arrays (NaN = missing) with the ``fps`` and ``signer`` scalars when known;
+- ``.npz``: the parts as float32 arrays (NaN = missing) with the ``fps`` and ``signer`` scalars and the
+  ``image_size`` (width, height) when known;
 - ``.pose``: MediaPipe parts as the Holistic components (``POSE_LANDMARKS`` ... with MediaPipe's point names,
   ``XYZC``; the pose's visibility is the confidence), OpenPose parts as the OpenPose components (``XYC``, the
-  confidence channel as confidence), in pixels of a nominal ``POSE_FRAME`` x ``POSE_FRAME`` frame (pose-format's
-  convention for normalized inputs), with the layout's edges as limbs so pose-format's tools can draw them. A
-  missing point is masked with confidence 0; a present pose point whose visibility is exactly 0 gets the smallest
-  positive float32 instead, or the reader would take it for missing.
+  confidence channel as confidence), in pixels of the frame (``image_size``) or, where it is unknown, of a nominal
+  ``POSE_FRAME`` x ``POSE_FRAME`` frame (pose-format's convention for normalized inputs; read back, such a file
+  counts as square, which leaves x and y as they were), with the layout's edges as limbs so pose-format's tools
+  can draw them. A missing point is masked with confidence 0; a present pose point whose visibility is exactly 0
+  gets the smallest positive float32 instead, or the reader would take it for missing.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def write_npz(path: str | Path, landmarks: Landmarks, *, signer: str | None = No
     who = signer if signer is not None else landmarks.signer
     if who is not None:
         arrays["signer"] = np.array(str(who))
+    if landmarks.image_size is not None:
+        arrays["image_size"] = np.asarray(landmarks.image_size, dtype=np.float32)
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,13 +66,13 @@ def _family(landmarks: Landmarks) -> str:
     return "openpose" if landmarks.face_points == 70 else "mediapipe"
 
 
-def _component(part: str, values: np.ndarray, family: str):
-    """(PoseHeaderComponent, data (T, n, D), confidence (T, n)) of one part."""
+def _component(part: str, values: np.ndarray, family: str, frame: tuple[float, float]):
+    """(PoseHeaderComponent, data (T, n, D), confidence (T, n)) of one part, in pixels of ``frame`` (width, height)."""
     from pose_format.pose_header import PoseHeaderComponent
 
     n, C = values.shape[1], values.shape[2]
     present = np.isfinite(values[..., :2]).all(axis=-1)  # (T, n)
-    xy = values[..., :2] * np.float32(POSE_FRAME)  # (T, n, 2) pixels
+    xy = values[..., :2] * np.asarray(frame, dtype=np.float32)  # (T, n, 2) pixels
     if family == "mediapipe":
         name = {v: k for k, v in MEDIAPIPE_COMPONENTS.items()}[part]
         dims = [xy] + ([values[..., 2:3]] if C >= 3 else [])  # z kept as stored
@@ -102,14 +106,15 @@ def write_pose(path: str | Path, landmarks: Landmarks) -> Path:
                         "(pip install 'signstgcn[pose]')") from None
     family = _family(landmarks)
     parts = [p for p in _PART_ORDER if p in landmarks.arrays]
-    built = [_component(p, landmarks.arrays[p], family) for p in parts]
+    frame = landmarks.image_size or (POSE_FRAME, POSE_FRAME)
+    built = [_component(p, landmarks.arrays[p], family, frame) for p in parts]
     width = max(d.shape[-1] for _, d, _ in built)
     data = np.concatenate([np.pad(d, ((0, 0), (0, 0), (0, width - d.shape[-1]))) for _, d, _ in built], axis=1)
     conf = np.concatenate([c for _, _, c in built], axis=1)  # (T, N)
     hidden = np.repeat((conf <= 0)[..., None], width, axis=-1)  # (T, N, D)
     body = NumPyPoseBody(fps=float(landmarks.fps or 0.0), data=np.ma.masked_array(
         np.where(hidden, 0.0, data)[:, None], mask=hidden[:, None]), confidence=conf[:, None])  # (T, 1, N, D)
-    header = PoseHeader(version=0.1, dimensions=PoseHeaderDimensions(POSE_FRAME, POSE_FRAME, 0),
+    header = PoseHeader(version=0.1, dimensions=PoseHeaderDimensions(round(frame[0]), round(frame[1]), 0),
                         components=[c for c, _, _ in built])
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb") as f:

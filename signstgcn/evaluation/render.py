@@ -1,6 +1,7 @@
 """``signstgcn render``: a recording's skeleton drawn frame by frame, with what a checkpoint made of it.
 
-The top panel draws every part the file holds (pose, both hands, the face's contours) in image coordinates.
+The top panel draws every part the file holds (pose, both hands, the face's contours) in image coordinates, with
+the body's true proportions where the file knows its frame size (x times width / height).
 With a binary checkpoint the bottom panel is the detector's per-frame signing probability (``signstgcn detect``'s
 defaults) with the threshold, the signing segments shaded and a cursor at the current frame; with a multi-class
 checkpoint it is the top-k signs (of the window around the frame for sliding-window checkpoints, of the clip for
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signstgcn.data.landmarks import Landmarks
+from signstgcn.data.landmarks import Landmarks, isotropic
 from signstgcn.data.layout import FACE_CONTOUR_EDGES, part_edges
 from signstgcn.inference.api import detect
 from signstgcn.inference.predictor import Detection, Predictor, Recognition, recognize
@@ -49,8 +50,14 @@ def _segments(xy: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.stack([xy[edges[:, 0]], xy[edges[:, 1]]], axis=1)
 
 
-def _limits(landmarks: Landmarks) -> tuple[float, float, float, float]:
-    xy = np.concatenate([a[..., :2].reshape(-1, 2) for a in landmarks.arrays.values()])
+def _drawn(landmarks: Landmarks) -> dict[str, np.ndarray]:
+    """Every part's ``(T, V, 2)`` x, y as drawn: x times the frame's width / height where it is known, so the body
+    keeps its true proportions (normalized x and y are fractions of different lengths)."""
+    return {part: isotropic(arr[..., :2], landmarks.aspect) for part, arr in landmarks.arrays.items()}
+
+
+def _limits(landmarks: Landmarks, drawn: dict[str, np.ndarray]) -> tuple[float, float, float, float]:
+    xy = np.concatenate([a.reshape(-1, 2) for a in drawn.values()])
     xy = xy[np.isfinite(xy).all(axis=1)]
     if not len(xy):
         raise ValueError(f"{landmarks.path}: no detected landmark in any frame; nothing to draw")
@@ -85,7 +92,8 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
     elif predictor is not None:
         recognition = recognize(predictor, predictor.frames(landmarks))
 
-    x0, x1, y0, y1 = _limits(landmarks)
+    drawn = _drawn(landmarks)
+    x0, x1, y0, y1 = _limits(landmarks, drawn)
     aspect = (y1 - y0) / max(x1 - x0, 1e-6)
     below = 1.6 if predictor is not None else 0.0
     fig = plt.figure(figsize=(width, width * min(aspect, 1.6) + below), dpi=dpi)
@@ -103,7 +111,7 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
         dots = ax.plot([], [], "o", ms=1.5 if part == "face" else 2.5, color=_COLORS.get(part, "k"))[0]
         edges = np.asarray(_edges(part, arr.shape[1], landmarks.skeleton), dtype=np.int64).reshape(-1, 2)  # (E, 2)
         nodes = np.unique(edges) if part == "face" and len(edges) else np.arange(arr.shape[1])  # face: contour dots
-        parts.append((arr[..., :2], edges, lines, dots, nodes))
+        parts.append((drawn[part], edges, lines, dots, nodes))
     title = ax.set_title("", fontsize=9)
     update_panel = (_panel(fig, grid, detection, recognition, T, rate, top_k, predictor.window)
                     if predictor is not None else None)

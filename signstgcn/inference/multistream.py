@@ -33,6 +33,7 @@ from signstgcn.inference.streaming import (
     _FrameAccumulator,
     _streaming_predictor,
     frame_array,
+    image_aspect,
     mark_missing,
 )
 from signstgcn.model.incremental import BatchedIncrementalBackbone
@@ -57,6 +58,7 @@ class _Stream:
     last_start: int = -1  # start of the latest window sent to the head
     current: float | None = None
     due: list[tuple[int, int, int | None]] = field(default_factory=list)  # (start, length, tail_from)
+    image_size: tuple[float, float] | None = None  # the camera's (width, height): isotropic coordinates
 
 
 class MultiStreamDetector:
@@ -117,8 +119,11 @@ class MultiStreamDetector:
 
     # ------------------------------------------------------------------------------------------ join / leave
 
-    def open(self, stream_id: Hashable | None = None) -> Hashable:
-        """Start a stream; returns its id (``stream_id``, or a new integer)."""
+    def open(self, stream_id: Hashable | None = None, *, image_size: tuple[float, float] | None = None) -> Hashable:
+        """Start a stream; returns its id (``stream_id``, or a new integer). ``image_size``: its camera's (width,
+        height), so its frames are made isotropic like a file that knows its frame size (see ``frame_array``)."""
+        if image_size is not None:
+            image_aspect(image_size)  # a ValueError now for a bad size
         if stream_id is None:
             while self._next_id in self._streams:
                 self._next_id += 1
@@ -132,7 +137,7 @@ class MultiStreamDetector:
         self._raw[slot], self._present[slot] = np.nan, False  # unwritten ring frames are absent
         self._streams[stream_id] = _Stream(
             slot, self._raw[slot], self._present[slot], torch.zeros(self._ring, self._D),
-            _FrameAccumulator(self.window, self.stride, self._weights))
+            _FrameAccumulator(self.window, self.stride, self._weights), image_size=image_size)
         return stream_id
 
     def close(self, stream_id: Hashable) -> StreamStep:
@@ -179,7 +184,7 @@ class MultiStreamDetector:
                 arrays[sid] = frame
                 continue
             try:
-                arrays[sid] = frame_array(frame, self.predictor)  # (V, C)
+                arrays[sid] = frame_array(frame, self.predictor, self._streams[sid].image_size)  # (V, C)
             except ValueError as err:
                 raise ValueError(f"stream {sid!r}: {err}") from None
         if not arrays:

@@ -232,7 +232,7 @@ def prepare_frames(landmarks: Landmarks, data: DataConfig, layout: Layout | None
         if face.shape[1] != want and not (data.layout.face_subset == "compact" and face.shape[1] in (468, 478)
                                           and want in (468, 478)):
             raise DataError(f"{landmarks.path}: face has {face.shape[1]} points but the checkpoint expects {want}")
-    return select_joints(landmarks, layout, data.selection.coords)
+    return select_joints(landmarks, layout, data.selection.coords, isotropic_xy=data.selection.isotropic)
 
 
 # ------------------------------------------------------------------------------------------ windows

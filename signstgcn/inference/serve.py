@@ -8,6 +8,9 @@ client → server
     - a landmark frame: ``{"type": "frame", "pose": [[x, y, z, v], ...], "left_hand": [...], ...}`` (the npz
       part names; absent parts are missing), or a *binary* message of ``V * C`` little-endian float32 in the
       checkpoint's joint order (``hello`` says ``V``, ``C``); NaN = not detected;
+    - ``{"type": "image_size", "width": W, "height": H}``: the camera's frame size in pixels; the stream's later
+      frames are made isotropic (x times W / H, as for a landmark file that records its frame size), for checkpoints
+      trained that way. No answer; an ``error`` for anything but two positive numbers;
     - ``{"type": "stats"}``: the server answers with a stats message;
     - ``{"type": "end"}``: flush the stream (final probabilities of its last frames) and start a new one.
 
@@ -48,9 +51,10 @@ from typing import Any
 
 import numpy as np
 
+from signstgcn.data.landmarks import isotropic
 from signstgcn.inference.multistream import MultiStreamDetector
 from signstgcn.inference.predictor import DEFAULT_FPS
-from signstgcn.inference.streaming import StreamStep, frame_array
+from signstgcn.inference.streaming import StreamStep, frame_array, image_aspect
 
 __all__ = ["DetectionServer", "run_server"]
 
@@ -76,6 +80,7 @@ class _Session:
     dropped_unreported: int = 0
     signing: bool = False
     ended: bool = False  # "end" received: flush before the next frame
+    aspect: float | None = None  # the camera's width / height ("image_size" message); None = unknown
 
 
 class DetectionServer:
@@ -140,6 +145,9 @@ class DetectionServer:
             frame = self._parse(message)
         except ValueError as err:
             return {"type": "error", "error": str(err)}
+        if isinstance(frame, tuple):  # ("image_size", width / height)
+            session.aspect = frame[1]
+            return None
         if isinstance(frame, str):  # a control message
             if frame == "stats":
                 return self.stats()
@@ -149,6 +157,8 @@ class DetectionServer:
         if session.ended:
             return {"type": "error", "error": "the stream is being flushed after 'end'; send frames after its "
                                               "final result"}
+        if session.aspect is not None and self.detector.predictor.data.selection.isotropic:
+            frame = isotropic(frame, session.aspect, mediapipe=self.detector.predictor.layout.skeleton == "mediapipe")
         if len(session.queue) >= self.queue_frames:
             session.queue.popleft()
             session.dropped += 1
@@ -158,9 +168,9 @@ class DetectionServer:
         self._wake.set()
         return None
 
-    def _parse(self, message: str | bytes) -> np.ndarray | str:
-        """A ``(V, C)`` frame, or the type of a control message (``stats``, ``end``); ValueError with a one-line
-        reason otherwise."""
+    def _parse(self, message: str | bytes) -> np.ndarray | str | tuple[str, float]:
+        """A ``(V, C)`` frame, the type of a control message (``stats``, ``end``) or ``("image_size", width /
+        height)``; ValueError with a one-line reason otherwise."""
         p = self.detector.predictor
         V, C = p.layout.num_nodes, p.data.selection.coords
         if isinstance(message, bytes):
@@ -177,8 +187,12 @@ class DetectionServer:
                 raise ValueError("expected a JSON object with a 'type' (frame, stats or end)")
             if data["type"] in ("stats", "end"):
                 return str(data["type"])
+            if data["type"] == "image_size":
+                aspect = image_aspect((data.get("width"), data.get("height")))
+                assert aspect is not None
+                return ("image_size", aspect)
             if data["type"] != "frame":
-                raise ValueError(f"unknown message type {data['type']!r}; expected frame, stats or end")
+                raise ValueError(f"unknown message type {data['type']!r}; expected frame, image_size, stats or end")
             parts = {k: v for k, v in data.items() if k != "type"}
             try:
                 arr = frame_array({k: np.asarray(v, dtype=np.float32) for k, v in parts.items()}, p)

@@ -44,11 +44,11 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from signstgcn.data.landmarks import PART_JOINTS, Landmarks, select_joints
+from signstgcn.data.landmarks import PART_JOINTS, Landmarks, check_image_size, isotropic, select_joints
 from signstgcn.data.pipeline import DataConfig
 from signstgcn.data.signers import signer_statistics
 from signstgcn.data.transforms import Normalize
-from signstgcn.errors import CheckpointError
+from signstgcn.errors import CheckpointError, DataError
 from signstgcn.inference.predictor import (
     Predictor,
     _need,
@@ -73,13 +73,16 @@ class StreamStep(NamedTuple):
     windows: tuple[tuple[int, float], ...] = ()  # every window this call completed, in order (window = last)
 
 
-def frame_array(frame: np.ndarray | Mapping[str, np.ndarray], predictor: Predictor) -> np.ndarray:
+def frame_array(frame: np.ndarray | Mapping[str, np.ndarray], predictor: Predictor,
+                image_size: tuple[float, float] | None = None) -> np.ndarray:
     """One pushed frame -> ``(V, C)`` float32 raw coordinates in the checkpoint's node order, NaN = missing.
 
     ``frame`` is a ``(V, C)`` array in node order (raw coordinates, NaN or all-zero = missing) or a
-    mapping ``part -> (V_part, C)`` like one row of :attr:`Landmarks.arrays`.
+    mapping ``part -> (V_part, C)`` like one row of :attr:`Landmarks.arrays`. ``image_size`` (width, height) of the
+    camera makes the coordinates isotropic as for a file that knows its frame size (checkpoints that use it).
     """
     layout, C = predictor.layout, predictor.data.selection.coords
+    aspect = image_aspect(image_size) if predictor.data.selection.isotropic else None
     V = layout.num_nodes
     if isinstance(frame, Mapping):
         arrays = {}
@@ -87,13 +90,26 @@ def frame_array(frame: np.ndarray | Mapping[str, np.ndarray], predictor: Predict
             if part not in PART_JOINTS:
                 raise ValueError(f"frame: unknown part {part!r}; expected some of {', '.join(PART_JOINTS)}")
             arrays[part] = np.asarray(value, dtype=np.float32)[None]  # (1, V_part, C)
-        arr = select_joints(Landmarks(path=Path("<stream>"), arrays=arrays), layout, C)[0]  # (V, C)
+        arr = select_joints(Landmarks(path=Path("<stream>"), arrays=arrays), layout, C, isotropic_xy=False)[0]  # (V, C)
     else:
         arr = np.asarray(frame, dtype=np.float32)
         if arr.ndim != 2 or arr.shape[0] != V or arr.shape[1] < C:
             raise ValueError(f"frame: expected (V, C) with V={V}, C>={C}, got {tuple(arr.shape)}")
         arr = arr[:, :C]
-    return mark_missing(arr)
+    return mark_missing(isotropic(arr, aspect, mediapipe=layout.skeleton == "mediapipe"))
+
+
+def image_aspect(image_size: tuple[float, float] | None) -> float | None:
+    """Width / height of a camera's ``image_size`` (None: unknown); a ValueError for anything but two positive
+    numbers."""
+    if image_size is None:
+        return None
+    try:
+        width, height = check_image_size("image_size", image_size)
+    except DataError:
+        raise ValueError(f"image_size must be the camera's (width, height) in pixels, two positive numbers, got "
+                         f"{image_size!r}") from None
+    return width / height
 
 
 def mark_missing(arr: np.ndarray) -> np.ndarray:
@@ -182,8 +198,10 @@ class StreamingDetector:
     """
 
     def __init__(self, model: SignSTGCNModel | Predictor, data: DataConfig | None = None, *, stride: int = 1,
-                 threshold: float | None = None, early: bool = True, weighting: str = "center") -> None:
+                 threshold: float | None = None, early: bool = True, weighting: str = "center",
+                 image_size: tuple[float, float] | None = None) -> None:
         self.predictor = _streaming_predictor(model, data)
+        self.image_size = image_size  # the camera's (width, height): isotropic coordinates (see frame_array)
         self.window = self.predictor.window
         if not 1 <= stride <= self.window:
             raise ValueError(f"stride must be in 1..window={self.window}, got {stride}")
@@ -226,7 +244,7 @@ class StreamingDetector:
 
     def push(self, frame: np.ndarray | Mapping[str, np.ndarray]) -> StreamStep:
         """Add one frame; returns the current probability and any window / final frames it produced."""
-        arr = frame_array(frame, self.predictor)
+        arr = frame_array(frame, self.predictor, self.image_size)
         t = self._count
         self._buffer[t % self.window] = arr
         self._count += 1
@@ -275,8 +293,10 @@ class IncrementalDetector:
     """
 
     def __init__(self, model: SignSTGCNModel | Predictor, data: DataConfig | None = None, *, stride: int = 8,
-                 threshold: float | None = None, weighting: str = "center", threaded: bool = True) -> None:
+                 threshold: float | None = None, weighting: str = "center", threaded: bool = True,
+                 image_size: tuple[float, float] | None = None) -> None:
         self.predictor = _streaming_predictor(model, data)
+        self.image_size = image_size  # the camera's (width, height): isotropic coordinates (see frame_array)
         p = self.predictor
         self.window = p.window
         if not 1 <= stride <= self.window:
@@ -348,7 +368,7 @@ class IncrementalDetector:
 
     def push(self, frame: np.ndarray | Mapping[str, np.ndarray]) -> StreamStep:
         """Add one frame; returns the current probability and the windows / final frames finished so far."""
-        arr = frame_array(frame, self.predictor)  # (V, C)
+        arr = frame_array(frame, self.predictor, self.image_size)  # (V, C)
         t = self._count
         x, valid = normalized_frame(self._normalize, self._raw, self._present, t, arr, self.window)
         self._count += 1

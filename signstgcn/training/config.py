@@ -113,6 +113,7 @@ class InputOptions:
     level_shoulders: bool = False
     dominant_hand: str = "any"
     augment: str = "standard"
+    aspect_augment: bool = False
     hard_negatives: float = 0.0
 
     def __post_init__(self) -> None:

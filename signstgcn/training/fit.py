@@ -158,7 +158,7 @@ def _data_config(config: TrainConfig, corpus: Corpus, train_ids: list[str]) -> D
                           vocab, hands_relative=i.hands_relative, signer_source=source, signers=names,
                           pseudo_signers=pseudo, level_shoulders=i.level_shoulders, face_channels=i.face_channels,
                           dominant_hand=i.dominant_hand, augment=i.augment, cross_signer=i.cross_signer_augment,
-                          hard_negatives=i.hard_negatives, fps=d.fps)
+                          hard_negatives=i.hard_negatives, fps=d.fps, aspect_augment=i.aspect_augment)
     if i.canonical_bones:
         lengths = fit_bone_lengths(corpus, train_ids, data_cfg, seed=config.run.seed)
         data_cfg = dataclasses.replace(data_cfg, bone_lengths=lengths)
@@ -404,6 +404,7 @@ def _start_line(run: _Run, threads: str) -> str:
     return (f"{PROG}: {videos}, layout {corpus.layout.name} (V={corpus.layout.num_nodes}), "
             f"input {cfg.representation()} ({cfg.in_channels} channels, augment {cfg.augment}"
             f"{' + cross-signer proportions' if cfg.cross_signer else ''}"
+            f"{' + camera aspect 9:16..16:9' if cfg.aspect_augment else ''}"
             f"{f' + {cfg.hard_negatives:g} hard negatives' if cfg.hard_negatives else ''}), "
             f"{'binary' if run.config.data.binary else f'{cfg.vocab.num_classes} classes'}, signers: "
             f"{_signer_counts(data)}, adversarial head: {'on' if run.trainee.adversarial else 'off'}, "

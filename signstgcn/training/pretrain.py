@@ -162,7 +162,8 @@ def _sample_index(corpus: Corpus, ids: Sequence[str], window: int) -> tuple[Wind
 def _datasets(corpus: Corpus, ids: Sequence[str], data_cfg: DataConfig, *, train: bool,
               seed: int) -> list[WindowDataset]:
     layout, w, options = corpus.layout, data_cfg.window.length, data_cfg.normalize_options()
-    transform = (default_train_transforms(layout, **options, augment=data_cfg.augment) if train
+    transform = (default_train_transforms(layout, **options, augment=data_cfg.augment,
+                                          aspect_augment=data_cfg.aspect_augment) if train
                  else default_eval_transforms(layout, **options))
     videos = [corpus.frames[v] for v in ids]
     out = []
@@ -187,7 +188,8 @@ def _data_config(config: PretrainConfig, corpora: list[Corpus],
     window = WindowConfig(config.window, max(config.window // 2, 1), "majority", "video")
     cfg = DataConfig(config.parts, corpora[0].layout_spec, window, LabelVocab(binary=False, classes=()),
                      hands_relative=i.hands_relative, level_shoulders=i.level_shoulders,
-                     face_channels=i.face_channels, dominant_hand=i.dominant_hand, augment=i.augment)
+                     face_channels=i.face_channels, dominant_hand=i.dominant_hand, augment=i.augment,
+                     aspect_augment=i.aspect_augment)
     if i.canonical_bones:  # one reference skeleton over every folder's training videos
         lengths = fit_bone_lengths_over([(c, train) for c, (train, _) in zip(corpora, splits)], cfg, seed=config.seed)
         cfg = dataclasses.replace(cfg, bone_lengths=lengths)

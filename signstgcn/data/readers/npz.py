@@ -1,5 +1,6 @@
 """``.npz`` landmark files: the user format (arrays ``pose``, ``left_hand``, ``right_hand``, ``face``; optional
-scalars ``fps`` and ``signer``), see :mod:`signstgcn.data.landmarks`."""
+scalars ``fps`` and ``signer``, and ``image_size`` = the frame's (width, height) in pixels), see
+:mod:`signstgcn.data.landmarks`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signstgcn.data.landmarks import EXPECTED_PARTS, PART_JOINTS, Landmarks, validate_part
+from signstgcn.data.landmarks import EXPECTED_PARTS, PART_JOINTS, Landmarks, check_image_size, validate_part
 from signstgcn.errors import DataError
 
 
@@ -31,6 +32,7 @@ def load_npz(path: str | Path) -> Landmarks:
             arrays = {name: validate_part(path, name, data[name]) for name in PART_JOINTS if name in data.files}
             fps = _scalar(path, data, "fps")
             signer = _scalar(path, data, "signer")
+            image_size = check_image_size(path, data["image_size"]) if "image_size" in data.files else None
             files = list(data.files)
     except DataError:
         raise
@@ -52,4 +54,4 @@ def load_npz(path: str | Path) -> Landmarks:
         if not np.isfinite(fps_value) or fps_value <= 0:
             raise DataError(f"{path}: 'fps' must be positive, got {fps_value}")
     signer_value = None if signer is None else str(signer.item())
-    return Landmarks(path=path, arrays=arrays, fps=fps_value, signer=signer_value)
+    return Landmarks(path=path, arrays=arrays, fps=fps_value, signer=signer_value, image_size=image_size)

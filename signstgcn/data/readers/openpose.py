@@ -11,7 +11,9 @@ x, y, confidence (OpenPose channel 2 is a confidence, see :mod:`signstgcn.data.t
 confidence 0 is NaN; a frame without people is all NaN. With several people the one with the highest
 total body confidence is used. Pixel coordinates are divided by ``image_size`` (default 1000x1000, the
 pose-format convention, so a folder and the ``.pose`` file pose-format makes from it load the same);
-coordinates already in [0, 1] (OpenPose ``--keypoint_scale 3``) are kept. OpenPose JSON has no fps.
+coordinates already in [0, 1] (OpenPose ``--keypoint_scale 3``) are kept. The divisor is recorded as the frame's
+``image_size`` (pixels are square, so x and y become isotropic again downstream); normalized input has one only
+when ``image_size`` is given. OpenPose JSON has no fps.
 """
 
 from __future__ import annotations
@@ -126,4 +128,7 @@ def load_openpose_dir(folder: str | Path, image_size: tuple[int, int] | None = N
             a[..., 0] /= width
             a[..., 1] /= height
     arrays = {k: validate_part(folder, k, a) for k, a in arrays.items()}
-    return Landmarks(path=folder, arrays=arrays, fps=None)
+    # pixels divided by (width, height): that is the frame size to undo (pixels are square); coordinates that came
+    # normalized have an unknown frame unless image_size was given
+    known = not already_normalized or image_size is not None
+    return Landmarks(path=folder, arrays=arrays, fps=None, image_size=(float(width), float(height)) if known else None)

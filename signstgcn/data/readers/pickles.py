@@ -151,7 +151,9 @@ def _pyskl_landmarks(path: Path, where: str, ann: Mapping[str, Any]) -> Landmark
         face = np.full((T, 70, 3), np.nan, dtype=np.float32)  # OpenPose face: 68 points + 2 pupils (absent)
         face[:, :68] = points[:, 23:91]
         arrays.update(face=face, left_hand=points[:, 91:112], right_hand=points[:, 112:133])
-    return Landmarks(path=path, arrays={k: validate_part(path, k, v) for k, v in arrays.items()}, fps=None)
+    size = (float(w), float(h)) if "img_shape" in ann and w > 0 and h > 0 else None  # pixels / frame size
+    return Landmarks(path=path, arrays={k: validate_part(path, k, v) for k, v in arrays.items()}, fps=None,
+                     image_size=size)
 
 
 def _remap(points: np.ndarray, order: tuple[int, ...]) -> np.ndarray:

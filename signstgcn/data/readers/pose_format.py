@@ -13,8 +13,9 @@ confidence per point. Two header families are understood and mapped to our parts
   ``face`` (T, 70, 3).
 
 x and y are divided by the header's frame width and height (normalized image coordinates, like
-MediaPipe's own output); MediaPipe z is kept as stored (pose-format stores it unscaled). A point with
-confidence 0 or masked in the file is NaN. The first person is used. ``fps`` comes from the body.
+MediaPipe's own output), and the frame size is kept as ``image_size``; MediaPipe z is kept as stored
+(pose-format stores it unscaled). A point with confidence 0 or masked in the file is NaN. The first person is
+used. ``fps`` comes from the body.
 Anything else (other components only, no frame size, unreadable bytes) raises a one-line DataError.
 """
 
@@ -170,4 +171,4 @@ def load_pose(path: str | Path) -> Landmarks:
             arrays = {k: a[..., :2] for k, a in arrays.items()}
     arrays = {k: validate_part(path, k, a) for k, a in arrays.items()}
     fps = float(body.fps) if np.isfinite(body.fps) and body.fps > 0 else None
-    return Landmarks(path=path, arrays=arrays, fps=fps)
+    return Landmarks(path=path, arrays=arrays, fps=fps, image_size=(width, height))
