@@ -4,7 +4,8 @@ The library, in the order of the pipeline (each name is imported on first use, s
 
 - training: :class:`TrainConfig`, :func:`fit` (→ :class:`TrainResult`);
 - evaluation: :func:`evaluate` (→ ``EvaluationResult`` with ``.report``), :func:`cross_validate`;
-- inference: :class:`Predictor`, :func:`detect` (signing segments of a recording), :func:`load_model`.
+- inference: :class:`Predictor`, :func:`detect` (signing segments of a recording), :func:`transcribe` (its signs),
+  :func:`load_model`.
 
 Packages: ``data`` (readers, layouts, windows, transforms) → ``model`` → ``training`` → ``inference`` →
 ``evaluation`` → ``cli``; a package imports only the ones before it (``cli`` imports everything, nothing imports
@@ -26,6 +27,7 @@ _API = {
     "load_model": "signstgcn.training.checkpoint",
     "Predictor": "signstgcn.inference.predictor",
     "detect": "signstgcn.inference.api",
+    "transcribe": "signstgcn.inference.api",
     "evaluate": "signstgcn.evaluation.evaluate",
     "cross_validate": "signstgcn.evaluation.crossval",
 }

@@ -26,26 +26,20 @@ processed is reported on stderr and skipped; the exit status is then 2.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import logging
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from signstgcn.atomic import write_text_atomic
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, plural, run_cli
-from signstgcn.data.landmarks import Landmarks
-from signstgcn.data.readers import LANDMARK_SUFFIXES, find_landmark_files, load_landmarks
-from signstgcn.data.readers.openpose import is_openpose_folder
-from signstgcn.errors import CheckpointError, DataError, SignSTGCNError
-from signstgcn.inference.elan import DEFAULT_TIER, write_eaf
-from signstgcn.inference.extraction import VIDEO_SUFFIXES, extract_video, require_mediapipe, save_npz
+from signstgcn.cli.inputs import Source, cache_file, collect_inputs, load_input
+from signstgcn.errors import CheckpointError, SignSTGCNError
+from signstgcn.inference.elan import DEFAULT_TIER
+from signstgcn.inference.extraction import require_mediapipe
+from signstgcn.inference.outputs import SEGMENT_FILES, TOPK_FILES, write_segments, write_topk
 from signstgcn.inference.predictor import (
     DEFAULT_FPS,
     DEFAULT_MIN_SECONDS,
@@ -53,9 +47,7 @@ from signstgcn.inference.predictor import (
     DEFAULT_SMOOTH_METHOD,
     SMOOTHING_METHODS,
     WEIGHTINGS,
-    Detection,
     Predictor,
-    Recognition,
     check_min_confidence,
     checkpoint_threshold,
     default_stride,
@@ -68,8 +60,6 @@ from signstgcn.runtime import configure_threads, resolve_device
 
 PROG = "signstgcn detect"
 MODES = ("auto", "segments", "topk")
-SEGMENT_FILES = (".frames.csv", ".segments.json", ".eaf")
-TOPK_FILES = (".topk.json", ".topk.csv")
 log = logging.getLogger("signstgcn.detect")
 
 
@@ -124,63 +114,6 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     add_threads_arg(r)
     r.add_argument("--quiet", action="store_true", help="no progress bar, no per-input summary")
     return p
-
-
-# ----------------------------------------------------------------------------------------------- inputs
-
-
-@dataclass(frozen=True)
-class Source:
-    """One recording to process: ``kind`` is ``landmarks`` or ``video``."""
-
-    id: str
-    path: Path
-    kind: str
-
-
-def collect_inputs(items: list[str]) -> list[Source]:
-    """Expand INPUT arguments into recordings; unknown suffixes, missing paths and id clashes are errors."""
-    sources: list[Source] = []
-    for item in items:
-        path = Path(item)
-        if path.is_file():
-            suffix = path.suffix.lower()
-            if suffix in LANDMARK_SUFFIXES:
-                sources.append(Source(path.stem, path, "landmarks"))
-            elif suffix in VIDEO_SUFFIXES:
-                sources.append(Source(path.stem, path, "video"))
-            else:
-                raise DataError(f"{path}: unsupported input; expected {', '.join(LANDMARK_SUFFIXES)}, a video "
-                                f"({', '.join(VIDEO_SUFFIXES)}) or a folder")
-        elif path.is_dir():
-            if is_openpose_folder(path):
-                sources.append(Source(path.name, path, "landmarks"))
-                continue
-            try:
-                found = find_landmark_files(path)
-            except DataError:
-                found = {}
-            videos = sorted(q for q in path.rglob("*") if q.is_file() and q.suffix.lower() in VIDEO_SUFFIXES)
-            if not found and not videos:
-                raise DataError(f"{path}: no landmark files, OpenPose folders or videos found (searched recursively)")
-            sources += [Source(vid, q, "landmarks") for vid, q in found.items()]
-            sources += [Source(q.stem, q, "video") for q in videos]
-        else:
-            raise DataError(f"{path}: no such file or folder")
-    seen: dict[str, Path] = {}
-    unique = []
-    for src in sources:
-        if src.id in seen:
-            if seen[src.id] == src.path:
-                continue
-            raise DataError(f"two inputs share the id {src.id!r} ({seen[src.id]} and {src.path}); "
-                            "their outputs would collide")
-        seen[src.id] = src.path
-        unique.append(src)
-    return unique
-
-
-# ----------------------------------------------------------------------------------------------- settings
 
 
 def _settings(args: argparse.Namespace, predictor: Predictor) -> dict[str, Any]:
@@ -250,116 +183,10 @@ def output_files(out: Path, src: Source, mode: str) -> list[Path]:
     return [out / f"{src.id}{suffix}" for suffix in names]
 
 
-def cache_file(out: Path, src: Source) -> Path:
-    """Where the landmarks of a video input are cached."""
-    return out / f"{src.id}.npz"
-
-
-# ----------------------------------------------------------------------------------------------- writing
-
-
-def _csv(rows: list[list[Any]], header: list[str]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def _r(value: float, digits: int = 6) -> float | None:
-    return None if value is None or not math.isfinite(value) else round(float(value), digits)
-
-
-def write_segments(out: Path, src: Source, det: Detection, info: dict[str, Any], tier: str) -> list[Path]:
-    fps = det.fps
-    signing = segment_mask(det.segments, det.num_frames)
-    rows = [[t, f"{t / fps:.4f}", f"{det.probability[t]:.6f}", f"{det.raw[t]:.6f}", int(signing[t])]
-            for t in range(det.num_frames)]
-    frames_csv = out / f"{src.id}.frames.csv"
-    write_text_atomic(frames_csv, _csv(rows, ["frame", "time", "probability", "raw_probability", "signing"]))
-    segments = []
-    for s, e in det.segments:
-        part = det.probability[s:e]
-        segments.append({"start_frame": int(s), "end_frame": int(e), "start_time": _r(s / fps, 4),
-                         "end_time": _r(e / fps, 4), "duration": _r((e - s) / fps, 4),
-                         "mean_probability": _r(float(part.mean())), "max_probability": _r(float(part.max()))})
-    payload = {**info, "threshold": det.threshold, "num_segments": len(segments),
-               "signing_fraction": _r(float(signing.mean()) if det.num_frames else 0.0), "segments": segments}
-    seg_json = out / f"{src.id}.segments.json"
-    write_text_atomic(seg_json, json.dumps(payload, indent=2) + "\n")
-    props = {f"signstgcn:{k}": str(info[k]) for k in ("checkpoint", "model_name", "model_version") if info.get(k)}
-    eaf = write_eaf(out / f"{src.id}.eaf", [(s / fps, e / fps, "signing") for s, e in det.segments], tier=tier,
-                    media=src.path if src.kind == "video" else None, properties=props)
-    return [frames_csv, seg_json, eaf]
-
-
-def write_topk(out: Path, src: Source, rec: Recognition, info: dict[str, Any], k: int, window: int,
-               fps: float) -> list[Path]:
-    """``ID.topk.json`` and ``ID.topk.csv``: the prediction (a class or ``unknown`` below ``min_confidence``) and the
-    top-k labels, for the video and per window."""
-    video_top = [{"label": c, "probability": _r(p)} for c, p in rec.top_k(rec.video_probs, k)]
-    windows = []
-    header = ["start_frame", "end_frame", "start_time", "end_time", "prediction"]
-    header += [f"{name}_{i}" for i in range(1, k + 1) for name in ("label", "probability")]
-    rows = []
-    if rec.starts is not None and rec.window_probs is not None:
-        T = info["num_frames"]
-        for start, probs in zip(rec.starts.tolist(), rec.window_probs):
-            end = min(start + window, T)
-            top = rec.top_k(probs, k)
-            label = rec.label(probs)
-            windows.append({"start_frame": start, "end_frame": end, "start_time": _r(start / fps, 4),
-                            "end_time": _r(end / fps, 4), "prediction": label,
-                            "top_k": [{"label": c, "probability": _r(p)} for c, p in top]})
-            rows.append([start, end, f"{start / fps:.4f}", f"{end / fps:.4f}", label]
-                        + [v for c, p in top for v in (c, f"{p:.6f}")])
-    else:
-        T = info["num_frames"]
-        rows.append([0, T, "0.0000", f"{T / fps:.4f}", rec.prediction]
-                    + [v for c, p in rec.top_k(rec.video_probs, k) for v in (c, f"{p:.6f}")])
-    payload = {**info, "min_confidence": rec.min_confidence, "prediction": rec.prediction, "top_k": video_top,
-               "windows": windows}
-    topk_json = out / f"{src.id}.topk.json"
-    write_text_atomic(topk_json, json.dumps(payload, indent=2) + "\n")
-    topk_csv = out / f"{src.id}.topk.csv"
-    write_text_atomic(topk_csv, _csv(rows, header))
-    return [topk_json, topk_csv]
-
-
-# ----------------------------------------------------------------------------------------------- main
-
-
-def _cached(cache: Path, src: Source, face: str) -> Landmarks | None:
-    """The landmarks cached for ``src`` by an earlier run: written after the video last changed, with the frame size
-    (caches of older versions lack it) and with the face when it is asked for; else None."""
-    if not cache.is_file() or cache.stat().st_mtime < src.path.stat().st_mtime:
-        return None
-    try:
-        lm = load_landmarks(cache)
-    except (SignSTGCNError, ValueError, OSError):
-        return None
-    if lm.image_size is None:
-        return None
-    return None if face == "refine" and "face" not in lm.arrays else lm
-
-
-def _load(src: Source, face: str, progress: bool, out: Path, use_cache: bool) -> tuple[Landmarks, bool]:
-    """(landmarks, read from the cache); a video's fresh extraction is written to its cache."""
-    if src.kind != "video":
-        return load_landmarks(src.path), False
-    cache = cache_file(out, src)
-    lm = _cached(cache, src, face) if use_cache else None
-    if lm is not None:
-        return lm, True
-    lm = extract_video(src.path, face=face, progress=progress)
-    save_npz(lm, cache)
-    return lm, False
-
-
 def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: argparse.Namespace,
             out: Path, progress: bool) -> tuple[list[Path], str]:
     """Run one recording and write its outputs; returns (files, one-line summary)."""
-    lm, from_cache = _load(src, settings["face"], progress, out, not args.no_cache)
+    lm, from_cache = load_input(src, settings["face"], progress, out, not args.no_cache)
     frames = predictor.frames(lm)  # (T, V, C)
     landmarks_note = {"landmarks": str(cache_file(out, src)), "landmarks_from": "cache" if from_cache else
                       "extracted"} if src.kind == "video" else {}
@@ -388,14 +215,15 @@ def process(src: Source, predictor: Predictor, settings: dict[str, Any], args: a
                      "frame_weighting": settings["weighting"],
                      "smoothing": {"method": settings["smooth_method"], "width_frames": settings["smooth"]},
                      "min_duration_frames": min_duration, "min_gap_frames": min_gap})
-        written += write_segments(out, src, det, info, args.tier)
+        written += write_segments(out, src.id, det, info, tier=args.tier,
+                                  media=src.path if src.kind == "video" else None)
         share = segment_mask(det.segments, det.num_frames).mean() if det.num_frames else 0.0
         summary = (f"{src.id}: {det.num_frames} frames, {plural(len(det.segments), 'signing segment')} "
                    f"({100 * share:.1f}% of frames), threshold {det.threshold:.3f}")
     else:
         rec = recognize(predictor, frames, stride=settings["stride"], batch_size=args.batch,
                         min_confidence=settings["min_confidence"])
-        written += write_topk(out, src, rec, info, settings["top_k"], predictor.window, fps)
+        written += write_topk(out, src.id, rec, info, k=settings["top_k"], window=predictor.window, fps=fps)
         label, prob = rec.top_k(rec.video_probs, 1)[0]
         summary = f"{src.id}: {len(frames)} frames, top-1 {label} ({prob:.3f})"
         if rec.prediction != label:

@@ -28,6 +28,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--ckpt", default=None, help="binary detector or sign classifier to show under the skeleton "
                    "(default: the signing detector shipped with signstgcn)")
     p.add_argument("--no-model", action="store_true", help="draw the landmarks only, with no model")
+    p.add_argument("--classifier", default=None,
+                   help="a multi-class checkpoint: the signs of each detected segment named (as 'signstgcn "
+                        "transcribe' does) and drawn with the signing probability")
     p.add_argument("--fps", type=float, default=None,
                    help="frames per second of the clip (default: the file's own, else 25)")
     p.add_argument("--top-k", type=int, default=5, help="signs shown for a multi-class checkpoint")
@@ -54,13 +57,21 @@ def run(args: argparse.Namespace) -> RenderResult:
         predictor = Predictor.from_checkpoint(args.ckpt, min_confidence=floor)
     else:
         predictor = Predictor.from_pretrained(min_confidence=floor)
-    if args.min_confidence is not None and (predictor is None or predictor.binary):
-        raise ValueError("--min-confidence is for a multi-class checkpoint (--ckpt) that shows top signs")
+    classifier = None
+    if args.classifier is not None:
+        if predictor is None or not predictor.binary:
+            raise ValueError("--classifier names the signs of a detector's segments: use it with a binary --ckpt "
+                             "or the shipped detector, without --no-model")
+        classifier = Predictor.from_checkpoint(args.classifier, min_confidence=floor)
+    elif args.min_confidence is not None and (predictor is None or predictor.binary):
+        raise ValueError("--min-confidence is for a multi-class checkpoint (--ckpt or --classifier) that shows signs")
     result = render(load_landmarks(args.input), args.out, predictor=predictor, fps=args.fps, top_k=args.top_k,
-                    width=args.width, dpi=args.dpi, overwrite=args.overwrite)
+                    width=args.width, dpi=args.dpi, overwrite=args.overwrite, classifier=classifier)
     shown = ""
     if result.detection is not None:
         shown = f", {plural(len(result.detection.segments), 'signing segment')}"
+        if result.transcript is not None:
+            shown += f", {plural(len(result.transcript.signs), 'sign')}"
     elif result.recognition is not None:
         name, p = result.recognition.top_k(result.recognition.video_probs, 1)[0]
         shown = f", top sign {name} ({p:.2f})"

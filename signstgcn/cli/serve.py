@@ -19,7 +19,7 @@ from signstgcn.cli.common import CLI_ERRORS, HelpFormatter, add_threads_arg, run
 from signstgcn.inference.multistream import MultiStreamDetector
 from signstgcn.inference.predictor import DEFAULT_FPS
 from signstgcn.inference.pretrained import checkpoint_file
-from signstgcn.inference.serve import run_server
+from signstgcn.inference.serve import live_signs, run_server
 from signstgcn.inference.serve_workers import run_workers
 from signstgcn.runtime import configure_threads, resolve_device, usable_cpus
 
@@ -47,6 +47,14 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
                    help="server processes sharing the port (Linux): one process uses about one core whatever "
                         "--threads says (Python's interpreter lock), so set it to the cores the server may use")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    c = p.add_argument_group("signs (a 'sign' event when a signing segment ends)")
+    c.add_argument("--classifier", default=None,
+                   help="a multi-class checkpoint reading the detector's parts (or fewer): names the signs of each "
+                        "segment as 'signstgcn transcribe' does")
+    c.add_argument("--min-confidence", type=float, default=None, metavar="P",
+                   help="a sign below calibrated top-1 probability P is 'unknown' (default: the classifier's)")
+    c.add_argument("--sign-seconds", type=float, default=None,
+                   help="longer segments are cut into signs of about this length (default: the classifier's window)")
     add_threads_arg(p)
     return p
 
@@ -69,14 +77,22 @@ def _serve(args: argparse.Namespace, ckpt: Path) -> int:
     options = {"path": str(ckpt), "stride": args.stride, "threshold": args.threshold,
                "device": str(resolve_device(args.device)), "max_streams": args.max_streams, "bf16": args.bf16}
     detector = MultiStreamDetector.from_checkpoint(**options)  # checks the checkpoint and options here, once
+    classifier = None
+    if args.classifier is not None:
+        classifier = {"path": args.classifier, "min_confidence": args.min_confidence,
+                      "sign_seconds": args.sign_seconds, "device": options["device"]}
+        live_signs(detector, fps=args.fps, **classifier)  # a mismatch is one line here, before any worker starts
+    elif args.min_confidence is not None or args.sign_seconds is not None:
+        raise ValueError("--min-confidence and --sign-seconds name signs: they need --classifier")
     if args.workers == 1:
         asyncio.run(run_server(detector, host=args.host, port=args.port, fps=args.fps,
-                               queue_frames=args.queue_frames))
+                               queue_frames=args.queue_frames, classifier=classifier))
         return 0
     model = detector.predictor.name
     del detector
     run_workers(options, model=model, workers=args.workers, host=args.host, port=args.port, fps=args.fps,
-                queue_frames=args.queue_frames, threads=args.threads or max(1, usable_cpus() // args.workers))
+                queue_frames=args.queue_frames, threads=args.threads or max(1, usable_cpus() // args.workers),
+                classifier=classifier)
     return 0
 
 

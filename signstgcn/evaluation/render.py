@@ -23,6 +23,7 @@ from signstgcn.data.landmarks import Landmarks, isotropic
 from signstgcn.data.layout import FACE_CONTOUR_EDGES, part_edges
 from signstgcn.inference.api import detect
 from signstgcn.inference.predictor import Detection, Predictor, Recognition, recognize
+from signstgcn.inference.transcribe import Transcript, transcribe_landmarks
 
 __all__ = ["FORMATS", "RenderResult", "render"]
 
@@ -37,6 +38,7 @@ class RenderResult:
     fps: float
     detection: Detection | None = None
     recognition: Recognition | None = None
+    transcript: Transcript | None = None
 
 
 def _edges(part: str, points: int, skeleton: str | None) -> tuple[tuple[int, int], ...]:
@@ -67,8 +69,11 @@ def _limits(landmarks: Landmarks, drawn: dict[str, np.ndarray]) -> tuple[float, 
 
 
 def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None = None, fps: float | None = None,
-           top_k: int = 5, width: float = 6.4, dpi: int = 80, overwrite: bool = False) -> RenderResult:
-    """Write the animation of ``landmarks`` to ``out`` (``.gif`` or ``.mp4``); see the module docstring."""
+           top_k: int = 5, width: float = 6.4, dpi: int = 80, overwrite: bool = False,
+           classifier: Predictor | None = None) -> RenderResult:
+    """Write the animation of ``landmarks`` to ``out`` (``.gif`` or ``.mp4``); see the module docstring.
+    ``classifier`` (with a binary ``predictor``): the signs of each segment named as ``transcribe`` does, drawn over
+    the probability trace and in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,9 +91,13 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
                          f"instead")
     rate = float(landmarks.fps or fps or 25.0)
     T = landmarks.num_frames
-    detection = recognition = None
+    detection = recognition = transcript = None
+    if classifier is not None and (predictor is None or not predictor.binary):
+        raise ValueError("signs are named inside a detector's segments: a classifier needs a binary checkpoint")
     if predictor is not None and predictor.binary:
         detection = detect(predictor, landmarks, fps=rate)
+        if classifier is not None:
+            transcript = transcribe_landmarks(predictor, classifier, landmarks, detection)
     elif predictor is not None:
         recognition = recognize(predictor, predictor.frames(landmarks))
 
@@ -113,14 +122,17 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
         nodes = np.unique(edges) if part == "face" and len(edges) else np.arange(arr.shape[1])  # face: contour dots
         parts.append((drawn[part], edges, lines, dots, nodes))
     title = ax.set_title("", fontsize=9)
-    update_panel = (_panel(fig, grid, detection, recognition, T, rate, top_k, predictor.window)
+    update_panel = (_panel(fig, grid, detection, recognition, T, rate, top_k, predictor.window, transcript)
                     if predictor is not None else None)
+    gloss_at = np.full(T, "", dtype=object)  # (T,) the sign shown in the title
+    for sign in transcript.signs if transcript is not None else ():
+        gloss_at[sign.start:sign.end] = f"  {sign.gloss} ({100 * sign.confidence:.0f}%)"
 
     def draw(t: int):
         for xy, edges, lines, dots, nodes in parts:
             lines.set_segments(list(_segments(xy[t], edges)))
             dots.set_data(xy[t, nodes, 0], xy[t, nodes, 1])
-        title.set_text(f"{landmarks.path.name}  frame {t}  {t / rate:.2f} s")
+        title.set_text(f"{landmarks.path.name}  frame {t}  {t / rate:.2f} s{gloss_at[t]}")
         if update_panel is not None:
             update_panel(t)
         return []
@@ -136,11 +148,11 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
     finally:
         tmp.unlink(missing_ok=True)
         plt.close(fig)
-    return RenderResult(out, T, rate, detection, recognition)
+    return RenderResult(out, T, rate, detection, recognition, transcript)
 
 
 def _panel(fig, grid, detection: Detection | None, recognition: Recognition | None, T: int, rate: float,
-           top_k: int, window: int):
+           top_k: int, window: int, transcript: Transcript | None = None):
     """The bottom panel; returns its per-frame update."""
     ax = fig.add_subplot(grid[1])
     if detection is not None:
@@ -149,6 +161,10 @@ def _panel(fig, grid, detection: Detection | None, recognition: Recognition | No
         ax.axhline(detection.threshold, color="#888", lw=0.8, ls="--", label=f"threshold {detection.threshold:.2f}")
         for seg in detection.segments:
             ax.axvspan(seg.start / rate, seg.end / rate, color="#f58518", alpha=0.25, lw=0)
+        for sign in transcript.signs if transcript is not None else ():  # the glosses over their spans
+            ax.axvline(sign.start / rate, color="#f58518", lw=0.6)
+            ax.text((sign.start + sign.end) / 2 / rate, 0.06, sign.gloss, ha="center", va="bottom", fontsize=7,
+                    rotation=90 if len(sign.gloss) > 6 else 0, clip_on=True)
         ax.set_xlim(0, max(T - 1, 1) / rate)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("time (s); shaded: signing segments", fontsize=8)

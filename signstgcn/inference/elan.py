@@ -1,7 +1,8 @@
-"""ELAN annotation files (``.eaf``, EAF 3.0): one time-aligned tier of segments.
+"""ELAN annotation files (``.eaf``, EAF 3.0): time-aligned tiers of segments.
 
 :func:`write_eaf` writes a valid EAF 3.0 document (``HEADER`` with optional media descriptor,
-``TIME_ORDER`` of millisecond slots, one ``TIER`` of ``ALIGNABLE_ANNOTATION`` s, the linguistic type and
+``TIME_ORDER`` of millisecond slots, one ``TIER`` of ``ALIGNABLE_ANNOTATION`` s per tier (``segments`` for one
+tier, or ``tiers`` = ``{tier id: segments}`` for several, e.g. signing and gloss), the linguistic type and
 the four standard constraints ELAN writes), atomically. :func:`read_eaf_tier` reads a tier back as
 ``(start_seconds, end_seconds, value)`` triples.
 """
@@ -33,18 +34,32 @@ _CONSTRAINTS = (
 )
 
 
+Segments = Sequence[tuple[float, float, str]]
+
+
+def _tiers(segments: Segments, tier: str, tiers: Mapping[str, Segments] | None) -> dict[str, Segments]:
+    if tiers is not None and segments:
+        raise ValueError("pass segments (one tier) or tiers (several), not both")
+    chosen = dict(tiers) if tiers is not None else {tier: segments}
+    for name in chosen:
+        if not name or any(c.isspace() for c in name):
+            raise ValueError(f"tier: expected a non-empty id without spaces, got {name!r}")
+    return chosen
+
+
 def eaf_tree(
-    segments: Sequence[tuple[float, float, str]],
+    segments: Segments = (),
     *,
     tier: str = DEFAULT_TIER,
+    tiers: Mapping[str, Segments] | None = None,
     media: str | Path | None = None,
     author: str = "signstgcn",
     properties: Mapping[str, str] | None = None,
 ) -> ET.ElementTree:
-    """EAF 3.0 document with one tier holding ``segments`` = ``(start_s, end_s, value)``, in time order;
-    ``properties`` become ``HEADER/PROPERTY`` elements (e.g. the model's name and version)."""
-    if not tier or any(c.isspace() for c in tier):
-        raise ValueError(f"tier: expected a non-empty id without spaces, got {tier!r}")
+    """EAF 3.0 document with one tier ``tier`` holding ``segments`` = ``(start_s, end_s, value)`` (or one tier per
+    entry of ``tiers``), each in time order; ``properties`` become ``HEADER/PROPERTY`` elements (e.g. the model's
+    name and version)."""
+    chosen = _tiers(segments, tier, tiers)
     ET.register_namespace("xsi", _XSI)
     root = ET.Element("ANNOTATION_DOCUMENT", {
         "AUTHOR": author,
@@ -61,23 +76,26 @@ def eaf_tree(
             "MIME_TYPE": _MIME.get(media.suffix.lower(), "video/*"),
             "RELATIVE_MEDIA_URL": f"./{media.name}",
         })
-    ordered = sorted(segments, key=lambda seg: (seg[0], seg[1]))
+    ordered = {name: sorted(segs, key=lambda seg: (seg[0], seg[1])) for name, segs in chosen.items()}
     for name, value in (properties or {}).items():
         ET.SubElement(header, "PROPERTY", {"NAME": str(name)}).text = str(value)
     prop = ET.SubElement(header, "PROPERTY", {"NAME": "lastUsedAnnotationId"})
-    prop.text = str(len(ordered))
+    prop.text = str(sum(len(segs) for segs in ordered.values()))
     time_order = ET.SubElement(root, "TIME_ORDER")
-    tier_el = ET.SubElement(root, "TIER", {"LINGUISTIC_TYPE_REF": LINGUISTIC_TYPE, "TIER_ID": tier})
-    for k, (start, end, value) in enumerate(ordered):
-        t0, t1 = round(float(start) * 1000), round(float(end) * 1000)
-        if t0 < 0 or t1 <= t0:
-            raise ValueError(f"segment {k}: expected 0 <= start < end (seconds), got ({start}, {end})")
-        ET.SubElement(time_order, "TIME_SLOT", {"TIME_SLOT_ID": f"ts{2 * k + 1}", "TIME_VALUE": str(t0)})
-        ET.SubElement(time_order, "TIME_SLOT", {"TIME_SLOT_ID": f"ts{2 * k + 2}", "TIME_VALUE": str(t1)})
-        ann = ET.SubElement(ET.SubElement(tier_el, "ANNOTATION"), "ALIGNABLE_ANNOTATION", {
-            "ANNOTATION_ID": f"a{k + 1}", "TIME_SLOT_REF1": f"ts{2 * k + 1}", "TIME_SLOT_REF2": f"ts{2 * k + 2}",
-        })
-        ET.SubElement(ann, "ANNOTATION_VALUE").text = str(value)
+    k = 0  # annotation number over all tiers (ids and time slots are document-wide)
+    for name, segs in ordered.items():
+        tier_el = ET.SubElement(root, "TIER", {"LINGUISTIC_TYPE_REF": LINGUISTIC_TYPE, "TIER_ID": name})
+        for n, (start, end, value) in enumerate(segs):
+            t0, t1 = round(float(start) * 1000), round(float(end) * 1000)
+            if t0 < 0 or t1 <= t0:
+                raise ValueError(f"tier {name} segment {n}: expected 0 <= start < end (seconds), got ({start}, {end})")
+            ET.SubElement(time_order, "TIME_SLOT", {"TIME_SLOT_ID": f"ts{2 * k + 1}", "TIME_VALUE": str(t0)})
+            ET.SubElement(time_order, "TIME_SLOT", {"TIME_SLOT_ID": f"ts{2 * k + 2}", "TIME_VALUE": str(t1)})
+            ann = ET.SubElement(ET.SubElement(tier_el, "ANNOTATION"), "ALIGNABLE_ANNOTATION", {
+                "ANNOTATION_ID": f"a{k + 1}", "TIME_SLOT_REF1": f"ts{2 * k + 1}", "TIME_SLOT_REF2": f"ts{2 * k + 2}",
+            })
+            ET.SubElement(ann, "ANNOTATION_VALUE").text = str(value)
+            k += 1
     ET.SubElement(root, "LINGUISTIC_TYPE", {
         "GRAPHIC_REFERENCES": "false", "LINGUISTIC_TYPE_ID": LINGUISTIC_TYPE, "TIME_ALIGNABLE": "true",
     })
@@ -90,16 +108,17 @@ def eaf_tree(
 
 def write_eaf(
     path: str | Path,
-    segments: Sequence[tuple[float, float, str]],
+    segments: Segments = (),
     *,
     tier: str = DEFAULT_TIER,
+    tiers: Mapping[str, Segments] | None = None,
     media: str | Path | None = None,
     author: str = "signstgcn",
     properties: Mapping[str, str] | None = None,
 ) -> Path:
     """Write :func:`eaf_tree` to ``path`` atomically (UTF-8, XML declaration); returns the path."""
     path = Path(path)
-    tree = eaf_tree(segments, tier=tier, media=media, author=author, properties=properties)
+    tree = eaf_tree(segments, tier=tier, tiers=tiers, media=media, author=author, properties=properties)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb") as f:
         tree.write(f, encoding="UTF-8", xml_declaration=True)

@@ -512,7 +512,8 @@ def detect(
     scored there, and each frame's mean window probability is read back at the recording's own frames, where
     smoothing (``smooth`` frames), threshold and the duration rules (``min_duration`` / ``min_gap`` frames) apply
     as usual. ``starts`` are then in the recording's frames too. Segment times therefore stay those of the
-    recording whatever its rate."""
+    recording whatever its rate. A frame where no joint at all is detected (nobody in view) is not signing: its
+    probability is 0 before smoothing."""
     require_binary(predictor, "per-frame signing detection")
     T = len(frames)
     target = model_rate(predictor, fps)
@@ -525,6 +526,8 @@ def detect(
     if target is not None:
         raw = to_recording_frames(raw, T)  # (T,)
         starts = np.round(starts * (T - 1) / max(len(seen) - 1, 1)).astype(starts.dtype)
+    nobody = ~np.isfinite(frames).any(axis=(1, 2))  # (T,) no joint detected
+    raw = np.where(nobody, np.float32(0), raw).astype(np.float32)
     smoothed = smooth_probabilities(raw, smooth, smooth_method)
     thr = predictor.best_threshold if threshold is None else float(threshold)
     segments = segments_from_probabilities(smoothed, thr, min_duration, min_gap)

@@ -23,6 +23,11 @@ server → client
       frame gets no number);
     - ``{"type": "segment", "event": "start" | "end", "frame": k, "time": k / fps}``: the final probability
       crossed the threshold at frame ``k``;
+    - with ``--classifier``: ``{"type": "sign", "gloss": g, "confidence": p, "top_k": [[label, p], ...],
+      "start_frame": a, "end_frame": b, "start_time": .., "end_time": ..}`` for each sign of a signing segment that
+      ended (or was open at an ``end``): the segment cut into signs and each named as ``signstgcn transcribe`` does
+      (``unknown`` below the minimum confidence; a piece named ``idle`` is no sign). The classifier reads its own
+      joints from the detector's frames; the last ``SIGN_HISTORY_SECONDS`` of a longer segment are named;
     - ``{"type": "error", "error": "..."}``: a bad message (malformed JSON, wrong joint count, a frame without
       any finite value, an oversized message); the stream goes on;
     - ``{"type": "dropped", "frames": n, "total": m}``: the stream's queue was full and its ``n`` oldest frames
@@ -45,19 +50,30 @@ import json
 import math
 import signal
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from signstgcn.data.landmarks import isotropic
+from signstgcn.errors import SignSTGCNError
 from signstgcn.inference.multistream import MultiStreamDetector
-from signstgcn.inference.predictor import DEFAULT_FPS
+from signstgcn.inference.predictor import DEFAULT_FPS, Predictor
 from signstgcn.inference.streaming import StreamStep, frame_array, image_aspect
+from signstgcn.inference.transcribe import LiveSigns
 
-__all__ = ["DetectionServer", "run_server"]
+__all__ = ["DetectionServer", "live_signs", "run_server"]
 
+
+def live_signs(detector: MultiStreamDetector, *, path: str, fps: float, min_confidence: float | None = None,
+               sign_seconds: float | None = None, device: str = "cpu") -> LiveSigns:
+    """The sign namer of ``serve --classifier PATH`` for ``detector``'s streams (one-line errors for a mismatch)."""
+    return LiveSigns(Predictor.from_checkpoint(path, device=device), detector.predictor, fps=fps,
+                     min_confidence=min_confidence, sign_seconds=sign_seconds)
+
+
+SIGN_HISTORY_SECONDS = 30.0  # raw frames kept per stream for naming signs (with a classifier)
 MAX_MESSAGE = 16 << 20  # bytes the WebSocket layer accepts; messages over max_message (smaller) get an error
 
 
@@ -81,16 +97,23 @@ class _Session:
     signing: bool = False
     ended: bool = False  # "end" received: flush before the next frame
     aspect: float | None = None  # the camera's width / height ("image_size" message); None = unknown
+    history: collections.deque | None = None  # raw (V, C) frames of the recent past, for naming signs
+    frames_seen: int = 0  # frames pushed in the current stream (the next frame's number)
+    segment_start: int | None = None  # first frame of the open signing segment
 
 
 class DetectionServer:
     """The WebSocket front of one :class:`MultiStreamDetector` (see the module docstring)."""
 
     def __init__(self, detector: MultiStreamDetector, *, fps: float = DEFAULT_FPS, queue_frames: int = 64,
-                 max_message: int = 256 * 1024, log: Callable[[str], None] = print) -> None:
+                 max_message: int = 256 * 1024, log: Callable[[str], None] = print,
+                 signs: LiveSigns | None = None) -> None:
         if queue_frames < 1:
             raise ValueError(f"queue_frames must be at least 1, got {queue_frames}")
         self.detector, self.fps, self.queue_frames, self.max_message = detector, fps, queue_frames, max_message
+        self.signs = signs
+        self._isotropic = detector.predictor.data.selection.isotropic
+        self._mediapipe = detector.predictor.layout.skeleton == "mediapipe"
         self.log = log
         self.sessions: dict[Hashable, _Session] = {}
         self._wake = asyncio.Event()
@@ -119,12 +142,15 @@ class DetectionServer:
             await ws.send(json.dumps({"type": "error", "error": str(err)}))
             return
         session = _Session(ws, stream)
+        if self.signs is not None:
+            session.history = collections.deque(maxlen=max(1, round(SIGN_HISTORY_SECONDS * self.fps)))
         self.sessions[stream] = session
         self.log(f"stream {stream} joined ({len(self.sessions)} open)")
         await ws.send(json.dumps({"type": "hello", "stream": stream, "joints": det.predictor.layout.num_nodes,
                                   "channels": det.predictor.data.selection.coords, "window": det.window,
                                   "stride": det.stride, "fps": self.fps, "threshold": det.threshold,
-                                  "model": det.predictor.name}))
+                                  "model": det.predictor.name,
+                                  "classifier": None if self.signs is None else self.signs.classifier.name}))
         try:
             async for message in ws:
                 reply = self._receive(session, message)
@@ -157,8 +183,6 @@ class DetectionServer:
         if session.ended:
             return {"type": "error", "error": "the stream is being flushed after 'end'; send frames after its "
                                               "final result"}
-        if session.aspect is not None and self.detector.predictor.data.selection.isotropic:
-            frame = isotropic(frame, session.aspect, mediapipe=self.detector.predictor.layout.skeleton == "mediapipe")
         if len(session.queue) >= self.queue_frames:
             session.queue.popleft()
             session.dropped += 1
@@ -230,12 +254,27 @@ class DetectionServer:
                     await self._send_step(session, step)
             for session, step in flushed:
                 await self._send_step(session, step)
+                if session.signing and session.segment_start is not None:  # name the segment still open
+                    await self._send_signs(session, session.segment_start, session.frames_seen)
                 await self._send(session, {"type": "ended", "frames": step.frame + 1})
-                session.ended = False
+                session.ended, session.signing, session.segment_start, session.frames_seen = False, False, None, 0
+                if session.history is not None:
+                    session.history.clear()
+
+    def _prepared(self, stream: Hashable, frame: np.ndarray) -> np.ndarray:
+        """The raw frame as the detector reads it (isotropic when the camera size is known), kept for naming signs."""
+        session = self.sessions[stream]
+        session.frames_seen += 1
+        if session.history is not None:
+            session.history.append(frame)
+        if session.aspect is None or not self._isotropic:
+            return frame
+        return isotropic(frame, session.aspect, mediapipe=self._mediapipe)
 
     def _compute(self, batch: dict, flush: list[_Session], leaving: list[_Session]) -> tuple[dict, list]:
         det = self.detector
-        steps = det.push({stream: frame for stream, (_, frame) in batch.items()}, prepared=True) if batch else {}
+        frames = {stream: self._prepared(stream, frame) for stream, (_, frame) in batch.items()}
+        steps = det.push(frames, prepared=True) if batch else {}
         flushed = []
         for session in flush:
             flushed.append((session, det.close(session.stream)))
@@ -248,6 +287,7 @@ class DetectionServer:
         return steps, flushed
 
     async def _send_step(self, session: _Session, step: StreamStep) -> None:
+        ended: list[tuple[int, int]] = []  # signing segments that ended in this step
         messages = [{"type": "result", "frame": step.frame, "probability": step.probability,
                      "final_start": step.final_start, "final": [None if math.isnan(v) else round(float(v), 5)
                                                                 for v in step.final]}]
@@ -258,11 +298,39 @@ class DetectionServer:
                 messages.append({"type": "segment", "event": "start" if signing else "end", "frame": frame,
                                  "time": round(frame / self.fps, 3)})
                 session.signing = signing
+                if signing:
+                    session.segment_start = frame
+                elif session.segment_start is not None:
+                    ended.append((session.segment_start, frame))
+                    session.segment_start = None
         if session.dropped_unreported:
             messages.append({"type": "dropped", "frames": session.dropped_unreported, "total": session.dropped})
             session.dropped_unreported = 0
         for message in messages:
             await self._send(session, message)
+        for start, end in ended:
+            await self._send_signs(session, start, end)
+
+    async def _send_signs(self, session: _Session, start: int, end: int) -> None:
+        """A ``sign`` message for each sign of frames ``[start, end)`` (with ``--classifier``)."""
+        if self.signs is None or session.history is None:
+            return
+        first = session.frames_seen - len(session.history)  # frame number of history[0]
+        begin = max(start, first)
+        frames = list(session.history)[begin - first:end - first]
+        if not frames:
+            return
+        try:
+            signs = await asyncio.to_thread(self.signs.signs, np.stack(frames), begin, session.aspect)
+        except (SignSTGCNError, ValueError) as err:  # e.g. the classifier's parts missing in these frames
+            await self._send(session, {"type": "error", "error": f"naming the signs of frames {begin}-{end}: {err}"})
+            return
+        for sign in signs:
+            await self._send(session, {
+                "type": "sign", "gloss": sign.gloss, "confidence": round(sign.confidence, 5),
+                "top_k": [[label, round(p, 5)] for label, p in sign.top_k], "start_frame": sign.start,
+                "end_frame": sign.end, "start_time": round(sign.start / self.fps, 3),
+                "end_time": round(sign.end / self.fps, 3)})
 
     @staticmethod
     async def _send(session: _Session, message: dict[str, Any]) -> None:
@@ -282,6 +350,7 @@ class DetectionServer:
 
 async def run_server(detector: MultiStreamDetector, *, host: str = "127.0.0.1", port: int = 8765,
                      fps: float = DEFAULT_FPS, queue_frames: int = 64, stop: asyncio.Event | None = None,
+                     classifier: Mapping[str, Any] | None = None,
                      ready: Callable[[int], None] | None = None, log: Callable[[str], None] = print,
                      handle_signals: bool = True, reuse_port: bool = False) -> DetectionServer:
     """Serve until ``stop`` is set (or SIGINT / SIGTERM with ``handle_signals``); ``ready(port)`` is called once
@@ -289,7 +358,8 @@ async def run_server(detector: MultiStreamDetector, *, host: str = "127.0.0.1", 
     (:mod:`signstgcn.inference.serve_workers`). Returns the server object (its stats) after a clean stop."""
     serve = _import_websockets()
     stop = stop or asyncio.Event()
-    server = DetectionServer(detector, fps=fps, queue_frames=queue_frames, log=log)
+    signs = None if classifier is None else live_signs(detector, fps=fps, **classifier)
+    server = DetectionServer(detector, fps=fps, queue_frames=queue_frames, log=log, signs=signs)
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -301,7 +371,8 @@ async def run_server(detector: MultiStreamDetector, *, host: str = "127.0.0.1", 
                          max_size=MAX_MESSAGE, compression=None, reuse_port=reuse_port or None) as ws_server:
             bound = ws_server.sockets[0].getsockname()[1]
             log(f"signstgcn serve: listening on ws://{host}:{bound} (health: http://{host}:{bound}/health; "
-                f"model {detector.predictor.name})")
+                f"model {detector.predictor.name}"
+                f"{'' if signs is None else f'; classifier {signs.classifier.name}'})")
             if ready is not None:
                 ready(bound)
             await server.run_ticks(stop)
