@@ -255,3 +255,21 @@ def test_render_draws_the_signs_of_each_segment(models, tmp_path, capsys):
     assert render_main([str(rec), "--out", str(tmp_path / "x.gif"), "--no-model", "--classifier",
                         str(models["clip"])]) == 2
     assert "--classifier names the signs of a detector's segments" in capsys.readouterr().err
+
+
+def test_hysteresis_keeps_a_dip_inside_a_segment_and_a_low_bump_out():
+    from signstgcn.inference.predictor import segments_from_probabilities
+
+    prob = np.array([0.1, 0.3, 0.7, 0.4, 0.8, 0.3, 0.1, 0.35, 0.35, 0.1])
+    assert segments_from_probabilities(prob, 0.6) == [(2, 3), (4, 5)]
+    assert segments_from_probabilities(prob, 0.6, low_threshold=0.3) == [(1, 6)]  # the bump 7-9 never reaches 0.6
+    assert segments_from_probabilities(prob, 0.6, low_threshold=0.9) == [(2, 3), (4, 5)]  # above: plain threshold
+
+
+def test_signs_of_glosses_the_classifier_does_not_know_are_counted_apart():
+    true = [(0, 20, "coffee"), (20, 40, "large"), (40, 60, "tea")]
+    pred = [(0, 20, "coffee"), (20, 40, "small"), (40, 60, "tea")]
+    score = score_signs(pred, true, vocabulary={"coffee", "tea", "small"})
+    assert score.gloss_error_rate == pytest.approx(1 / 3) and score.out_of_vocabulary == 1
+    assert score.gloss_error_rate_in_vocabulary == 0.0
+    assert score_signs(pred, true).out_of_vocabulary == 0  # no vocabulary given: every gloss counts as known

@@ -43,7 +43,13 @@ from signstgcn.inference.predictor import (
     check_min_confidence,
     require_binary,
 )
-from signstgcn.inference.transcribe import DEFAULT_NOT_SIGNING, DEFAULT_TOP_K, Transcript, transcribe_landmarks
+from signstgcn.inference.transcribe import (
+    DEFAULT_NOT_SIGNING,
+    DEFAULT_TOP_K,
+    Transcript,
+    low_threshold,
+    transcribe_landmarks,
+)
 from signstgcn.progress import wants_progress
 from signstgcn.runtime import configure_threads, resolve_device
 
@@ -72,6 +78,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     d = p.add_argument_group("detection (signstgcn detect's defaults)")
     d.add_argument("--threshold", type=float, default=None,
                    help="signing probability threshold (default: the detector's best-F1 threshold)")
+    d.add_argument("--low-threshold", type=float, default=None,
+                   help="hysteresis: a segment extends while the probability stays at or above this (default: half "
+                        "the threshold)")
     d.add_argument("--min-duration", type=float, default=DEFAULT_MIN_SECONDS,
                    help="drop segments shorter than this, in seconds")
     d.add_argument("--min-gap", type=float, default=DEFAULT_MIN_SECONDS,
@@ -110,8 +119,9 @@ def _check(args: argparse.Namespace) -> None:
         check_min_confidence(args.min_confidence)
     if args.sign_seconds is not None and not (math.isfinite(args.sign_seconds) and args.sign_seconds > 0):
         raise ValueError(f"--sign-seconds must be positive, got {args.sign_seconds}")
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        raise ValueError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
+    for flag, value in (("--threshold", args.threshold), ("--low-threshold", args.low_threshold)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"{flag} must be a probability in [0, 1], got {value}")
     for name in ("min_duration", "min_gap"):
         value = getattr(args, name)
         if value < 0 or not math.isfinite(value):
@@ -151,8 +161,9 @@ def process(src: Source, detector: Predictor, classifier: Predictor, args: argpa
         "refine" if detector.data.layout.include_face or classifier.data.layout.include_face else "none")
     lm, from_cache = load_input(src, face, progress, out, not args.no_cache)
     fps = lm.fps or args.fps or DEFAULT_FPS
+    low = low_threshold(detector, args.threshold, args.low_threshold)
     detection = detect(detector, lm, fps=fps, threshold=args.threshold, min_duration=args.min_duration,
-                       min_gap=args.min_gap)
+                       min_gap=args.min_gap, low_threshold=low)
     tr = transcribe_landmarks(detector, classifier, lm, detection, min_confidence=args.min_confidence,
                               top_k=args.top_k, sign_seconds=args.sign_seconds, not_signing=_labels(args.not_signing))
     info: dict[str, Any] = {
@@ -160,7 +171,8 @@ def process(src: Source, detector: Predictor, classifier: Predictor, args: argpa
         "fps_source": "file" if lm.fps else ("--fps" if args.fps else "default"),
         **_prefixed("detector", detector), **_prefixed("classifier", classifier),
         "min_confidence": classifier.min_confidence if args.min_confidence is None else args.min_confidence,
-        "sign_frames": round(tr.sign_frames, 3), "top_k": min(args.top_k, len(classifier.classes)),
+        "low_threshold": round(low, 6), "sign_frames": round(tr.sign_frames, 3),
+        "top_k": min(args.top_k, len(classifier.classes)),
     }
     if src.kind == "video":
         info.update(landmarks=str(cache_file(out, src)), landmarks_from="cache" if from_cache else "extracted")
@@ -182,8 +194,10 @@ def _report(out: Path, gt: GroundTruth, gt_path: Path, transcripts: dict[str, Tr
     if unlabeled:
         log.warning("%d recordings have no labels in %s and are not scored (e.g. %s)", len(unlabeled), gt_path,
                     unlabeled[0])
+    vocabulary = set(classifier.classes)
     scores = {vid: score_signs([(s.start, s.end, s.gloss) for s in tr.signs],
-                               true_signs(gt, vid, tr.num_frames, not_signing)) for vid, tr in scored.items()}
+                               true_signs(gt, vid, tr.num_frames, not_signing), vocabulary=vocabulary)
+              for vid, tr in scored.items()}
     what, groups = _groups(gt_path)
     overall, per_group = totals(scores, groups)
     report = {"groundtruth": str(gt_path), "not_signing": not_signing, "min_iou": 0.5,
@@ -191,10 +205,12 @@ def _report(out: Path, gt: GroundTruth, gt_path: Path, transcripts: dict[str, Tr
               "metrics": overall.metrics(), "per_group": {k: v.metrics() for k, v in per_group.items()},
               "per_recording": {k: v.metrics() for k, v in sorted(scores.items())}}
     write_text_atomic(out / REPORT_JSON, json.dumps(report, indent=2) + "\n")
-    head = ["", "true signs", "predicted", "segment P", "segment R", "segment F1", "gloss accuracy", "GER"]
+    head = ["", "true signs", "predicted", "segment P", "segment R", "segment F1", "gloss accuracy", "GER",
+            "out of vocabulary", "GER in vocabulary"]
 
     def row(name: str, s: TranscriptScore) -> list[Any]:
-        return [name, s.true, s.predicted, s.precision, s.recall, s.f1, s.gloss_accuracy, s.gloss_error_rate]
+        return [name, s.true, s.predicted, s.precision, s.recall, s.f1, s.gloss_accuracy, s.gloss_error_rate,
+                s.out_of_vocabulary, s.gloss_error_rate_in_vocabulary]
 
     sections = [_section("overall", "Overall", _table(head, [row("all", overall)]))]
     if what is not None:
@@ -245,8 +261,10 @@ def run(args: argparse.Namespace) -> int:
         overall = _report(out, gt, gt_path, transcripts, not_signing, detector, classifier)
         if not args.quiet:
             f1, ger = overall.f1, overall.gloss_error_rate
-            print(f"{PROG}: {overall.true} true signs, segment F1 {f1 if f1 is None else round(f1, 3)}, gloss error "
-                  f"rate {ger if ger is None else round(ger, 3)} (report: {out / REPORT_HTML})", flush=True)
+            oov = (f", {overall.out_of_vocabulary} of glosses the classifier does not know"
+                   if overall.out_of_vocabulary else "")
+            print(f"{PROG}: {overall.true} true signs{oov}, segment F1 {f1 if f1 is None else round(f1, 3)}, gloss "
+                  f"error rate {ger if ger is None else round(ger, 3)} (report: {out / REPORT_HTML})", flush=True)
     if failed:
         rest = f"the others were written to {out}" if failed < len(sources) else "nothing was written"
         print(f"{PROG}: error: {failed} of {len(sources)} inputs failed (see above); {rest}", file=sys.stderr)

@@ -8,7 +8,10 @@ label is a not-signing label (``idle`` ...). Per recording:
   (:func:`~signstgcn.evaluation.segments.match_segments`);
 - **gloss accuracy**: the share of matched signs whose gloss is the true one (``unknown`` is wrong);
 - **gloss error rate** (GER, as word error rate in speech): the edit distance (substitutions, insertions,
-  deletions) between the predicted and the true gloss sequences in time order, over the number of true signs.
+  deletions) between the predicted and the true gloss sequences in time order, over the number of true signs;
+- with the classifier's ``vocabulary``: the true signs of glosses it does not know (``out_of_vocabulary``: they can
+  only be wrong or ``unknown``), and the GER *in vocabulary*: the same with those signs and the predicted signs
+  matched to them left out of both sequences.
 
 Totals add the counts of the recordings (micro averages), overall and per group (person or session).
 """
@@ -51,6 +54,8 @@ class TranscriptScore:
     matched: int = 0  # matched at IoU >= min_iou
     correct: int = 0  # matched with the right gloss
     edits: int = 0  # gloss-sequence edit distance
+    out_of_vocabulary: int = 0  # true signs of glosses the classifier does not know
+    edits_in_vocabulary: int = 0  # edit distance without them (and the predictions matched to them)
 
     def __add__(self, other: TranscriptScore) -> TranscriptScore:
         return TranscriptScore(*(a + b for a, b in zip(asdict(self).values(), asdict(other).values())))
@@ -77,20 +82,34 @@ class TranscriptScore:
     def gloss_error_rate(self) -> float | None:
         return self.edits / self.true if self.true else None
 
+    @property
+    def gloss_error_rate_in_vocabulary(self) -> float | None:
+        known = self.true - self.out_of_vocabulary
+        return self.edits_in_vocabulary / known if known else None
+
     def metrics(self) -> dict[str, float | int | None]:
         return {**asdict(self), "segment_precision": self.precision, "segment_recall": self.recall,
-                "segment_f1": self.f1, "gloss_accuracy": self.gloss_accuracy, "gloss_error_rate": self.gloss_error_rate}
+                "segment_f1": self.f1, "gloss_accuracy": self.gloss_accuracy, "gloss_error_rate": self.gloss_error_rate,
+                "gloss_error_rate_in_vocabulary": self.gloss_error_rate_in_vocabulary}
 
 
 def score_signs(predicted: Sequence[tuple[int, int, str]], true: Sequence[tuple[int, int, str]], *,
-                min_iou: float = DEFAULT_MIN_IOU) -> TranscriptScore:
-    """:class:`TranscriptScore` of ``predicted`` against ``true`` signs, both ``(start, end, gloss)``."""
+                min_iou: float = DEFAULT_MIN_IOU, vocabulary: Iterable[str] | None = None) -> TranscriptScore:
+    """:class:`TranscriptScore` of ``predicted`` against ``true`` signs, both ``(start, end, gloss)``; ``vocabulary``:
+    the glosses the classifier knows (None: all of them)."""
     pred = sorted(predicted)
     ref = sorted(true)
     pairs = match_segments([(s, e) for s, e, _ in pred], [(s, e) for s, e, _ in ref], min_iou)
     correct = sum(pred[i][2] == ref[j][2] for i, j in pairs)
     edits = edit_distance([g for _, _, g in pred], [g for _, _, g in ref])
-    return TranscriptScore(len(ref), len(pred), len(pairs), correct, edits)
+    known = None if vocabulary is None else set(vocabulary)
+    unknown_ref = {j for j, (_, _, g) in enumerate(ref) if known is not None and g not in known}
+    if not unknown_ref:
+        return TranscriptScore(len(ref), len(pred), len(pairs), correct, edits, 0, edits)
+    dropped_pred = {i for i, j in pairs if j in unknown_ref}
+    in_vocab = edit_distance([g for i, (_, _, g) in enumerate(pred) if i not in dropped_pred],
+                             [g for j, (_, _, g) in enumerate(ref) if j not in unknown_ref])
+    return TranscriptScore(len(ref), len(pred), len(pairs), correct, edits, len(unknown_ref), in_vocab)
 
 
 def totals(scores: Mapping[str, TranscriptScore], groups: Mapping[str, str] | None = None,

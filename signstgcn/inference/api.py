@@ -31,7 +31,13 @@ from signstgcn.inference.predictor import (
     default_stride,
 )
 from signstgcn.inference.predictor import detect as detect_frames
-from signstgcn.inference.transcribe import DEFAULT_NOT_SIGNING, DEFAULT_TOP_K, Transcript, transcribe_landmarks
+from signstgcn.inference.transcribe import (
+    DEFAULT_NOT_SIGNING,
+    DEFAULT_TOP_K,
+    Transcript,
+    low_threshold,
+    transcribe_landmarks,
+)
 
 __all__ = ["detect", "transcribe"]
 
@@ -95,13 +101,15 @@ def transcribe(
     """The signs of one recording: ``detector``'s signing segments (default: the shipped signing detector), each
     sign in them named by the multi-class ``classifier`` (see :mod:`signstgcn.inference.transcribe`).
 
-    ``detect_options`` are :func:`detect`'s (``fps``, ``threshold``, ``smooth``, ``min_duration``, ...);
+    ``detect_options`` are :func:`detect`'s (``fps``, ``threshold``, ``smooth``, ``min_duration``, ...) and
+    ``low_threshold`` (the hysteresis level; default half the threshold);
     ``min_confidence`` (default: the classifier's) turns a gloss below it into ``unknown``; ``sign_seconds``
     (default: the classifier's window) is the sign length long segments are cut by; a piece named with one of
     ``not_signing`` (the classifier's ``idle`` class) is no sign."""
     cls = _predictor(classifier, device)
     det = Predictor.from_pretrained(device=device) if detector is None else _predictor(detector, device)
     lm = landmarks if isinstance(landmarks, Landmarks) else load_landmarks(landmarks)
-    detection = detect(det, lm, device=device, **detect_options)
+    low = low_threshold(det, detect_options.get("threshold"), detect_options.pop("low_threshold", None))
+    detection = detect(det, lm, device=device, low_threshold=low, **detect_options)
     return transcribe_landmarks(det, cls, lm, detection, min_confidence=min_confidence, top_k=top_k,
                                 sign_seconds=sign_seconds, not_signing=not_signing)

@@ -420,15 +420,23 @@ class Segment(NamedTuple):
 
 
 def segments_from_probabilities(
-    prob: np.ndarray, threshold: float, min_duration: int = 1, min_gap: int = 0
+    prob: np.ndarray, threshold: float, min_duration: int = 1, min_gap: int = 0, low_threshold: float | None = None
 ) -> list[Segment]:
     """Runs of frames with ``prob >= threshold``; gaps shorter than ``min_gap`` frames are closed first,
-    then segments shorter than ``min_duration`` frames are dropped. NaN counts as below threshold."""
+    then segments shorter than ``min_duration`` frames are dropped. NaN counts as below threshold.
+
+    ``low_threshold`` (hysteresis): a segment is a run of frames ``>= low_threshold`` that reaches ``threshold``
+    somewhere, so a segment starts and ends where the probability leaves the low level and a dip between two
+    signs does not split it, while a bump that never reaches ``threshold`` stays out."""
     if min_duration < 0 or min_gap < 0:
         raise ValueError(f"min_duration and min_gap must be >= 0 frames, got {min_duration} and {min_gap}")
-    on = np.nan_to_num(np.asarray(prob, dtype=np.float64), nan=-np.inf) >= threshold
+    p = np.nan_to_num(np.asarray(prob, dtype=np.float64), nan=-np.inf)
+    low = threshold if low_threshold is None else min(float(low_threshold), threshold)
+    on = p >= low
     edges = np.diff(np.concatenate([[0], on.astype(np.int8), [0]]))
     runs = list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+    if low < threshold:
+        runs = [(s, e) for s, e in runs if p[s:e].max() >= threshold]
     merged: list[list[int]] = []
     for start, end in runs:
         if merged and start - merged[-1][1] < min_gap:
@@ -503,6 +511,7 @@ def detect(
     min_duration: int = 1,
     min_gap: int = 0,
     weighting: str = "center",
+    low_threshold: float | None = None,
 ) -> Detection:
     """Signing probability per frame and signing segments of one video's raw ``frames (T, V, C)`` recorded at
     ``fps``.
@@ -513,7 +522,7 @@ def detect(
     smoothing (``smooth`` frames), threshold and the duration rules (``min_duration`` / ``min_gap`` frames) apply
     as usual. ``starts`` are then in the recording's frames too. Segment times therefore stay those of the
     recording whatever its rate. A frame where no joint at all is detected (nobody in view) is not signing: its
-    probability is 0 before smoothing."""
+    probability is 0 before smoothing. ``low_threshold``: hysteresis (:func:`segments_from_probabilities`)."""
     require_binary(predictor, "per-frame signing detection")
     T = len(frames)
     target = model_rate(predictor, fps)
@@ -530,7 +539,7 @@ def detect(
     raw = np.where(nobody, np.float32(0), raw).astype(np.float32)
     smoothed = smooth_probabilities(raw, smooth, smooth_method)
     thr = predictor.best_threshold if threshold is None else float(threshold)
-    segments = segments_from_probabilities(smoothed, thr, min_duration, min_gap)
+    segments = segments_from_probabilities(smoothed, thr, min_duration, min_gap, low_threshold)
     return Detection(T, fps, starts, probs, raw, smoothed, thr, segments, target)
 
 

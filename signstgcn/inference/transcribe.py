@@ -1,7 +1,9 @@
 """From a recording to signs: the detector's signing segments, each sign in them named by a classifier.
 
 :func:`transcribe` runs a binary signing detector over the recording (``detect``'s defaults: its threshold,
-smoothing and duration rules), then gives the classifier every sign in each segment:
+smoothing and duration rules, with hysteresis: a segment reaches the threshold somewhere and extends while the
+probability stays above :data:`LOW_THRESHOLD` of it, so the dip between two signs and a sign's slow start do not
+cut it), then gives the classifier every sign in each segment:
 
 - a segment up to 1.5 sign lengths long is one sign; a longer one (several signs in a row) is cut into
   ``round(duration / sign length)`` equal pieces, one sign each. The *sign length* is the classifier's window in
@@ -44,10 +46,12 @@ from signstgcn.inference.predictor import (
     run_model,
 )
 
-__all__ = ["DEFAULT_NOT_SIGNING", "DEFAULT_TOP_K", "LONG_SEGMENT", "Sign", "Transcript", "classify_pieces",
-           "LiveSigns", "parts_from_nodes", "sign_length", "split_segment", "transcribe_landmarks"]
+__all__ = ["DEFAULT_NOT_SIGNING", "DEFAULT_TOP_K", "LONG_SEGMENT", "LOW_THRESHOLD", "LiveSigns", "Sign", "Transcript",
+           "classify_pieces", "low_threshold", "parts_from_nodes", "sign_length", "split_segment",
+           "transcribe_landmarks"]
 
 DEFAULT_TOP_K = 5
+LOW_THRESHOLD = 0.5  # transcription's hysteresis: segments extend down to this share of the detector's threshold
 DEFAULT_NOT_SIGNING = ("idle",)  # classifier labels that are no sign (make-stream's --idle-label)
 LONG_SEGMENT = 1.5  # a segment longer than this many sign lengths holds several signs
 
@@ -83,6 +87,16 @@ class Transcript:
     @property
     def glosses(self) -> list[str]:
         return [s.gloss for s in self.signs]
+
+
+def low_threshold(detector: Predictor, threshold: float | None = None, low: float | None = None) -> float:
+    """The hysteresis level of a transcription: ``low``, else :data:`LOW_THRESHOLD` of the detector's threshold
+    (``threshold``, else its best-F1 one)."""
+    if low is not None:
+        if not 0.0 <= low <= 1.0:
+            raise ValueError(f"low threshold must be a probability in [0, 1], got {low}")
+        return float(low)
+    return LOW_THRESHOLD * (detector.best_threshold if threshold is None else float(threshold))
 
 
 def sign_length(classifier: Predictor, fps: float, sign_seconds: float | None = None) -> float:
