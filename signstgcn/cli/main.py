@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("signstgcn.cli.render", "a recording's skeleton with its signing probability or top signs (GIF/MP4)"),
     "detect": ("signstgcn.cli.detect", "signing segments (binary) or top-k signs from a checkpoint on recordings"),
     "transcribe": ("signstgcn.cli.transcribe", "detect, then name each sign: JSON, CSV, ELAN (2 tiers), subtitles"),
+    "web-assets": ("signstgcn.cli.web_assets", "fetch MediaPipe Holistic (npm) for the browser page of serve"),
     "serve": ("signstgcn.cli.serve", "live signing detection for many streams over WebSocket (needs .[serve])"),
     "extract": ("signstgcn.cli.extract", "MediaPipe Holistic landmarks from videos into .npz (resumable)"),
     "export": ("signstgcn.cli.export", "export a checkpoint to ONNX / TorchScript, verified against PyTorch"),

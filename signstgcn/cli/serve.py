@@ -21,6 +21,7 @@ from signstgcn.inference.predictor import DEFAULT_FPS
 from signstgcn.inference.pretrained import checkpoint_file
 from signstgcn.inference.serve import live_signs, run_server
 from signstgcn.inference.serve_workers import run_workers
+from signstgcn.inference.web_assets import assets_dir, missing_assets
 from signstgcn.runtime import configure_threads, resolve_device, usable_cpus
 
 PROG = "signstgcn serve"
@@ -47,6 +48,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
                    help="server processes sharing the port (Linux): one process uses about one core whatever "
                         "--threads says (Python's interpreter lock), so set it to the cores the server may use")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--assets", default=None,
+                   help="folder of 'signstgcn web-assets' for the browser page at / (default: the user's cache "
+                        "folder signstgcn/web)")
     c = p.add_argument_group("signs (a 'sign' event when a signing segment ends)")
     c.add_argument("--classifier", default=None,
                    help="a multi-class checkpoint reading the detector's parts (or fewer): names the signs of each "
@@ -77,6 +81,11 @@ def _serve(args: argparse.Namespace, ckpt: Path) -> int:
     options = {"path": str(ckpt), "stride": args.stride, "threshold": args.threshold,
                "device": str(resolve_device(args.device)), "max_streams": args.max_streams, "bf16": args.bf16}
     detector = MultiStreamDetector.from_checkpoint(**options)  # checks the checkpoint and options here, once
+    assets = Path(args.assets) if args.assets else assets_dir()  # without them the page says what to run
+    lacking = missing_assets(assets)
+    if args.assets and lacking:
+        raise ValueError(f"--assets {assets}: lacks holistic/{lacking[0]}; fill it with: signstgcn web-assets --out "
+                         f"{assets}")
     classifier = None
     if args.classifier is not None:
         classifier = {"path": args.classifier, "min_confidence": args.min_confidence,
@@ -86,13 +95,13 @@ def _serve(args: argparse.Namespace, ckpt: Path) -> int:
         raise ValueError("--min-confidence and --sign-seconds name signs: they need --classifier")
     if args.workers == 1:
         asyncio.run(run_server(detector, host=args.host, port=args.port, fps=args.fps,
-                               queue_frames=args.queue_frames, classifier=classifier))
+                               queue_frames=args.queue_frames, classifier=classifier, assets=assets))
         return 0
     model = detector.predictor.name
     del detector
     run_workers(options, model=model, workers=args.workers, host=args.host, port=args.port, fps=args.fps,
                 queue_frames=args.queue_frames, threads=args.threads or max(1, usable_cpus() // args.workers),
-                classifier=classifier)
+                classifier=classifier, assets=assets)
     return 0
 
 

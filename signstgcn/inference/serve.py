@@ -37,7 +37,9 @@ server → client
     - ``{"type": "stats", "streams": n, "frames_per_second": f, "latency_ms": {"p50": .., "p99": ..},
       "dropped": m}``.
 
-``GET /health`` answers ``200`` with a JSON status. SIGINT / SIGTERM stop the server cleanly.
+``GET /health`` answers ``200`` with a JSON status (streams, model, frames received / answered / dropped since the
+start); ``GET /`` is the browser page (:mod:`signstgcn.inference.web_page`). SIGINT / SIGTERM stop the server
+cleanly.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ import signal
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,6 +65,7 @@ from signstgcn.inference.multistream import MultiStreamDetector
 from signstgcn.inference.predictor import DEFAULT_FPS, Predictor
 from signstgcn.inference.streaming import StreamStep, frame_array, image_aspect
 from signstgcn.inference.transcribe import LiveSigns
+from signstgcn.inference.web_page import page_response
 
 __all__ = ["DetectionServer", "live_signs", "run_server"]
 
@@ -107,7 +111,7 @@ class DetectionServer:
 
     def __init__(self, detector: MultiStreamDetector, *, fps: float = DEFAULT_FPS, queue_frames: int = 64,
                  max_message: int = 256 * 1024, log: Callable[[str], None] = print,
-                 signs: LiveSigns | None = None) -> None:
+                 signs: LiveSigns | None = None, assets: Path | None = None) -> None:
         if queue_frames < 1:
             raise ValueError(f"queue_frames must be at least 1, got {queue_frames}")
         self.detector, self.fps, self.queue_frames, self.max_message = detector, fps, queue_frames, max_message
@@ -121,17 +125,24 @@ class DetectionServer:
         self._latencies: collections.deque = collections.deque(maxlen=10_000)  # seconds, frame in -> result out
         self._done_times: collections.deque = collections.deque(maxlen=100_000)  # when each frame was answered
         self.frames_answered = 0
+        self.frames_received = 0
         self.dropped = 0
+        self.assets = assets
 
     # ------------------------------------------------------------------------------------- connections
 
     def health(self, connection: Any, request: Any) -> Any:
-        """``process_request`` hook: ``GET /health`` → 200 with a JSON status; other paths open a WebSocket."""
+        """``process_request`` hook: ``GET /health`` → 200 with a JSON status (frames received and answered since the
+        start); a WebSocket upgrade opens a stream; any other ``GET`` is the browser page (:mod:`signstgcn.web`,
+        MediaPipe from ``assets``) or 404."""
         if request.path == "/health":
-            body = json.dumps({"status": "ok", "streams": len(self.sessions),
-                               "model": self.detector.predictor.name}) + "\n"
+            body = json.dumps({"status": "ok", "streams": len(self.sessions), "model": self.detector.predictor.name,
+                               "frames_received": self.frames_received, "frames_answered": self.frames_answered,
+                               "dropped": self.dropped}) + "\n"
             return connection.respond(http.HTTPStatus.OK, body)
-        return None
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return None
+        return page_response(request.path, self.assets)
 
     async def handler(self, ws: Any) -> None:
         """One connection = one stream."""
@@ -149,7 +160,7 @@ class DetectionServer:
         await ws.send(json.dumps({"type": "hello", "stream": stream, "joints": det.predictor.layout.num_nodes,
                                   "channels": det.predictor.data.selection.coords, "window": det.window,
                                   "stride": det.stride, "fps": self.fps, "threshold": det.threshold,
-                                  "model": det.predictor.name,
+                                  "model": det.predictor.name, "parts": list(det.predictor.layout.part_names),
                                   "classifier": None if self.signs is None else self.signs.classifier.name}))
         try:
             async for message in ws:
@@ -188,6 +199,7 @@ class DetectionServer:
             session.dropped += 1
             session.dropped_unreported += 1
             self.dropped += 1
+        self.frames_received += 1
         session.queue.append((time.perf_counter(), frame))
         self._wake.set()
         return None
@@ -350,7 +362,7 @@ class DetectionServer:
 
 async def run_server(detector: MultiStreamDetector, *, host: str = "127.0.0.1", port: int = 8765,
                      fps: float = DEFAULT_FPS, queue_frames: int = 64, stop: asyncio.Event | None = None,
-                     classifier: Mapping[str, Any] | None = None,
+                     classifier: Mapping[str, Any] | None = None, assets: Path | None = None,
                      ready: Callable[[int], None] | None = None, log: Callable[[str], None] = print,
                      handle_signals: bool = True, reuse_port: bool = False) -> DetectionServer:
     """Serve until ``stop`` is set (or SIGINT / SIGTERM with ``handle_signals``); ``ready(port)`` is called once
@@ -359,7 +371,7 @@ async def run_server(detector: MultiStreamDetector, *, host: str = "127.0.0.1", 
     serve = _import_websockets()
     stop = stop or asyncio.Event()
     signs = None if classifier is None else live_signs(detector, fps=fps, **classifier)
-    server = DetectionServer(detector, fps=fps, queue_frames=queue_frames, log=log, signs=signs)
+    server = DetectionServer(detector, fps=fps, queue_frames=queue_frames, log=log, signs=signs, assets=assets)
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -370,7 +382,8 @@ async def run_server(detector: MultiStreamDetector, *, host: str = "127.0.0.1", 
         async with serve(server.handler, host, port, process_request=server.health,
                          max_size=MAX_MESSAGE, compression=None, reuse_port=reuse_port or None) as ws_server:
             bound = ws_server.sockets[0].getsockname()[1]
-            log(f"signstgcn serve: listening on ws://{host}:{bound} (health: http://{host}:{bound}/health; "
+            log(f"signstgcn serve: listening on ws://{host}:{bound} (page: http://{host}:{bound}/; "
+                f"health: http://{host}:{bound}/health; "
                 f"model {detector.predictor.name}"
                 f"{'' if signs is None else f'; classifier {signs.classifier.name}'})")
             if ready is not None:
