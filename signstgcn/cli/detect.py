@@ -28,17 +28,21 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, plural, run_cli
-from signstgcn.cli.inputs import Source, cache_file, collect_inputs, load_input
+from signstgcn.cli.inputs import (
+    Source,
+    cache_file,
+    collect_inputs,
+    finish,
+    load_input,
+    prepare_out,
+    process_each,
+)
 from signstgcn.errors import CheckpointError, SignSTGCNError
 from signstgcn.inference.elan import DEFAULT_TIER
-from signstgcn.inference.extraction import require_mediapipe
 from signstgcn.inference.outputs import SEGMENT_FILES, TOPK_FILES, write_segments, write_topk
 from signstgcn.inference.predictor import (
     DEFAULT_FPS,
@@ -243,32 +247,11 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args, predictor)
     sources = collect_inputs(args.inputs)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
-    planned = [f for src in sources for f in output_files(out, src, settings["mode"])]
-    existing = [f for f in planned if f.exists()]
-    if existing and not args.overwrite:
-        raise ValueError(f"{len(existing)} output files already exist (e.g. {existing[0]}); pass --overwrite to "
-                         "replace them")
-    if any(src.kind == "video" for src in sources):
-        require_mediapipe()  # fail before any work, with the install hint
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_out(out, sources, [f for src in sources for f in output_files(out, src, settings["mode"])], args.overwrite)
     progress = wants_progress(args.quiet)
-    failed = 0
-    for src in tqdm(sources, desc="detect", unit="input", disable=not progress):
-        try:
-            _, summary = process(src, predictor, settings, args, out, progress)
-        except (SignSTGCNError, ValueError) as err:
-            failed += 1
-            print(f"{PROG}: error: {err}", file=sys.stderr)
-            continue
-        if not args.quiet:
-            print(summary, flush=True)
-    if failed:
-        rest = f"the others were written to {out}" if failed < len(sources) else "nothing was written"
-        print(f"{PROG}: error: {failed} of {len(sources)} inputs failed (see above); {rest}", file=sys.stderr)
-        return 2
-    return 0
+    _, failed = process_each(sources, lambda src: process(src, predictor, settings, args, out, progress), prog=PROG,
+                             desc="detect", quiet=args.quiet, progress=progress)
+    return finish(PROG, failed, len(sources), out)
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:

@@ -4,16 +4,23 @@ which a later run on the same unchanged video reads instead of extracting again.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from tqdm.auto import tqdm
 
 from signstgcn.data.landmarks import Landmarks
 from signstgcn.data.readers import LANDMARK_SUFFIXES, find_landmark_files, load_landmarks
 from signstgcn.data.readers.openpose import is_openpose_folder
 from signstgcn.errors import DataError, SignSTGCNError
-from signstgcn.inference.extraction import VIDEO_SUFFIXES, extract_video, save_npz
+from signstgcn.inference.extraction import VIDEO_SUFFIXES, extract_video, require_mediapipe, save_npz
 
-__all__ = ["Source", "cache_file", "collect_inputs", "load_input"]
+__all__ = ["Source", "cache_file", "collect_inputs", "finish", "load_input", "prepare_out", "process_each"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -97,3 +104,44 @@ def load_input(src: Source, face: str, progress: bool, out: Path, use_cache: boo
     lm = extract_video(src.path, face=face, progress=progress)
     save_npz(lm, cache)
     return lm, False
+
+
+def prepare_out(out: Path, sources: Sequence[Source], planned: Sequence[Path], overwrite: bool) -> None:
+    """Before any work: ``out`` must be a folder, none of the ``planned`` outputs may exist (unless ``overwrite``),
+    videos need the mediapipe extra (its install hint now); then ``out`` is created."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    existing = [f for f in planned if f.exists()]
+    if existing and not overwrite:
+        raise ValueError(f"{len(existing)} output files already exist (e.g. {existing[0]}); pass --overwrite to "
+                         "replace them")
+    if any(src.kind == "video" for src in sources):
+        require_mediapipe()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def process_each(sources: Sequence[Source], work: Callable[[Source], tuple[T, str]], *, prog: str, desc: str,
+                 quiet: bool, progress: bool) -> tuple[dict[str, T], int]:
+    """``work(src)`` → (result, one-line summary) for every input: a failing input is reported on stderr (one line)
+    and skipped; summaries printed unless ``quiet``. Returns (results by input id, number failed)."""
+    results: dict[str, T] = {}
+    failed = 0
+    for src in tqdm(sources, desc=desc, unit="input", disable=not progress):
+        try:
+            results[src.id], summary = work(src)
+        except (SignSTGCNError, ValueError) as err:
+            failed += 1
+            print(f"{prog}: error: {err}", file=sys.stderr)
+            continue
+        if not quiet:
+            print(summary, flush=True)
+    return results, failed
+
+
+def finish(prog: str, failed: int, total: int, out: Path) -> int:
+    """The exit status: 0, or 2 with one line when inputs failed."""
+    if not failed:
+        return 0
+    rest = f"the others were written to {out}" if failed < total else "nothing was written"
+    print(f"{prog}: error: {failed} of {total} inputs failed (see above); {rest}", file=sys.stderr)
+    return 2

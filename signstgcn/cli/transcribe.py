@@ -18,15 +18,20 @@ import argparse
 import json
 import logging
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from signstgcn.atomic import write_text_atomic
 from signstgcn.cli.common import HelpFormatter, add_threads_arg, plural, run_cli
-from signstgcn.cli.inputs import Source, cache_file, collect_inputs, load_input
+from signstgcn.cli.inputs import (
+    Source,
+    cache_file,
+    collect_inputs,
+    finish,
+    load_input,
+    prepare_out,
+    process_each,
+)
 from signstgcn.data.groundtruth import GroundTruth, parse_groundtruth
 from signstgcn.data.signers import read_video_table
 from signstgcn.errors import SignSTGCNError
@@ -34,7 +39,6 @@ from signstgcn.evaluation.html import _page, _section, _table
 from signstgcn.evaluation.transcription import TranscriptScore, score_signs, totals, true_signs
 from signstgcn.inference.api import detect
 from signstgcn.inference.elan import DEFAULT_TIER
-from signstgcn.inference.extraction import require_mediapipe
 from signstgcn.inference.outputs import SIGNS_FILES, write_transcript
 from signstgcn.inference.predictor import (
     DEFAULT_FPS,
@@ -232,31 +236,15 @@ def run(args: argparse.Namespace) -> int:
     gt = parse_groundtruth(gt_path) if gt_path is not None else None
     sources = collect_inputs(args.inputs)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
     planned = [out / f"{src.id}{suffix}" for src in sources for suffix in SIGNS_FILES]
-    planned += [out / REPORT_JSON, out / REPORT_HTML] if gt is not None else []
-    existing = [f for f in planned if f.exists()]
-    if existing and not args.overwrite:
-        raise ValueError(f"{len(existing)} output files already exist (e.g. {existing[0]}); pass --overwrite to "
-                         "replace them")
-    if any(src.kind == "video" for src in sources):
-        require_mediapipe()
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_out(out, sources, planned + ([out / REPORT_JSON, out / REPORT_HTML] if gt is not None else []),
+                args.overwrite)
     progress = wants_progress(args.quiet)
     if not args.quiet:
         print(f"{PROG}: detector {detector.name}, classifier {classifier.name} ({len(classifier.classes)} signs)",
               flush=True)
-    transcripts, failed = {}, 0
-    for src in tqdm(sources, desc="transcribe", unit="input", disable=not progress):
-        try:
-            transcripts[src.id], summary = process(src, detector, classifier, args, out, progress)
-        except (SignSTGCNError, ValueError) as err:
-            failed += 1
-            print(f"{PROG}: error: {err}", file=sys.stderr)
-            continue
-        if not args.quiet:
-            print(summary, flush=True)
+    transcripts, failed = process_each(sources, lambda src: process(src, detector, classifier, args, out, progress),
+                                       prog=PROG, desc="transcribe", quiet=args.quiet, progress=progress)
     if gt is not None and gt_path is not None and transcripts:
         overall = _report(out, gt, gt_path, transcripts, not_signing, detector, classifier)
         if not args.quiet:
@@ -265,11 +253,7 @@ def run(args: argparse.Namespace) -> int:
                    if overall.out_of_vocabulary else "")
             print(f"{PROG}: {overall.true} true signs{oov}, segment F1 {f1 if f1 is None else round(f1, 3)}, gloss "
                   f"error rate {ger if ger is None else round(ger, 3)} (report: {out / REPORT_HTML})", flush=True)
-    if failed:
-        rest = f"the others were written to {out}" if failed < len(sources) else "nothing was written"
-        print(f"{PROG}: error: {failed} of {len(sources)} inputs failed (see above); {rest}", file=sys.stderr)
-        return 2
-    return 0
+    return finish(PROG, failed, len(sources), out)
 
 
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:

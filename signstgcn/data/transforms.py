@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from signstgcn.data.canonical import BoneTree
+from signstgcn.data.landmarks import isotropic
 from signstgcn.data.layout import Layout
 
 __all__ = [
@@ -558,7 +559,7 @@ class RandomAspect:
         if not 0 < low <= high:
             raise ValueError(f"RandomAspect: expected 0 < low <= high, got low={low}, high={high}")
         self.layout, self.low, self.high = layout, float(low), float(high)
-        self._channels = (0, 2) if layout.skeleton == "mediapipe" else (0,)  # OpenPose channel 2: confidence
+        self._mediapipe = layout.skeleton == "mediapipe"  # z shares x's unit; OpenPose channel 2 is a confidence
 
     def __repr__(self) -> str:
         return f"RandomAspect(low={_fmt(self.low)}, high={_fmt(self.high)})"
@@ -567,12 +568,9 @@ class RandomAspect:
         self, frames: np.ndarray, mask: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         _check_window(frames, mask, "RandomAspect")
-        factor = np.float32(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
-        out = np.array(frames, dtype=np.float32)  # (T, V, C) copy; NaN (missing) stays NaN
-        for channel in self._channels:
-            if channel < out.shape[2]:
-                out[..., channel] *= factor
-        return out, mask.copy()
+        factor = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        out = isotropic(frames, factor, mediapipe=self._mediapipe)  # (T, V, C); NaN (missing) stays NaN
+        return (frames.copy() if out is frames else out), mask.copy()
 
 
 class RandomMirror:
