@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from signstgcn.data.drawing import drawn_xy
 from signstgcn.data.landmarks import Landmarks, PartSelection, isotropic, select_joints
 from signstgcn.data.pipeline import DataConfig
 from signstgcn.data.readers import load_landmarks
@@ -18,7 +19,6 @@ from signstgcn.data.streams import join_clips
 from signstgcn.data.transforms import Normalize, RandomAspect, default_eval_transforms, default_train_transforms
 from signstgcn.data.writers import write_npz
 from signstgcn.errors import DataError
-from signstgcn.evaluation.render import _drawn
 from signstgcn.inference.multistream import MultiStreamDetector
 from signstgcn.inference.streaming import IncrementalDetector, frame_array
 from tests.test_streaming import predictor, random_model, stream_frames
@@ -214,6 +214,6 @@ def test_the_server_takes_the_camera_size_from_an_image_size_message():
 
 def test_render_draws_the_true_proportions():
     lm = _as_seen_by(_body_pixels(), 1920, 1080)
-    drawn = _drawn(lm)["pose"]
+    drawn = drawn_xy(lm)["pose"]
     np.testing.assert_allclose(drawn[..., 0], lm.arrays["pose"][..., 0] * 1920 / 1080, rtol=1e-6)
     np.testing.assert_array_equal(drawn[..., 1], lm.arrays["pose"][..., 1])

@@ -28,10 +28,10 @@ def _detected(T: int, seed: int) -> np.ndarray:
     return frames
 
 
-async def _serving(pred, scenario, **options):
+async def _serving(pred, scenario, threshold=None, **options):
     """Run ``scenario(url, server_holder)`` against a server on a free port; stop it; return (result, server)."""
     stop, port = asyncio.Event(), asyncio.get_running_loop().create_future()
-    det = MultiStreamDetector(pred, stride=8, max_streams=4)
+    det = MultiStreamDetector(pred, stride=8, max_streams=4, threshold=threshold)
     task = asyncio.create_task(run_server(det, port=0, stop=stop, ready=port.set_result, log=lambda _: None,
                                           handle_signals=False, **options))
     url = f"ws://127.0.0.1:{await port}"

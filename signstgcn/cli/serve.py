@@ -37,7 +37,9 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, default=8, help="frames between the windows scored per stream")
     p.add_argument("--threshold", type=float, default=None,
                    help="signing threshold of the segment events (default: the checkpoint's best-F1 one)")
-    p.add_argument("--fps", type=float, default=DEFAULT_FPS, help="frame rate of the streams (event times)")
+    p.add_argument("--fps", type=float, default=None,
+                   help=f"frame rate of the streams, for event times and replayed files (default: the checkpoint's "
+                        f"training rate, {DEFAULT_FPS:g} where it records none)")
     p.add_argument("--max-streams", type=int, default=256, help="streams open at once")
     p.add_argument("--queue-frames", type=int, default=64,
                    help="frames a stream may have waiting; older ones are dropped (and reported) beyond")
@@ -66,7 +68,7 @@ def get_args_parser(prog: str = PROG) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
-    if not args.fps > 0:
+    if args.fps is not None and not args.fps > 0:
         raise ValueError(f"--fps must be positive, got {args.fps}")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise ValueError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
@@ -81,6 +83,8 @@ def _serve(args: argparse.Namespace, ckpt: Path) -> int:
     options = {"path": str(ckpt), "stride": args.stride, "threshold": args.threshold,
                "device": str(resolve_device(args.device)), "max_streams": args.max_streams, "bf16": args.bf16}
     detector = MultiStreamDetector.from_checkpoint(**options)  # checks the checkpoint and options here, once
+    if args.fps is None:  # the rate the detector learned from: the rate its streams arrive at
+        args.fps = detector.predictor.fps or DEFAULT_FPS
     assets = Path(args.assets) if args.assets else assets_dir()  # without them the page says what to run
     lacking = missing_assets(assets)
     if args.assets and lacking:

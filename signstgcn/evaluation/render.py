@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from signstgcn.data.landmarks import Landmarks, isotropic
-from signstgcn.data.layout import FACE_CONTOUR_EDGES, part_edges
+from signstgcn.data.drawing import drawn_edges, drawn_xy, view_limits
+from signstgcn.data.landmarks import Landmarks
 from signstgcn.inference.api import detect
 from signstgcn.inference.predictor import Detection, Predictor, Recognition, recognize
 from signstgcn.inference.transcribe import Transcript, transcribe_landmarks
@@ -41,31 +41,9 @@ class RenderResult:
     transcript: Transcript | None = None
 
 
-def _edges(part: str, points: int, skeleton: str | None) -> tuple[tuple[int, int], ...]:
-    if part == "face" and points in (468, 478):
-        return FACE_CONTOUR_EDGES  # the contours: the whole mesh would hide the face
-    return part_edges(part, points, skeleton or "")
-
-
 def _segments(xy: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """``xy (V, 2)``, ``edges (E, 2)`` → ``(E, 2, 2)`` line segments; an edge with a missing end is NaN (not drawn)."""
     return np.stack([xy[edges[:, 0]], xy[edges[:, 1]]], axis=1)
-
-
-def _drawn(landmarks: Landmarks) -> dict[str, np.ndarray]:
-    """Every part's ``(T, V, 2)`` x, y as drawn: x times the frame's width / height where it is known, so the body
-    keeps its true proportions (normalized x and y are fractions of different lengths)."""
-    return {part: isotropic(arr[..., :2], landmarks.aspect) for part, arr in landmarks.arrays.items()}
-
-
-def _limits(landmarks: Landmarks, drawn: dict[str, np.ndarray]) -> tuple[float, float, float, float]:
-    xy = np.concatenate([a.reshape(-1, 2) for a in drawn.values()])
-    xy = xy[np.isfinite(xy).all(axis=1)]
-    if not len(xy):
-        raise ValueError(f"{landmarks.path}: no detected landmark in any frame; nothing to draw")
-    lo, hi = np.percentile(xy, 0.5, axis=0), np.percentile(xy, 99.5, axis=0)
-    pad = 0.08 * float(max(hi - lo))
-    return float(lo[0] - pad), float(hi[0] + pad), float(lo[1] - pad), float(hi[1] + pad)
 
 
 def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None = None, fps: float | None = None,
@@ -101,8 +79,8 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
     elif predictor is not None:
         recognition = recognize(predictor, predictor.frames(landmarks))
 
-    drawn = _drawn(landmarks)
-    x0, x1, y0, y1 = _limits(landmarks, drawn)
+    drawn = drawn_xy(landmarks)
+    x0, x1, y0, y1 = view_limits(landmarks, drawn)
     aspect = (y1 - y0) / max(x1 - x0, 1e-6)
     below = 1.6 if predictor is not None else 0.0
     fig = plt.figure(figsize=(width, width * min(aspect, 1.6) + below), dpi=dpi)
@@ -118,7 +96,7 @@ def render(landmarks: Landmarks, out: str | Path, *, predictor: Predictor | None
         lines = LineCollection([], colors=_COLORS.get(part, "k"), linewidths=1.0 if part == "face" else 1.8)
         ax.add_collection(lines)
         dots = ax.plot([], [], "o", ms=1.5 if part == "face" else 2.5, color=_COLORS.get(part, "k"))[0]
-        edges = np.asarray(_edges(part, arr.shape[1], landmarks.skeleton), dtype=np.int64).reshape(-1, 2)  # (E, 2)
+        edges = np.asarray(drawn_edges(part, arr.shape[1], landmarks.skeleton), dtype=np.int64).reshape(-1, 2)  # (E, 2)
         nodes = np.unique(edges) if part == "face" and len(edges) else np.arange(arr.shape[1])  # face: contour dots
         parts.append((drawn[part], edges, lines, dots, nodes))
     title = ax.set_title("", fontsize=9)

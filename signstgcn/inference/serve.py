@@ -33,9 +33,14 @@ server → client
     - ``{"type": "dropped", "frames": n, "total": m}``: the stream's queue was full and its ``n`` oldest frames
       were dropped (a client sending faster than the server computes: never an unbounded buffer);
     - ``{"type": "ended", "frames": n}`` after the flush of an ``end``: the stream's ``n`` frames are all final and
-      the next frame starts a new stream (frame 0);
+      the next frame starts a new stream (frame 0); a segment still open before it gets its ``end`` event at frame
+      ``n`` first;
     - ``{"type": "stats", "streams": n, "frames_per_second": f, "latency_ms": {"p50": .., "p99": ..},
       "dropped": m}``.
+
+A connection on ``/landmarks`` opens no stream: it reads one landmark file for the page's replay
+(:mod:`signstgcn.inference.replay`). ``hello`` also says ``upload_limit``, the largest such file in bytes, and
+``mediapipe``, whether the server has MediaPipe's files for the page (``signstgcn web-assets``).
 
 ``GET /health`` answers ``200`` with a JSON status (streams, model, frames received / answered / dropped since the
 start); ``GET /`` is the browser page (:mod:`signstgcn.inference.web_page`). SIGINT / SIGTERM stop the server
@@ -63,8 +68,10 @@ from signstgcn.data.landmarks import isotropic
 from signstgcn.errors import SignSTGCNError
 from signstgcn.inference.multistream import MultiStreamDetector
 from signstgcn.inference.predictor import DEFAULT_FPS, Predictor
+from signstgcn.inference.replay import landmark_document
 from signstgcn.inference.streaming import StreamStep, frame_array, image_aspect
 from signstgcn.inference.transcribe import LiveSigns
+from signstgcn.inference.web_assets import missing_assets
 from signstgcn.inference.web_page import page_response
 
 __all__ = ["DetectionServer", "live_signs", "run_server"]
@@ -78,7 +85,9 @@ def live_signs(detector: MultiStreamDetector, *, path: str, fps: float, min_conf
 
 
 SIGN_HISTORY_SECONDS = 30.0  # raw frames kept per stream for naming signs (with a classifier)
-MAX_MESSAGE = 16 << 20  # bytes the WebSocket layer accepts; messages over max_message (smaller) get an error
+MAX_MESSAGE = 16 << 20  # bytes the WebSocket layer accepts (a replayed file); frames over max_message get an error
+REPLAY_PATH = "/landmarks"  # the page's replay: one landmark file in, one document out
+REPLAY_TIMEOUT = 60.0  # seconds the replay endpoint waits for each of its two messages
 
 
 def _import_websockets():
@@ -128,6 +137,7 @@ class DetectionServer:
         self.frames_received = 0
         self.dropped = 0
         self.assets = assets
+        self.mediapipe = assets is not None and not missing_assets(Path(assets))  # the page can run MediaPipe
 
     # ------------------------------------------------------------------------------------- connections
 
@@ -145,7 +155,10 @@ class DetectionServer:
         return page_response(request.path, self.assets)
 
     async def handler(self, ws: Any) -> None:
-        """One connection = one stream."""
+        """One connection = one stream; a connection on ``/landmarks`` reads one file for the page's replay."""
+        if ws.request is not None and ws.request.path.split("?", 1)[0] == REPLAY_PATH:
+            await self._replay(ws)
+            return
         det = self.detector
         try:
             stream = det.open()
@@ -161,7 +174,8 @@ class DetectionServer:
                                   "channels": det.predictor.data.selection.coords, "window": det.window,
                                   "stride": det.stride, "fps": self.fps, "threshold": det.threshold,
                                   "model": det.predictor.name, "parts": list(det.predictor.layout.part_names),
-                                  "classifier": None if self.signs is None else self.signs.classifier.name}))
+                                  "classifier": None if self.signs is None else self.signs.classifier.name,
+                                  "upload_limit": MAX_MESSAGE, "mediapipe": self.mediapipe}))
         try:
             async for message in ws:
                 reply = self._receive(session, message)
@@ -172,6 +186,34 @@ class DetectionServer:
         finally:
             self._closing.append(session)
             self._wake.set()
+
+    async def _replay(self, ws: Any) -> None:
+        """``/landmarks``: ``{"type": "file", "name": ...}``, then the file's bytes → one ``landmarks`` document or an
+        ``error`` (:mod:`signstgcn.inference.replay`); the connection then closes. No stream is opened."""
+        try:
+            first = await asyncio.wait_for(ws.recv(), REPLAY_TIMEOUT)
+            try:
+                header = json.loads(first)
+            except ValueError:  # malformed JSON, or bytes that are no text
+                header = None
+            if not isinstance(header, dict) or header.get("type") != "file" or not isinstance(header.get("name"), str):
+                raise ValueError('expected {"type": "file", "name": FILE NAME} as JSON first, then the file as one '
+                                 'binary message')
+            data = await asyncio.wait_for(ws.recv(), REPLAY_TIMEOUT)
+            if not isinstance(data, bytes):
+                raise ValueError(f"{header['name']}: expected the file's content as one binary message")
+            document = await asyncio.to_thread(landmark_document, data, header["name"], self.detector.predictor,
+                                               self.fps)
+            reply = json.dumps(document, allow_nan=False)
+            self.log(f"replay of {document['name']}: {document['frames']} frames sent to the page")
+        except (SignSTGCNError, ValueError) as err:  # a bad file or message: one line, named
+            reply = json.dumps({"type": "error", "error": str(err)})
+        except (TimeoutError, asyncio.TimeoutError):
+            reply = json.dumps({"type": "error", "error": f"no file within {REPLAY_TIMEOUT:.0f} s"})
+        except Exception:  # noqa: BLE001 - the client left
+            return
+        with contextlib.suppress(Exception):
+            await ws.send(reply)
 
     def _receive(self, session: _Session, message: str | bytes) -> dict[str, Any] | None:
         """Queue a frame, or answer a control message; returns an immediate reply (error, stats) or None."""
@@ -266,8 +308,11 @@ class DetectionServer:
                     await self._send_step(session, step)
             for session, step in flushed:
                 await self._send_step(session, step)
-                if session.signing and session.segment_start is not None:  # name the segment still open
-                    await self._send_signs(session, session.segment_start, session.frames_seen)
+                if session.signing:  # the stream ends inside a segment: it ends there (as a recording's last one)
+                    await self._send(session, {"type": "segment", "event": "end", "frame": session.frames_seen,
+                                               "time": round(session.frames_seen / self.fps, 3)})
+                    if session.segment_start is not None:  # name its signs
+                        await self._send_signs(session, session.segment_start, session.frames_seen)
                 await self._send(session, {"type": "ended", "frames": step.frame + 1})
                 session.ended, session.signing, session.segment_start, session.frames_seen = False, False, None, 0
                 if session.history is not None:

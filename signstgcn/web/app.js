@@ -1,14 +1,18 @@
 // The live page of `signstgcn serve`: the camera (or a video file) -> MediaPipe Holistic in the page -> landmark
 // frames over the server's WebSocket protocol -> the signing probability, segments and signs drawn as they come.
-// Plain ES module, no framework; MediaPipe's classic script (/holistic/holistic.js) defines window.Holistic.
+// A landmark file replays without a camera: the server reads it (/landmarks) and the page sends its frames in
+// their own time through the same protocol. Plain ES module, no framework; MediaPipe's classic script
+// (/holistic/holistic.js, loaded when a camera or video first needs it) defines window.Holistic.
 
 const TRACE_SECONDS = 10;
+const COLORS = { pose: "#f5f5f5", left_hand: "#ff9f1c", right_hand: "#2ec4b6", face: "#b8b8b8" };
 const $ = (id) => document.getElementById(id);
+const socketUrl = (path) => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
 
 const state = {
-  ws: null, hello: null, holistic: null, running: false, source: null,
-  sent: 0, frameNo: 0, captured: 0, answered: 0, dropped: 0, results: 0, mpFrames: 0, mpStart: 0,
-  sentAt: new Map(), e2e: [], trace: [], signing: false, segments: [], lastLandmarks: null,
+  ws: null, hello: null, holistic: null, running: false, replay: null,
+  sent: 0, frameNo: 0, captured: 0, answered: 0, nextAnswer: 0, dropped: 0, results: 0, mpFrames: 0, mpStart: 0,
+  sentAt: new Map(), e2e: [], trace: [], signing: false, flushing: null, endedSignal: null,
 };
 window.signstgcn = state; // for tests and curious users
 
@@ -29,7 +33,7 @@ function setSigning(signing, seconds) {
 }
 
 function connect() {
-  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`);
+  const ws = new WebSocket(socketUrl("/"));
   state.ws = ws;
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));
   ws.onclose = () => { message("The server closed the connection; reload the page to reconnect."); };
@@ -45,7 +49,10 @@ function onMessage(msg) {
         + `window ${msg.window} frames · threshold ${msg.threshold.toFixed(2)}`;
       break;
     case "result": {
-      state.answered += 1;
+      if (msg.frame >= state.nextAnswer) { // the flush after "end" repeats the last frame with its final values
+        state.answered += 1;
+        state.nextAnswer = msg.frame + 1;
+      }
       state.results += 1;
       const sent = state.sentAt.get(msg.frame);
       if (sent !== undefined) {
@@ -58,6 +65,9 @@ function onMessage(msg) {
       drawTrace();
       break;
     }
+    case "ended": // the stream is flushed: the next frame starts a new one (frame 0)
+      if (state.endedSignal) state.endedSignal();
+      break;
     case "segment":
       setSigning(msg.event === "start", msg.time);
       break;
@@ -96,18 +106,29 @@ function points(list, withVisibility) {
   return list.map((p) => (withVisibility ? [p.x, p.y, p.z, p.visibility ?? 1] : [p.x, p.y, p.z]));
 }
 
-function sendFrame(results) {
+// MediaPipe's results -> {part: [[x, y, z(, visibility)], ...]} for the parts the server's checkpoint reads.
+function mediapipeParts(results) {
+  const want = state.hello ? state.hello.parts : ["pose", "left_hand", "right_hand"];
+  const found = {
+    pose: results.poseLandmarks && points(results.poseLandmarks, true),
+    left_hand: results.leftHandLandmarks && points(results.leftHandLandmarks),
+    right_hand: results.rightHandLandmarks && points(results.rightHandLandmarks),
+    face: results.faceLandmarks && points(results.faceLandmarks),
+  };
+  return Object.fromEntries(want.filter((part) => found[part]).map((part) => [part, found[part]]));
+}
+
+// One frame of parts to the server (a part that is absent or has no detected joint is not sent).
+function sendFrame(parts, capturedAt) {
   const ws = state.ws;
   if (!ws || ws.readyState !== WebSocket.OPEN || !state.hello) return;
-  const parts = state.hello.parts || ["pose", "left_hand", "right_hand"];
   const frame = { type: "frame" };
-  if (parts.includes("pose") && results.poseLandmarks) frame.pose = points(results.poseLandmarks, true);
-  if (parts.includes("left_hand") && results.leftHandLandmarks) frame.left_hand = points(results.leftHandLandmarks);
-  if (parts.includes("right_hand") && results.rightHandLandmarks) frame.right_hand = points(results.rightHandLandmarks);
-  if (parts.includes("face") && results.faceLandmarks) frame.face = points(results.faceLandmarks);
+  for (const [part, joints] of Object.entries(parts)) {
+    if (joints && joints.some((j) => j !== null)) frame[part] = joints.map((j) => j ?? [null, null]);
+  }
   if (Object.keys(frame).length === 1) { message("No person in view."); return; }
   if (!frame.left_hand && !frame.right_hand) message("No hands in view."); else message("");
-  state.sentAt.set(state.frameNo, state.captured); // the server numbers the frames of a stream in order
+  state.sentAt.set(state.frameNo, capturedAt); // the server numbers the frames of a stream in order
   state.frameNo += 1;
   state.sent += 1;
   ws.send(JSON.stringify(frame));
@@ -115,27 +136,50 @@ function sendFrame(results) {
 
 // ------------------------------------------------------------------------------------------ drawing
 
-function drawOverlay(results) {
+// parts: {part: [[x, y, ...] | null per joint]}; edges: {part: [[a, b], ...]}; at(x, y) -> canvas [x, y].
+function drawSkeleton(ctx, parts, edges, at) {
+  for (const [part, joints] of Object.entries(parts)) {
+    if (!joints) continue;
+    ctx.strokeStyle = COLORS[part] || "#ffffff"; ctx.fillStyle = ctx.strokeStyle;
+    ctx.lineWidth = part === "face" ? 1 : 3;
+    for (const [a, b] of edges[part] || []) {
+      if (!joints[a] || !joints[b]) continue;
+      ctx.beginPath(); ctx.moveTo(...at(joints[a][0], joints[a][1])); ctx.lineTo(...at(joints[b][0], joints[b][1]));
+      ctx.stroke();
+    }
+    if (part === "face") continue; // the contours only
+    for (const j of joints) if (j) { const [x, y] = at(j[0], j[1]); ctx.fillRect(x - 2, y - 2, 4, 4); }
+  }
+}
+
+function drawOverlay(parts) {
   const video = $("video");
   const canvas = $("overlay");
   canvas.width = video.videoWidth || 640;
   canvas.height = video.videoHeight || 360;
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const draw = (landmarks, connections, color) => {
-    if (!landmarks) return;
-    ctx.strokeStyle = color; ctx.fillStyle = color; ctx.lineWidth = 3;
-    for (const [a, b] of connections || []) {
-      ctx.beginPath();
-      ctx.moveTo(landmarks[a].x * canvas.width, landmarks[a].y * canvas.height);
-      ctx.lineTo(landmarks[b].x * canvas.width, landmarks[b].y * canvas.height);
-      ctx.stroke();
-    }
-    for (const p of landmarks) ctx.fillRect(p.x * canvas.width - 2, p.y * canvas.height - 2, 4, 4);
-  };
-  draw(results.poseLandmarks, window.POSE_CONNECTIONS, "#f5f5f5");
-  draw(results.leftHandLandmarks, window.HAND_CONNECTIONS, "#ff9f1c");
-  draw(results.rightHandLandmarks, window.HAND_CONNECTIONS, "#2ec4b6");
+  const hand = window.HAND_CONNECTIONS || [];
+  drawSkeleton(ctx, parts, { pose: window.POSE_CONNECTIONS || [], left_hand: hand, right_hand: hand },
+    (x, y) => [x * canvas.width, y * canvas.height]);
+}
+
+// One frame of a replayed file, in the file's view (x times width / height where the file knows its frame size).
+function drawReplay(doc, t) {
+  const canvas = $("overlay");
+  const [x0, x1, y0, y1] = doc.view;
+  canvas.width = 640;
+  canvas.height = Math.round(640 * Math.min(1.2, Math.max(0.4, (y1 - y0) / (x1 - x0))));
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#111111"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+  const scale = Math.min(canvas.width / (x1 - x0), canvas.height / (y1 - y0));
+  const dx = (canvas.width - scale * (x1 - x0)) / 2;
+  const dy = (canvas.height - scale * (y1 - y0)) / 2;
+  const aspect = doc.image_size ? doc.image_size[0] / doc.image_size[1] : 1;
+  const parts = Object.fromEntries(Object.entries(doc.parts).map(([part, frames]) => [part, frames[t]]));
+  drawSkeleton(ctx, parts, doc.edges, (x, y) => [dx + scale * (x * aspect - x0), dy + scale * (y - y0)]);
+  const seconds = (n) => (n / doc.fps).toFixed(1);
+  $("progress").textContent = `${doc.name}: ${seconds(t + 1)} of ${seconds(doc.frames)} s`;
 }
 
 function drawTrace() {
@@ -167,32 +211,58 @@ function drawTrace() {
 
 // ------------------------------------------------------------------------------------------ sources
 
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`cannot load ${src}`));
+    document.head.append(script);
+  });
+}
+
 async function startHolistic() {
   if (state.holistic) return state.holistic;
-  if (typeof window.Holistic !== "function") {
-    throw new Error("MediaPipe is not installed for this server: run 'signstgcn web-assets' and restart it");
+  if (state.hello && !state.hello.mediapipe) {
+    throw new Error("MediaPipe is not installed for this server: run 'signstgcn web-assets' and restart it "
+      + "(a landmark file replays without it)");
   }
+  if (typeof window.Holistic !== "function") await loadScript("/holistic/holistic.js");
   const holistic = new window.Holistic({ locateFile: (file) => `/holistic/${file}` });
   holistic.setOptions({ modelComplexity: 1, smoothLandmarks: true, refineFaceLandmarks: false });
   holistic.onResults((results) => {
     state.mpFrames += 1;
-    drawOverlay(results);
-    sendFrame(results);
+    const parts = mediapipeParts(results);
+    drawOverlay(parts);
+    sendFrame(parts, state.captured);
   });
   await holistic.initialize();
   state.holistic = holistic;
   return holistic;
 }
 
-async function run(video) {
-  const holistic = await startHolistic();
-  if (state.ws && state.ws.readyState === WebSocket.OPEN && video.videoWidth) {
-    state.ws.send(JSON.stringify({ type: "image_size", width: video.videoWidth, height: video.videoHeight }));
+function sendImageSize(width, height) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN && width && height) {
+    state.ws.send(JSON.stringify({ type: "image_size", width, height }));
   }
+}
+
+// A new stream may start once the server has flushed the previous one ("ended").
+async function started() {
+  if (state.flushing) await state.flushing;
   state.running = true;
+  state.frameNo = 0;
+  state.nextAnswer = 0;
+  $("stop").disabled = false;
+}
+
+async function run(video) {
+  const holistic = state.holistic;
+  await started();
+  $("stage").classList.remove("replay");
+  sendImageSize(video.videoWidth, video.videoHeight);
   state.mpStart = performance.now();
   state.mpFrames = 0;
-  $("stop").disabled = false;
   const step = async () => {
     if (!state.running) return;
     if (video.readyState >= 2 && !video.paused && !video.ended) {
@@ -206,37 +276,121 @@ async function run(video) {
 }
 
 function stop() {
+  if (!state.running) return;
   state.running = false;
+  state.replay = null;
   state.sentAt.clear(); // the server starts a new stream (frame 0) after 'end'
-  state.frameNo = 0;
   const video = $("video");
   if (video.srcObject) { video.srcObject.getTracks().forEach((t) => t.stop()); video.srcObject = null; }
   video.pause();
   $("stop").disabled = true;
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: "end" }));
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+    state.flushing = new Promise((resolve) => {
+      state.endedSignal = () => { state.flushing = null; state.endedSignal = null; resolve(); };
+    });
+    state.ws.send(JSON.stringify({ type: "end" }));
+  }
 }
 
 async function startCamera() {
+  stop();
   const video = $("video");
+  try {
+    await startHolistic();
+  } catch (err) {
+    message(err.message);
+    return;
+  }
   try {
     video.srcObject = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
   } catch (err) {
-    message(`The camera was refused or is missing (${err.name}); allow it, or open a video file.`);
+    message(`The camera was refused or is missing (${err.name}); allow it, or open a video or landmark file.`);
     return;
   }
   await video.play();
   await run(video).catch((err) => message(err.message));
 }
 
-async function openFile(file) {
+async function openVideo(file) {
+  stop();
   const video = $("video");
-  if (video.srcObject) stop();
+  try {
+    await startHolistic();
+  } catch (err) {
+    message(err.message);
+    return;
+  }
   video.src = URL.createObjectURL(file);
   await video.play();
   await run(video).catch((err) => message(err.message));
 }
 
+// ------------------------------------------------------------------------------------------ replay
+
+// The server reads the file (any landmark format it knows) and answers one "landmarks" document.
+function readOnServer(file) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(socketUrl("/landmarks"));
+    ws.onopen = async () => {
+      ws.send(JSON.stringify({ type: "file", name: file.name }));
+      ws.send(await file.arrayBuffer());
+    };
+    ws.onmessage = (event) => {
+      const msg = JSON.parse(event.data);
+      ws.close();
+      if (msg.type === "landmarks") resolve(msg); else reject(new Error(msg.error));
+    };
+    ws.onclose = (event) => reject(new Error(`the server closed the connection (code ${event.code})`));
+  });
+}
+
+async function openLandmarks(file) {
+  stop();
+  const limit = state.hello ? state.hello.upload_limit : Infinity;
+  if (file.size > limit) {
+    message(`${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MB; the server reads files up to `
+      + `${(limit / 2 ** 20).toFixed(0)} MB (cut it with signstgcn convert).`);
+    return;
+  }
+  message(`Reading ${file.name} on the server…`);
+  let doc;
+  try {
+    doc = await readOnServer(file);
+  } catch (err) {
+    message(`Cannot replay ${file.name}: ${err.message}`);
+    return;
+  }
+  message("");
+  announce(`Replaying ${doc.name}: ${(doc.frames / doc.fps).toFixed(1)} s`);
+  replay(doc);
+}
+
+// The file's frames go to the server in their own time (doc.fps), like a camera would send them.
+async function replay(doc) {
+  await started();
+  $("stage").classList.add("replay");
+  if (doc.image_size) sendImageSize(doc.image_size[0], doc.image_size[1]);
+  state.replay = doc;
+  const start = performance.now();
+  let next = 0;
+  const step = () => {
+    if (!state.running || state.replay !== doc) return;
+    const due = Math.min(doc.frames, Math.floor(((performance.now() - start) / 1000) * doc.fps) + 1);
+    for (; next < due; next += 1) {
+      const parts = Object.fromEntries(Object.entries(doc.parts).map(([part, frames]) => [part, frames[next]]));
+      sendFrame(parts, performance.now());
+    }
+    drawReplay(doc, due - 1);
+    if (next >= doc.frames) { stop(); return; }
+    requestAnimationFrame(step);
+  };
+  step();
+}
+
 $("camera").addEventListener("click", () => { startCamera(); });
 $("stop").addEventListener("click", () => { stop(); });
-$("file").addEventListener("change", (event) => { if (event.target.files[0]) openFile(event.target.files[0]); });
+$("file").addEventListener("change", (event) => { if (event.target.files[0]) openVideo(event.target.files[0]); });
+$("landmarks").addEventListener("change", (event) => {
+  if (event.target.files[0]) openLandmarks(event.target.files[0]);
+});
 connect();
