@@ -112,7 +112,7 @@ def test_the_server_endpoint_answers_one_document_and_opens_no_stream():
     assert garbage == {"type": "error", "error": 'expected {"type": "file", "name": FILE NAME} as JSON first, then '
                                                  'the file as one binary message'}
     assert corrupt["type"] == "error" and corrupt["error"].startswith("x.npz: not a readable .npz file")
-    assert stats["streams"] == 1 and server.frames_received == 0  # uploads are no streams and no frames
+    assert stats["streams"] == 1 and stats["frames_received"] == server.frames_received == 0  # no stream, no frame
 
 
 def test_a_segment_open_at_end_gets_its_end_event_before_ended():

@@ -35,8 +35,8 @@ server → client
     - ``{"type": "ended", "frames": n}`` after the flush of an ``end``: the stream's ``n`` frames are all final and
       the next frame starts a new stream (frame 0); a segment still open before it gets its ``end`` event at frame
       ``n`` first;
-    - ``{"type": "stats", "streams": n, "frames_per_second": f, "latency_ms": {"p50": .., "p99": ..},
-      "dropped": m}``.
+    - ``{"type": "stats", "streams": n, "frames_received": r, "frames_answered": a, "frames_per_second": f,
+      "latency_ms": {"p50": .., "p99": ..}, "dropped": m}`` (counts since the server started).
 
 A connection on ``/landmarks`` opens no stream: it reads one landmark file for the page's replay
 (:mod:`signstgcn.inference.replay`). ``hello`` also says ``upload_limit``, the largest such file in bytes, and
@@ -400,7 +400,8 @@ class DetectionServer:
         span = (now - recent[0]) if len(recent) > 1 else 0.0
         lat = np.asarray(self._latencies, dtype=np.float64) * 1000.0
         pct = {f"p{q}": (round(float(np.percentile(lat, q)), 3) if lat.size else None) for q in (50, 90, 99)}
-        return {"type": "stats", "streams": len(self.sessions), "frames_answered": self.frames_answered,
+        return {"type": "stats", "streams": len(self.sessions), "frames_received": self.frames_received,
+                "frames_answered": self.frames_answered,
                 "frames_per_second": round(len(recent) / span, 1) if span > 0 else 0.0, "latency_ms": pct,
                 "dropped": self.dropped}
 
