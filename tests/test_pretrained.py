@@ -109,7 +109,8 @@ def test_evaluate_render_and_serve_use_the_shipped_detector(tmp_path, capsys):
     proc = subprocess.Popen([sys.executable, "-m", "signstgcn", "serve", "--port", "0", "--threads", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        line = proc.stdout.readline()
+        first, line = proc.stdout.readline(), proc.stdout.readline()
+        assert f"model {NAME}" in first and "worker process" in first, first  # what it chose by itself
         assert "listening on ws://" in line and f"model {NAME}" in line, line
         health = line.split("health: ", 1)[1].split(";")[0]
         with urllib.request.urlopen(health, timeout=10) as reply:

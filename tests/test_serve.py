@@ -165,10 +165,11 @@ def test_worker_processes_share_the_port_answer_every_client_and_stop_cleanly(tm
     single = IncrementalDetector(Predictor.from_checkpoint(ckpt), stride=8, threaded=False)
     expected = np.concatenate([s.final for s in [*(single.push(f) for f in frames), single.flush()]])
     proc = subprocess.Popen([sys.executable, "-m", "signstgcn", "serve", "--ckpt", str(ckpt), "--port", "0",
-                             "--workers", "2", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                             "--workers", "2", "--threads", "1", "--no-bf16"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     try:
-        line = proc.stdout.readline()
+        first, line = proc.stdout.readline(), proc.stdout.readline()
+        assert "2 worker processes (--workers); float32 (--no-bf16)" in first, first  # what it chose, first
         assert "listening on ws://" in line and "2 worker processes" in line, line
         url = line.split("listening on ", 1)[1].split()[0]
 

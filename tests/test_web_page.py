@@ -168,10 +168,23 @@ def _python_client(port: int, frames, fps: float, out: dict) -> None:
     asyncio.run(main())
 
 
+def _wait(page, condition: str, timeout: float = 60_000) -> None:
+    """``page.wait_for_function`` that says what the page showed when it times out."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(condition, timeout=timeout)
+    except PlaywrightTimeout:
+        shown = page.evaluate("({message: document.getElementById('message').textContent, events: "
+                              "document.getElementById('events').innerText, sent: window.signstgcn.sent, answered: "
+                              "window.signstgcn.answered, running: window.signstgcn.running, hello: "
+                              "!!window.signstgcn.hello})")
+        raise AssertionError(f"the page did not reach {condition!r}; it shows {shown}") from None
+
+
 def _page_done(page) -> None:
     """Wait until the page's replay has played and the server has flushed its stream."""
-    page.wait_for_function("window.signstgcn.sent > 0 && !window.signstgcn.running && !window.signstgcn.flushing",
-                           timeout=90_000)
+    _wait(page, "window.signstgcn.sent > 0 && !window.signstgcn.running && !window.signstgcn.flushing", 90_000)
 
 
 def test_a_landmark_file_replays_in_the_page_beside_a_python_client():
@@ -199,11 +212,11 @@ def test_a_landmark_file_replays_in_the_page_beside_a_python_client():
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("request", lambda r: requests.append(r.url))
             page.goto(base + "/", wait_until="load")
-            page.wait_for_function("window.signstgcn.hello !== null")
+            _wait(page, "window.signstgcn.hello !== null")
             beside = threading.Thread(target=_python_client, args=(port, frames, 30.0, client))
             beside.start()
             page.get_by_label("Or replay a landmark file").set_input_files(replayed)
-            page.wait_for_function("window.signstgcn.running")
+            _wait(page, "window.signstgcn.running")
             during = json.loads(urllib.request.urlopen(base + "/health", timeout=10).read())
             _page_done(page)
             beside.join(timeout=60)
@@ -263,7 +276,7 @@ def test_the_page_works_from_the_keyboard_and_passes_axe(axe):
             browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
-            page.wait_for_function("window.signstgcn.hello !== null")
+            _wait(page, "window.signstgcn.hello !== null")
             order = []
             for _ in range(3):
                 page.keyboard.press("Tab")
@@ -273,14 +286,14 @@ def test_the_page_works_from_the_keyboard_and_passes_axe(axe):
             with page.expect_file_chooser() as chooser:
                 page.keyboard.press("Space")
             chooser.value.set_files(shared_data("mp_detect") / "s20_det0.npz")
-            page.wait_for_function("window.signstgcn.signing", timeout=60_000)
+            _wait(page, "window.signstgcn.signing")
             page.add_script_tag(path=str(axe))
             found = page.evaluate("async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', "
                                   "'wcag21aa', 'best-practice']})).violations.map((v) => `${v.id}: ${v.help}`)")
             assert page.evaluate("document.getElementById('state').textContent") == "Signing"
             page.focus("#stop")
             page.keyboard.press("Enter")
-            page.wait_for_function("!window.signstgcn.running")
+            _wait(page, "!window.signstgcn.running")
             stopped = page.evaluate("document.getElementById('stop').disabled")
             browser.close()
     finally:

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PAGE_FILES", "page_response"]
+__all__ = ["PAGE_FILES", "page_response", "text_response"]
 
 PAGE_FILES = {"/": "index.html", "/index.html": "index.html", "/app.js": "app.js", "/style.css": "style.css"}
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css",
@@ -26,8 +26,13 @@ def _response(status: int, reason: str, body: bytes, content_type: str) -> Any:
     return Response(status, reason, headers, body)
 
 
+def text_response(status: int, reason: str, body: str | bytes, content_type: str = "text/plain; charset=utf-8") -> Any:
+    """An HTTP response of ``body`` (text)."""
+    return _response(status, reason, body.encode() if isinstance(body, str) else body, content_type)
+
+
 def _not_found(path: str) -> Any:
-    return _response(404, "Not Found", f"404: {path} is not served here\n".encode(), "text/plain; charset=utf-8")
+    return text_response(404, "Not Found", f"404: {path} is not served here\n")
 
 
 def page_response(path: str, assets: Path | None) -> Any:
