@@ -106,6 +106,7 @@ SIGN_HISTORY_SECONDS = 30.0  # raw frames kept per stream for naming signs (with
 MAX_MESSAGE = 16 << 20  # bytes the WebSocket layer accepts (a replayed file); frames over max_message get an error
 REPLAY_PATH = "/landmarks"  # the page's replay: one landmark file in, one document out
 REPLAY_TIMEOUT = 60.0  # seconds the replay endpoint waits for each of its two messages
+CLOSE_WAIT = 2.0  # seconds a closing connection's last messages may take before its socket is cut
 
 
 @dataclass(frozen=True)
@@ -200,8 +201,9 @@ class DetectionServer:
         if websocket or path == "/metrics":
             refusal = self.access.check(request, websocket=websocket)
             if refusal is not None:
-                outcome = "unauthorized" if refusal.status == http.HTTPStatus.UNAUTHORIZED else "forbidden"
-                self.metrics.connections.labels(outcome=outcome).inc()
+                if websocket:
+                    outcome = "unauthorized" if refusal.status == http.HTTPStatus.UNAUTHORIZED else "forbidden"
+                    self.metrics.connections.labels(outcome=outcome).inc()
                 self.log(f"refused {self.access.client(connection, request)} {path}: {refusal.reason}",
                          level="warning", event="refused", status=int(refusal.status),
                          client=self.access.client(connection, request))
@@ -342,7 +344,10 @@ class DetectionServer:
                 self._drop(session, "rate")  # reported with the next result (or the 'ended')
                 self.frames_received += 1
                 self.metrics.frames_received.inc()
-            return None
+                return None
+            if '"end"' not in message and '"image_size"' not in message:  # stats and the like over the rate
+                self.metrics.errors.labels(kind="rate").inc()
+                return None
         if len(message) > self.limits.max_message:
             self.metrics.errors.labels(kind="oversized").inc()
             return {"type": "error", "error": f"message of {len(message)} bytes is over the limit of "
@@ -428,30 +433,34 @@ class DetectionServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, session: _Session) -> None:
-        """The connection's writer: its outbox to the socket, so a slow client slows only itself."""
-        try:
-            while True:
-                message = await session.outbox.get()
+    @staticmethod
+    async def _write(session: _Session) -> None:
+        """The connection's writer: its outbox to the socket, so a slow client slows only itself; ends at None."""
+        with contextlib.suppress(Exception):  # the client left: its stream closes on the next tick
+            while (message := await session.outbox.get()) is not None:
                 await session.ws.send(message)
-                session.outbox.task_done()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the client left; its stream closes on the next tick
-            while not session.outbox.empty():
-                session.outbox.get_nowait()
-                session.outbox.task_done()
 
     @staticmethod
     async def _close(session: _Session, code: int, reason: str, flush: bool = False) -> None:
-        """Close the connection (``flush``: after its outbox is sent, within 2 s)."""
-        if flush:
-            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(session.outbox.join(), 2.0)
-        if session.writer is not None:
-            session.writer.cancel()
+        """Close the connection with ``code``: after what its outbox holds (``flush``) or at once, the writer ended
+        first; a client that reads nothing within ``CLOSE_WAIT`` s cannot take a close frame: its socket is cut."""
+        session.closing = True
+        if not flush:
+            while not session.outbox.empty():
+                session.outbox.get_nowait()
+        with contextlib.suppress(asyncio.QueueFull):
+            session.outbox.put_nowait(None)
+        writer = session.writer
+        if writer is not None:
+            done, _ = await asyncio.wait({writer}, timeout=CLOSE_WAIT)
+            if not done:  # stuck in a send the client does not read
+                writer.cancel()
+                transport = getattr(session.ws, "transport", None)
+                if transport is not None:
+                    transport.abort()
+                return
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(session.ws.close(code, reason), 5.0)
+            await session.ws.close(code, reason)
 
     # ------------------------------------------------------------------------------------------ ticks
 

@@ -24,7 +24,14 @@ class ServeLog:
         if fmt not in LOG_FORMATS:
             raise ValueError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
         self.fmt, self.worker, self.skip = fmt, worker, skip
-        self._write = write or (lambda line: print(line, file=stream or sys.stdout, flush=True))
+        self._stream = stream
+        self._write = write or self._line
+
+    def _line(self, line: str) -> None:
+        """One line in one write: worker processes share the parent's stdout, and lines must not interleave."""
+        out = self._stream or sys.stdout
+        out.write(line + "\n")
+        out.flush()
 
     def __call__(self, message: str, level: str = "info", **fields: Any) -> None:
         if fields.get("event") in self.skip:

@@ -10,7 +10,8 @@ figures are the whole server's. Metrics:
 - ``signstgcn_frames_received_total``, ``signstgcn_frames_answered_total``,
   ``signstgcn_frames_dropped_total{reason}`` (``queue``: the stream's queue was full; ``rate``: over the message
   rate; ``flush``: sent between an ``end`` and its ``ended``; ``drain``: queued at shutdown past its bound);
-- ``signstgcn_errors_total{kind}`` (``bad_message``, ``oversized``, ``slow_reader``, ``idle``, ``replay``, ``naming``);
+- ``signstgcn_errors_total{kind}`` (``bad_message``, ``oversized``, ``rate`` (a control message over the rate,
+  ignored; ``end`` and ``image_size`` never are), ``slow_reader``, ``idle``, ``replay``, ``naming``);
 - ``signstgcn_frame_latency_seconds`` (histogram: a frame's arrival to its result being queued for sending);
 - ``signstgcn_model_info{model}`` = 1.
 """
@@ -66,7 +67,9 @@ class ServerMetrics:
             self.streams = self.connections = self.frames_received = self.frames_answered = null
             self.frames_dropped = self.errors = self.latency = null
             return
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+        disable_created_metrics()  # no *_created series: start times say nothing here and double the output
 
         # Multiprocess mode writes to the shared folder (no registry here: the reader collects the files).
         registry = None if self.multiprocess else CollectorRegistry()
@@ -87,7 +90,7 @@ class ServerMetrics:
             self.connections.labels(outcome=outcome)
         for reason in ("queue", "rate", "flush", "drain"):
             self.frames_dropped.labels(reason=reason)
-        for kind in ("bad_message", "oversized", "slow_reader", "idle", "replay", "naming"):
+        for kind in ("bad_message", "oversized", "rate", "slow_reader", "idle", "replay", "naming"):
             self.errors.labels(kind=kind)
         info = Gauge("signstgcn_model_info", "The detector served", ["model"], registry=registry,
                      multiprocess_mode="max")
