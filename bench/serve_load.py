@@ -1,5 +1,6 @@
 """Load test of ``signstgcn serve``: N simulated clients, each sending a real stream at 30 frames/s over loopback.
 
+    python bench/serve_load.py --streams 100 --seconds 20                     # the shipped detector, no flags
     python bench/serve_load.py --ckpt runs/detect/best.pt --streams 32 --seconds 30
     python bench/serve_load.py --ckpt runs/detect/best.pt --find-max          # largest N with p99 <= 100 ms
     python bench/serve_load.py --ckpt best.pt --url ws://10.0.0.5:8765 --streams 50   # a server already running
@@ -39,7 +40,7 @@ from signstgcn.inference.predictor import Predictor  # noqa: E402
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt", required=True, help="binary sliding-window checkpoint (the server's)")
+    p.add_argument("--ckpt", default=None, help="binary sliding-window checkpoint (default: the shipped detector)")
     p.add_argument("--streams", type=int, default=8, help="concurrent clients")
     p.add_argument("--seconds", type=float, default=30.0, help="how long every client sends")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second per client")
@@ -49,13 +50,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--find-max", action="store_true",
                    help="double --streams until a run fails (p99 > --max-p99-ms or a frame dropped), then bisect")
     p.add_argument("--max-p99-ms", type=float, default=100.0, help="latency budget of --find-max")
-    p.add_argument("--server-args", default="--threads 1", help="extra flags of the started server")
+    p.add_argument("--server-args", default="", help="flags of the started server (default: none, its defaults)")
     return p
 
 
-def _recordings(ckpt: str, data: str) -> list[np.ndarray]:
+def _recordings(ckpt: str | None, data: str) -> list[np.ndarray]:
     """Every recording of ``data`` as (T, V, C) frames in the checkpoint's joint order, detected frames only."""
-    predictor = Predictor.from_checkpoint(ckpt)
+    predictor = Predictor.from_pretrained() if ckpt is None else Predictor.from_checkpoint(ckpt)
     out = []
     for path in find_landmark_files(data).values():
         frames = predictor.frames(load_landmarks(path)).astype("<f4")
@@ -66,10 +67,10 @@ def _recordings(ckpt: str, data: str) -> list[np.ndarray]:
 
 
 @contextlib.contextmanager
-def _server(ckpt: str, extra: str):
-    """``signstgcn serve --port 0`` in its own process; yields its ws:// URL."""
-    cmd = [sys.executable, "-m", "signstgcn", "serve", "--ckpt", ckpt, "--port", "0", "--max-streams", "1024",
-           *extra.split()]
+def _server(ckpt: str | None, extra: str, many: bool = False):
+    """``signstgcn serve --port 0`` in its own process (``many``: room for 1,024 streams); yields its ws:// URL."""
+    cmd = [sys.executable, "-m", "signstgcn", "serve", "--port", "0", *(["--ckpt", ckpt] if ckpt else []),
+           *(["--max-streams", "1024"] if many else []), *extra.split()]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     try:
         assert proc.stdout is not None
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run(n: int) -> dict[str, Any]:
         with contextlib.ExitStack() as stack:  # a fresh server per run: an overloaded run leaves a backlog
-            url = args.url or stack.enter_context(_server(args.ckpt, args.server_args))
+            url = args.url or stack.enter_context(_server(args.ckpt, args.server_args, many=args.find_max))
             _wait_idle(url)
             row = asyncio.run(_run(url, recordings, n, args.fps, args.seconds))
         print(json.dumps(row), flush=True)

@@ -407,3 +407,20 @@ def test_sighup_reloads_the_checkpoint_for_new_streams(tmp_path):
     assert "reloaded: new streams use" in out, out
     np.testing.assert_allclose(finals(after), expected(ckpt), atol=1e-4)  # the new model (now at ckpt's path)
     assert before[-1] == {"type": "ended", "frames": 20}
+
+
+def test_x_forwarded_for_is_the_client_only_behind_a_trusted_proxy():
+    from types import SimpleNamespace
+
+    from websockets.datastructures import Headers
+
+    connection = SimpleNamespace(remote_address=("127.0.0.1", 50000))  # the proxy's address
+    request = SimpleNamespace(headers=Headers([("X-Forwarded-For", "203.0.113.7, 10.0.0.2")]), path="/")
+    assert AccessPolicy().client(connection, request) == "127.0.0.1"  # anybody can write the header
+    assert AccessPolicy(trust_proxy=True).client(connection, request) == "203.0.113.7"
+    capped = AccessPolicy(max_per_client=1)
+    assert capped.admit("203.0.113.7") and not capped.admit("203.0.113.7") and capped.admit("198.51.100.1")
+    capped.release("203.0.113.7")
+    assert capped.admit("203.0.113.7")
+    with pytest.raises(ValueError, match="--token must not be empty"):
+        AccessPolicy(token="  ")

@@ -236,10 +236,25 @@ class _BatchedBlock:
         return slots, z.relu_().mul_(mu), mu
 
 
+SCRATCH_SLOTS = 15  # the most rows padded_batch adds
+
+
+def padded_batch(n: int) -> int:
+    """The batch size ``n`` streams are computed as in bfloat16: the next power of two up to 16, then the next
+    multiple of 16 (at most 15 rows more; 21 sizes up to 256 streams)."""
+    if n <= 16:
+        return 1 << max(0, (n - 1).bit_length())
+    return -(-n // 16) * 16
+
+
 class BatchedIncrementalBackbone:
     """:class:`IncrementalBackbone` for up to ``slots`` independent streams: one tick pushes the next frame of any
     subset of streams as one batch. A slot's results equal a single :class:`IncrementalBackbone` fed the same
-    frames (up to float round-off); :meth:`clear` frees a slot for a new stream."""
+    frames (up to float round-off); :meth:`clear` frees a slot for a new stream.
+
+    In bfloat16 a batch is padded with scratch slots to one of a few sizes (:func:`padded_batch`): oneDNN keeps
+    state for every matrix shape it has computed in bfloat16, about 5 MB each, so a server whose tick sizes wander
+    over 1..N grew by gigabytes (float32 does not)."""
 
     def __init__(self, backbone: STGCNBackbone, streams: InputStreams | None = None, *, slots: int = 64,
                  dtype: torch.dtype = torch.float32) -> None:
@@ -249,7 +264,9 @@ class BatchedIncrementalBackbone:
         self.in_channels, self.streams = single.in_channels, single.streams
         self.slots, self.dtype = int(slots), dtype
         self.in_scale, self.in_shift = single.in_scale.to(dtype), single.in_shift.to(dtype)  # (V, C) each
-        self.blocks = [_BatchedBlock(b, self.slots, dtype, single.device) for b in single.blocks]
+        self._pad = dtype == torch.bfloat16
+        rings = self.slots + (SCRATCH_SLOTS if self._pad else 0)  # scratch slots pad a bfloat16 batch
+        self.blocks = [_BatchedBlock(b, rings, dtype, single.device) for b in single.blocks]
         self._prev: dict[int, tuple[Tensor, Tensor]] = {}  # slot -> last pushed frame (x, mask), for motion
 
     def clear(self, slots: Tensor | list[int]) -> None:
@@ -275,12 +292,22 @@ class BatchedIncrementalBackbone:
         m = mask.to(self.dtype).unsqueeze(-1)  # (B, V, 1)
         h = torch.where(mask.unsqueeze(-1), x, 0.0).to(self.dtype)  # NaN-safe zeroing, as the backbone
         h = torch.addcmul(self.in_shift, h, self.in_scale).mul_(m)  # (B, V, C)
+        if self._pad and padded_batch(len(slots)) > len(slots):
+            extra = padded_batch(len(slots)) - len(slots)
+            scratch = torch.arange(self.slots, self.slots + extra)  # (extra,) slots no stream uses
+            slots = torch.cat([slots, scratch])
+            h = torch.cat([h, h.new_zeros(extra, *h.shape[1:])])  # (B_pad, V, C)
+            m = torch.cat([m, m.new_zeros(extra, *m.shape[1:])])  # (B_pad, V, 1): nothing detected
         out = (slots, h, m)
         for block in self.blocks:
             out = block.push(*out)
             if len(out[0]) == 0:
                 return out[0], torch.zeros(0, self.out_channels, dtype=single.dtype)
         s, h, m = out  # (B',), (B', V, D), (B', V, 1)
+        if self._pad:
+            real = s < self.slots  # (B',) drop the scratch rows
+            if not bool(real.all()):
+                s, h, m = s[real], h[real], m[real]
         return s, single.pool(h.float(), m.float(), dim=1).to(single.dtype)  # (B', D)
 
     def flush(self, slots: Tensor | list[int]) -> dict[int, list[Tensor]]:

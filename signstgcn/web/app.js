@@ -7,7 +7,11 @@
 const TRACE_SECONDS = 10;
 const COLORS = { pose: "#f5f5f5", left_hand: "#ff9f1c", right_hand: "#2ec4b6", face: "#b8b8b8" };
 const $ = (id) => document.getElementById(id);
-const socketUrl = (path) => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
+// A server started with --token needs it: the page is opened as /?token=... and passes it on (browsers cannot set
+// WebSocket headers).
+const TOKEN = new URLSearchParams(location.search).get("token");
+const socketUrl = (path) => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`
+  + (TOKEN ? `?token=${encodeURIComponent(TOKEN)}` : "");
 
 const state = {
   ws: null, hello: null, holistic: null, running: false, replay: null,
@@ -37,7 +41,10 @@ function connect() {
   state.ws = ws;
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));
   ws.onclose = () => { message("The server closed the connection; reload the page to reconnect."); };
-  ws.onerror = () => { message("Cannot reach the server."); };
+  ws.onerror = () => {
+    message(TOKEN ? "Cannot reach the server, or it refused the token."
+      : "Cannot reach the server (one started with --token is opened as /?token=TOKEN).");
+  };
   setInterval(() => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "stats" })); }, 2000);
 }
 

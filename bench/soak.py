@@ -1,0 +1,364 @@
+"""Soak and fault test of ``signstgcn serve`` (loopback only, bounded in time).
+
+    python bench/soak.py --minutes 30 --out runs/soak            # the README's run: the shipped detector, no flags
+    python bench/soak.py --minutes 2 --streams 20 --out /tmp/soak  # a quick look
+
+It starts ``signstgcn serve --port 0`` (its defaults unless ``--server-args``) and, for ``--minutes``:
+
+- ``--streams`` well-behaved clients replay real ``mp_detect`` recordings (``--data``) as binary frames at 30 frames/s
+  in sessions of 30-120 s, each closed with ``end`` and checked when its ``ended`` comes: every frame sent is
+  answered by a ``result`` or counted in a ``dropped`` report, else it is *unaccounted*. Every ``--burst-every``
+  seconds half of them end their sessions and reconnect at the same moment (a reconnect burst);
+- fault clients beside them: ``--disconnecters`` that vanish mid-frame (half a WebSocket frame written, then the
+  socket aborted), ``--garbage`` clients sending malformed JSON, wrong-size and oversized binary frames and unknown
+  types, ``--stallers`` that send frames but never read (the server must cut them off, and they reconnect), and
+  ``--flooders`` that send 10x the frame rate in accountable sessions.
+
+Every 10 s it records the server's resident memory and open file descriptors (all its processes, ``psutil``), the
+connections it counts (``/health``), and the well-behaved clients' latency percentiles (frame sent -> its result).
+Writes ``timeline.csv`` and ``summary.json`` to ``--out`` and prints the summary: RSS growth (first to last
+sample after a warm-up minute), descriptors, p50/p99 overall and outside the reconnect bursts (a burst counts until
+its clients' results are back under 100 ms p99, and how long that took is reported), frames sent / answered /
+dropped-and-reported / unaccounted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from serve_load import _recordings  # noqa: E402
+
+SAMPLE_SECONDS = 10.0
+WARMUP_SECONDS = 60.0
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--minutes", type=float, default=30.0, help="how long the clients run")
+    p.add_argument("--streams", type=int, default=100, help="well-behaved clients")
+    p.add_argument("--fps", type=float, default=30.0, help="frames per second of a well-behaved client")
+    p.add_argument("--burst-every", type=float, default=300.0, help="seconds between reconnect bursts")
+    p.add_argument("--disconnecters", type=int, default=4, help="clients that vanish mid-frame, again and again")
+    p.add_argument("--garbage", type=int, default=2, help="clients that send bad messages")
+    p.add_argument("--stallers", type=int, default=2, help="clients that never read")
+    p.add_argument("--flooders", type=int, default=2, help="clients that send 10x the frame rate")
+    p.add_argument("--ckpt", default=None, help="the server's checkpoint (default: the shipped detector)")
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mp_detect"), help="recordings to replay")
+    p.add_argument("--server-args", default="", help="flags of the server (default: none)")
+    p.add_argument("--out", required=True, help="folder for timeline.csv and summary.json")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+@dataclass
+class Tally:
+    """What the clients saw."""
+
+    sent: int = 0  # frames in sessions that ended with 'ended' (accountable)
+    answered: int = 0
+    dropped: int = 0
+    unaccounted: int = 0
+    sessions: int = 0
+    broken_sessions: int = 0  # a well-behaved session the server closed before its 'ended'
+    errors_received: int = 0  # 'error' replies to the garbage clients
+    stallers_cut: int = 0
+    disconnects: int = 0
+    latencies: list = field(default_factory=list)  # (time sent, seconds) of well-behaved frames
+    burst_times: list = field(default_factory=list)
+
+
+def _connect(url: str, **options: Any):
+    from websockets.asyncio.client import connect
+
+    return connect(url, max_size=None, compression=None, open_timeout=60, **options)
+
+
+async def _session(url: str, frames: np.ndarray, fps: float, seconds: float, tally: Tally, *,
+                   timed: bool, stop_at: float, cut: Any = lambda: False) -> None:
+    """One accountable session: frames at ``fps`` for ``seconds`` (or until ``stop_at`` or ``cut()``), ``end``,
+    ``ended``."""
+    from websockets.exceptions import ConnectionClosed
+
+    sent_at: list[float] = []
+    results: set[int] = set()
+    dropped = 0
+    ended = asyncio.get_running_loop().create_future()
+    try:
+        async with _connect(url) as ws:
+            await ws.recv()  # hello
+
+            async def receive() -> None:
+                nonlocal dropped
+                async for message in ws:
+                    event = json.loads(message)
+                    kind = event["type"]
+                    if kind == "result" and event["frame"] not in results:
+                        results.add(event["frame"])
+                        if timed and dropped == 0 and event["frame"] < len(sent_at):  # numbering exact without drops
+                            t0 = sent_at[event["frame"]]
+                            tally.latencies.append((t0, time.perf_counter() - t0))
+                    elif kind == "dropped":
+                        dropped = event["total"]
+                    elif kind == "ended":
+                        ended.set_result(event["frames"])
+                        return
+
+            reader = asyncio.create_task(receive())
+            start = time.perf_counter()
+            k = 0
+            while time.perf_counter() - start < seconds and time.monotonic() < stop_at and not cut():
+                await asyncio.sleep(max(0.0, start + k / fps - time.perf_counter()))
+                sent_at.append(time.perf_counter())
+                await ws.send(frames[k % len(frames)].tobytes())
+                k += 1
+            await ws.send(json.dumps({"type": "end"}))
+            await asyncio.wait_for(reader, timeout=60)
+    except (ConnectionClosed, OSError, TimeoutError, asyncio.TimeoutError):
+        tally.broken_sessions += 1
+        return
+    tally.sessions += 1
+    tally.sent += len(sent_at)
+    tally.answered += len(results)
+    tally.dropped += dropped
+    tally.unaccounted += len(sent_at) - len(results) - dropped
+
+
+async def _behaved(url: str, frames: np.ndarray, fps: float, tally: Tally, stop_at: float, bursts: list[int],
+                   rng: random.Random, in_burst: bool) -> None:
+    """A well-behaved client: session after session; in the burst half, a burst (``bursts[0]`` counts them) ends
+    the session at once (``end``, its ``ended`` checked) and the client reconnects, with all the others."""
+    while time.monotonic() < stop_at:
+        generation = bursts[0]
+        await _session(url, np.roll(frames, -rng.randrange(len(frames)), axis=0), fps, rng.uniform(30.0, 120.0),
+                       tally, timed=True, stop_at=stop_at,
+                       cut=(lambda g=generation: bursts[0] != g) if in_burst else (lambda: False))
+
+
+async def _disconnecter(url: str, frame: np.ndarray, tally: Tally, stop_at: float, rng: random.Random) -> None:
+    """Connects, sends a few seconds of frames, writes half a frame and aborts the socket; again."""
+    while time.monotonic() < stop_at:
+        try:
+            async with _connect(url) as ws:
+                await ws.recv()
+                for _ in range(rng.randrange(30, 150)):
+                    await ws.send(frame.tobytes())
+                    await asyncio.sleep(1 / 30)
+                header = bytes([0x82, 0xFE]) + len(frame.tobytes()).to_bytes(2, "big") + os.urandom(4)
+                ws.transport.write(header + frame.tobytes()[:100])  # half a masked binary frame...
+                ws.transport.abort()  # ...and gone
+                tally.disconnects += 1
+        except Exception:  # noqa: BLE001 - the connection is meant to break
+            pass
+        await asyncio.sleep(rng.uniform(0.5, 3.0))
+
+
+async def _garbage(url: str, frame: np.ndarray, tally: Tally, stop_at: float) -> None:
+    """Bad messages at 5 per second: malformed JSON, wrong sizes, unknown types, oversized, frames without data."""
+    bad = ['{"type": "frame", "pose": [[1, 2], [3', b"\x00" * 17, '{"type": "teleport"}', "[1, 2, 3]",
+           b"\x00" * (300 * 1024), json.dumps({"type": "frame", "pose": [[float("nan")] * 4] * 33}),
+           frame.tobytes()[:-4], '{"type": "image_size", "width": -1, "height": 0}']
+    from websockets.exceptions import ConnectionClosed
+
+    while time.monotonic() < stop_at:
+        try:
+            async with _connect(url) as ws:
+                await ws.recv()
+                k = 0
+                while time.monotonic() < stop_at:
+                    await ws.send(bad[k % len(bad)])
+                    k += 1
+                    with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+                        reply = json.loads(await asyncio.wait_for(ws.recv(), 0.2))
+                        tally.errors_received += reply.get("type") == "error"
+                    await asyncio.sleep(0.2)
+        except (ConnectionClosed, OSError):
+            await asyncio.sleep(1.0)
+
+
+async def _staller(url: str, frame: np.ndarray, tally: Tally, stop_at: float) -> None:
+    """Sends frames at 30/s and never reads; when the server cuts it off, it comes back."""
+    while time.monotonic() < stop_at:
+        try:
+            async with _connect(url, max_queue=1) as ws:
+                ws.transport.pause_reading()  # reads nothing from now on
+                while time.monotonic() < stop_at:
+                    await ws.send(frame.tobytes())
+                    await asyncio.sleep(1 / 30)
+        except Exception:  # noqa: BLE001 - cut off, as it should be
+            tally.stallers_cut += 1
+            await asyncio.sleep(1.0)
+
+
+def _server_processes(pid: int) -> list:
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _sample(pid: int, health_url: str) -> dict[str, Any]:
+    rss = fds = 0
+    for proc in _server_processes(pid):
+        with contextlib.suppress(Exception):
+            rss += proc.memory_info().rss
+            fds += proc.num_fds()
+    try:
+        with urllib.request.urlopen(health_url, timeout=10) as reply:
+            health = json.loads(reply.read())
+    except OSError:
+        health = {}
+    return {"rss_mb": round(rss / 2**20, 1), "fds": fds, "streams": health.get("streams"),
+            "frames_answered": health.get("frames_answered"), "dropped": health.get("dropped")}
+
+
+async def _soak(args: argparse.Namespace, url: str, pid: int,
+                recordings: list[np.ndarray]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    rng = random.Random(args.seed)
+    tally = Tally()
+    begin = time.monotonic()
+    stop_at = begin + args.minutes * 60.0
+    health_url = url.replace("ws://", "http://", 1) + "/health"
+    bursts = [0]
+    jobs = [asyncio.create_task(_behaved(url, recordings[k % len(recordings)], args.fps, tally, stop_at, bursts,
+                                         random.Random(rng.random()), in_burst=k % 2 == 0))
+            for k in range(args.streams)]
+    frame = recordings[0][len(recordings[0]) // 2]
+    jobs += [asyncio.create_task(_disconnecter(url, frame, tally, stop_at, random.Random(rng.random())))
+             for _ in range(args.disconnecters)]
+    jobs += [asyncio.create_task(_garbage(url, frame, tally, stop_at)) for _ in range(args.garbage)]
+    jobs += [asyncio.create_task(_staller(url, frame, tally, stop_at)) for _ in range(args.stallers)]
+
+    async def flooder(k: int) -> None:
+        while time.monotonic() < stop_at:
+            await _session(url, recordings[k % len(recordings)], args.fps * 10, 20.0, tally, timed=False,
+                           stop_at=stop_at)
+
+    jobs += [asyncio.create_task(flooder(k)) for k in range(args.flooders)]
+    timeline = []
+    next_burst = begin + args.burst_every
+    while time.monotonic() < stop_at:
+        await asyncio.sleep(SAMPLE_SECONDS)
+        now = time.monotonic()
+        if now >= next_burst and now < stop_at - 30:
+            tally.burst_times.append(time.perf_counter())
+            bursts[0] += 1
+            next_burst += args.burst_every
+        window = [lat for t0, lat in tally.latencies if t0 >= time.perf_counter() - SAMPLE_SECONDS]
+        row = {"seconds": round(now - begin, 1), **await asyncio.to_thread(_sample, pid, health_url),
+               "p50_ms": round(1000 * float(np.percentile(window, 50)), 1) if window else None,
+               "p99_ms": round(1000 * float(np.percentile(window, 99)), 1) if window else None}
+        timeline.append(row)
+        print(json.dumps(row), flush=True)
+    await asyncio.gather(*jobs, return_exceptions=True)
+    await asyncio.sleep(5.0)
+    timeline.append({"seconds": round(time.monotonic() - begin, 1), **_sample(pid, health_url),
+                     "p50_ms": None, "p99_ms": None, "after": True})
+    return _summary(args, tally, timeline), timeline
+
+
+def _burst_recovery(tally: Tally) -> tuple[float, np.ndarray]:
+    """Seconds until the 1-s p99 is back under 100 ms after each burst (the longest), and a mask of the frames sent
+    outside those recovery windows."""
+    t0 = np.array([t for t, _ in tally.latencies])
+    lat = np.array([v for _, v in tally.latencies])
+    outside = np.ones(len(t0), dtype=bool)
+    longest = 0.0
+    for b in tally.burst_times:
+        end = b
+        for step in range(1, 121):  # one-second windows after the burst
+            inside = (t0 >= b + step - 1) & (t0 < b + step)
+            if inside.any() and np.percentile(lat[inside], 99) <= 0.1:
+                end = b + step - 1
+                break
+        else:
+            end = b + 120
+        longest = max(longest, end - b)
+        outside &= ~((t0 >= b) & (t0 < end))
+    return longest, outside
+
+
+def _summary(args: argparse.Namespace, tally: Tally, timeline: list[dict[str, Any]]) -> dict[str, Any]:
+    lat = np.array([v for _, v in tally.latencies]) * 1000.0
+    longest, outside = _burst_recovery(tally)
+    settled = [r for r in timeline if r["seconds"] >= WARMUP_SECONDS and not r.get("after")]
+    first, last = (settled[0], settled[-1]) if settled else (timeline[0], timeline[-1])
+    pct = (lambda a, q: round(float(np.percentile(a, q)), 1) if len(a) else None)  # noqa: E731
+    return {
+        "minutes": args.minutes, "streams": args.streams, "server_args": args.server_args,
+        "rss_mb_first": first["rss_mb"], "rss_mb_last": last["rss_mb"],
+        "rss_growth_percent": round(100 * (last["rss_mb"] - first["rss_mb"]) / first["rss_mb"], 2),
+        "rss_mb_max": max(r["rss_mb"] for r in timeline), "fds_first": first["fds"], "fds_last": last["fds"],
+        "fds_after": timeline[-1]["fds"], "streams_after": timeline[-1]["streams"],
+        "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p99_ms_outside_bursts": pct(lat[outside], 99),
+        "bursts": len(tally.burst_times), "longest_burst_recovery_s": longest,
+        "frames_sent": tally.sent, "frames_answered": tally.answered, "frames_dropped_reported": tally.dropped,
+        "frames_unaccounted": tally.unaccounted, "sessions": tally.sessions,
+        "broken_sessions": tally.broken_sessions, "disconnects_mid_frame": tally.disconnects,
+        "stallers_cut_off": tally.stallers_cut, "errors_to_garbage": tally.errors_received,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    recordings = [r.astype("<f4") for r in _recordings(args.ckpt, args.data)]
+    cmd = [sys.executable, "-m", "signstgcn", "serve", "--port", "0", *(["--ckpt", args.ckpt] if args.ckpt else []),
+           *args.server_args.split()]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    log = open(out / "server.log", "w")  # noqa: SIM115 - closed below
+    try:
+        assert proc.stdout is not None
+        url = None
+        for line in proc.stdout:
+            log.write(line)
+            if "listening on " in line:
+                url = line.split("listening on ", 1)[1].split()[0]
+                break
+        if url is None:
+            raise SystemExit(f"the server did not start: {' '.join(cmd)}")
+        import threading
+
+        threading.Thread(target=lambda: [log.write(x) for x in proc.stdout], daemon=True).start()
+        summary, timeline = asyncio.run(_soak(args, url, proc.pid, recordings))
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=60)
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    with open(out / "timeline.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(timeline[0]) + ["after"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(timeline)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
