@@ -8,7 +8,7 @@ export default [
       globals: {
         window: "readonly", document: "readonly", navigator: "readonly", location: "readonly", console: "readonly",
         WebSocket: "readonly", performance: "readonly", requestAnimationFrame: "readonly", setInterval: "readonly",
-        URL: "readonly",
+        URL: "readonly", URLSearchParams: "readonly",
       },
     },
     rules: {

@@ -130,3 +130,42 @@ def test_bf16_backbone_stays_close_to_float32():
         runs[bf16] = np.concatenate([s.final for s in steps])
     assert runs[True].shape == runs[False].shape == (60,)
     assert np.nanmax(np.abs(runs[True] - runs[False])) < 0.05  # bfloat16 rounding, not a different model
+
+
+def test_bf16_batches_take_a_few_padded_shapes_and_keep_each_streams_results(monkeypatch):
+    """Streams joining and leaving at different times: every bfloat16 block sees one of the padded batch sizes
+    (oneDNN keeps memory per matrix shape), and each stream's probabilities stay those of float32."""
+    from signstgcn.model import incremental
+
+    sizes: list[int] = []
+    push = incremental._BatchedBlock.push
+
+    def counting(self, slots, x, m):
+        sizes.append(len(slots))
+        return push(self, slots, x, m)
+
+    monkeypatch.setattr(incremental._BatchedBlock, "push", counting)
+    pred = predictor(random_model(8))
+    streams = [stream_frames(30 + 7 * k, seed=k) for k in range(6)]
+    starts = [0, 3, 5, 11, 12, 20]  # stream k joins at tick starts[k] and leaves after its frames
+    finals, seen = {}, {}
+    for bf16 in (False, True):
+        sizes.clear()
+        det = MultiStreamDetector(pred, stride=4, max_streams=8, bf16=bf16)
+        ids: dict[int, object] = {}
+        out: dict[int, list] = {k: [] for k in range(6)}
+        for t in range(max(s + len(f) for s, f in zip(starts, streams, strict=True)) + 1):
+            for k, (s, f) in enumerate(zip(starts, streams, strict=True)):
+                if t == s:
+                    ids[k] = det.open()
+                elif t == s + len(f):
+                    out[k].append(det.close(ids.pop(k)).final)
+            if ids:
+                steps = det.push({sid: streams[k][t - starts[k]] for k, sid in ids.items()})
+                for k, sid in ids.items():
+                    out[k].append(steps[sid].final)
+        finals[bf16], seen[bf16] = out, set(sizes)
+    assert seen[True] <= {1, 2, 4, 8, 16} and len(seen[False] - {1, 2, 4, 8, 16}) > 0  # float32: any size
+    for k in range(6):
+        a, b = np.concatenate(finals[False][k]), np.concatenate(finals[True][k])
+        assert a.shape == b.shape == (len(streams[k]),) and np.nanmax(np.abs(a - b)) < 0.05

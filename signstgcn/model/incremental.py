@@ -236,7 +236,7 @@ class _BatchedBlock:
         return slots, z.relu_().mul_(mu), mu
 
 
-SCRATCH_SLOTS = 15  # the most rows padded_batch adds
+SCRATCH_SLOTS = 32  # padding rows: at most 15 added per block, beside at most 15 left from the block before
 
 
 def padded_batch(n: int) -> int:
@@ -292,15 +292,9 @@ class BatchedIncrementalBackbone:
         m = mask.to(self.dtype).unsqueeze(-1)  # (B, V, 1)
         h = torch.where(mask.unsqueeze(-1), x, 0.0).to(self.dtype)  # NaN-safe zeroing, as the backbone
         h = torch.addcmul(self.in_shift, h, self.in_scale).mul_(m)  # (B, V, C)
-        if self._pad and padded_batch(len(slots)) > len(slots):
-            extra = padded_batch(len(slots)) - len(slots)
-            scratch = torch.arange(self.slots, self.slots + extra)  # (extra,) slots no stream uses
-            slots = torch.cat([slots, scratch])
-            h = torch.cat([h, h.new_zeros(extra, *h.shape[1:])])  # (B_pad, V, C)
-            m = torch.cat([m, m.new_zeros(extra, *m.shape[1:])])  # (B_pad, V, 1): nothing detected
         out = (slots, h, m)
         for block in self.blocks:
-            out = block.push(*out)
+            out = block.push(*self._padded(*out))
             if len(out[0]) == 0:
                 return out[0], torch.zeros(0, self.out_channels, dtype=single.dtype)
         s, h, m = out  # (B',), (B', V, D), (B', V, 1)
@@ -309,6 +303,18 @@ class BatchedIncrementalBackbone:
             if not bool(real.all()):
                 s, h, m = s[real], h[real], m[real]
         return s, single.pool(h.float(), m.float(), dim=1).to(single.dtype)  # (B', D)
+
+    def _padded(self, slots: Tensor, h: Tensor, m: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """In bfloat16: the batch padded to :func:`padded_batch` rows with scratch slots not in it (zeros, nothing
+        detected), before every block, since the rows a block returns (the streams past its first frames) vary."""
+        if not self._pad or padded_batch(len(slots)) == len(slots):
+            return slots, h, m
+        extra = padded_batch(len(slots)) - len(slots)
+        free = torch.ones(SCRATCH_SLOTS, dtype=torch.bool)
+        free[slots[slots >= self.slots] - self.slots] = False  # scratch slots already in this batch
+        scratch = torch.nonzero(free).flatten()[:extra] + self.slots  # (extra,)
+        return (torch.cat([slots, scratch]), torch.cat([h, h.new_zeros(extra, *h.shape[1:])]),  # (B_pad, V, C)
+                torch.cat([m, m.new_zeros(extra, *m.shape[1:])]))  # (B_pad, V, 1)
 
     def flush(self, slots: Tensor | list[int]) -> dict[int, list[Tensor]]:
         """Each stream's last ``lag`` frames' features (right neighbours = zero padding); then :meth:`clear`."""
