@@ -25,6 +25,7 @@ dropped-and-reported / unaccounted.
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import contextlib
 import csv
@@ -83,7 +84,9 @@ class Tally:
     errors_received: int = 0  # 'error' replies to the garbage clients
     stallers_cut: int = 0
     disconnects: int = 0
-    latencies: list = field(default_factory=list)  # (time sent, seconds) of well-behaved frames
+    sent_times: array.array = field(default_factory=lambda: array.array("d"))  # well-behaved frames: when sent,
+    latencies: array.array = field(default_factory=lambda: array.array("d"))  # and seconds to their result
+    sampled: int = 0  # latencies already in a timeline row
     burst_times: list = field(default_factory=list)
 
 
@@ -116,7 +119,8 @@ async def _session(url: str, frames: np.ndarray, fps: float, seconds: float, tal
                         results.add(event["frame"])
                         if timed and dropped == 0 and event["frame"] < len(sent_at):  # numbering exact without drops
                             t0 = sent_at[event["frame"]]
-                            tally.latencies.append((t0, time.perf_counter() - t0))
+                            tally.sent_times.append(t0)
+                            tally.latencies.append(time.perf_counter() - t0)
                     elif kind == "dropped":
                         dropped = event["total"]
                     elif kind == "ended":
@@ -266,7 +270,8 @@ async def _soak(args: argparse.Namespace, url: str, pid: int,
             tally.burst_times.append(time.perf_counter())
             bursts[0] += 1
             next_burst += args.burst_every
-        window = [lat for t0, lat in tally.latencies if t0 >= time.perf_counter() - SAMPLE_SECONDS]
+        window = tally.latencies[tally.sampled:]  # the results since the last row (O(new), not O(all))
+        tally.sampled = len(tally.latencies)
         row = {"seconds": round(now - begin, 1), **await asyncio.to_thread(_sample, pid, health_url),
                "p50_ms": round(1000 * float(np.percentile(window, 50)), 1) if window else None,
                "p99_ms": round(1000 * float(np.percentile(window, 99)), 1) if window else None}
@@ -282,8 +287,8 @@ async def _soak(args: argparse.Namespace, url: str, pid: int,
 def _burst_recovery(tally: Tally) -> tuple[float, np.ndarray]:
     """Seconds until the 1-s p99 is back under 100 ms after each burst (the longest), and a mask of the frames sent
     outside those recovery windows."""
-    t0 = np.array([t for t, _ in tally.latencies])
-    lat = np.array([v for _, v in tally.latencies])
+    t0 = np.frombuffer(tally.sent_times, dtype=np.float64)
+    lat = np.frombuffer(tally.latencies, dtype=np.float64)
     outside = np.ones(len(t0), dtype=bool)
     longest = 0.0
     for b in tally.burst_times:
@@ -301,7 +306,7 @@ def _burst_recovery(tally: Tally) -> tuple[float, np.ndarray]:
 
 
 def _summary(args: argparse.Namespace, tally: Tally, timeline: list[dict[str, Any]]) -> dict[str, Any]:
-    lat = np.array([v for _, v in tally.latencies]) * 1000.0
+    lat = np.frombuffer(tally.latencies, dtype=np.float64) * 1000.0
     longest, outside = _burst_recovery(tally)
     settled = [r for r in timeline if r["seconds"] >= WARMUP_SECONDS and not r.get("after")]
     first, last = (settled[0], settled[-1]) if settled else (timeline[0], timeline[-1])
