@@ -132,16 +132,24 @@ def test_the_server_serves_only_the_page_and_mediapipe_files(assets):
     assert page_response("/holistic/holistic.js", None).status_code == 404  # no assets folder: not found
 
 
-def test_the_page_script_passes_eslint(tmp_path_factory):
+def _npm_install(tmp_path_factory, spec: str, needed: str) -> Path:
+    """``npm install spec`` into a temporary folder; the path of its file ``needed`` (relative to node_modules), or
+    a skip with the reason where npm or the registry is missing."""
     npm = shutil.which("npm")
+    name = spec.rsplit("@", 1)[0]
     if npm is None:
-        pytest.skip("eslint comes from npm (apt-get install npm); no npm here")
-    root = tmp_path_factory.mktemp("eslint")
-    done = subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(root), "eslint@9"],
+        pytest.skip(f"{name} comes from npm (apt-get install npm); no npm here")
+    root = tmp_path_factory.mktemp(name)
+    done = subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(root), spec],
                           capture_output=True, text=True, timeout=300)
-    eslint = root / "node_modules" / ".bin" / "eslint"
-    if done.returncode or not eslint.is_file():
-        pytest.skip(f"could not install eslint from npm: {(done.stderr or done.stdout).strip()[-200:]}")
+    path = root / "node_modules" / needed
+    if done.returncode or not path.is_file():
+        pytest.skip(f"could not install {name} from npm: {(done.stderr or done.stdout).strip()[-200:]}")
+    return path
+
+
+def test_the_page_script_passes_eslint(tmp_path_factory):
+    eslint = _npm_install(tmp_path_factory, "eslint@9", ".bin/eslint")
     repo = Path(__file__).resolve().parents[1]
     lint = subprocess.run([str(eslint), "--config", "eslint.config.mjs", "signstgcn/web/"], cwd=repo,
                           capture_output=True, text=True, timeout=120)
@@ -252,16 +260,7 @@ def test_a_landmark_file_replays_in_the_page_beside_a_python_client():
 @pytest.fixture(scope="module")
 def axe(tmp_path_factory) -> Path:
     """axe-core (Deque's accessibility engine) from npm."""
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("axe-core comes from npm (apt-get install npm); no npm here")
-    root = tmp_path_factory.mktemp("axe")
-    done = subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(root), "axe-core@4"],
-                          capture_output=True, text=True, timeout=300)
-    script = root / "node_modules" / "axe-core" / "axe.min.js"
-    if done.returncode or not script.is_file():
-        pytest.skip(f"could not install axe-core from npm: {(done.stderr or done.stdout).strip()[-200:]}")
-    return script
+    return _npm_install(tmp_path_factory, "axe-core@4", "axe-core/axe.min.js")
 
 
 def test_the_page_works_from_the_keyboard_and_passes_axe(axe):

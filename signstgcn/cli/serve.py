@@ -158,8 +158,9 @@ def _serve(args: argparse.Namespace, ckpt: Path, limits: Limits, access: AccessP
     server_options = {"fps": args.fps, "limits": limits, "classifier": classifier, "assets": assets,
                       "access": access, "tls": (args.certfile, args.keyfile) if args.certfile else None}
     if workers == 1:
-        if bf16:
-            detector = MultiStreamDetector.from_checkpoint(**options)
+        if bf16:  # the loaded checkpoint again, with a bfloat16 backbone (not read from disk twice)
+            detector = MultiStreamDetector(detector.predictor, stride=args.stride, threshold=args.threshold,
+                                           max_streams=args.max_streams, bf16=True)
         asyncio.run(run_server(detector, host=args.host, port=args.port, log=log,
                                reload=lambda: MultiStreamDetector.from_checkpoint(**options), **server_options))
         return 0

@@ -200,18 +200,18 @@ class DetectionServer:
         websocket = request.headers.get("Upgrade", "").lower() == "websocket"
         if websocket or path == "/metrics":
             refusal = self.access.check(request, websocket=websocket)
+            client = self.access.client(connection, request)
             if refusal is not None:
                 if websocket:
                     outcome = "unauthorized" if refusal.status == http.HTTPStatus.UNAUTHORIZED else "forbidden"
                     self.metrics.connections.labels(outcome=outcome).inc()
-                self.log(f"refused {self.access.client(connection, request)} {path}: {refusal.reason}",
-                         level="warning", event="refused", status=int(refusal.status),
-                         client=self.access.client(connection, request))
+                self.log(f"refused {client} {path}: {refusal.reason}", level="warning", event="refused",
+                         status=int(refusal.status), client=client)
                 response = connection.respond(refusal.status, refusal.reason + "\n")
                 if refusal.status == http.HTTPStatus.UNAUTHORIZED:
                     response.headers["WWW-Authenticate"] = 'Bearer realm="signstgcn"'
                 return response
-            connection.signstgcn_client = self.access.client(connection, request)
+            connection.signstgcn_client = client
             if websocket:
                 return None
             if not self.metrics.enabled:

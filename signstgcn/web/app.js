@@ -299,15 +299,21 @@ function stop() {
   }
 }
 
-async function startCamera() {
+// Stop what runs and make sure MediaPipe is ready for a camera or a video; false (and said why) when it cannot be.
+async function readyForVideo() {
   stop();
-  const video = $("video");
   try {
     await startHolistic();
+    return true;
   } catch (err) {
     message(err.message);
-    return;
+    return false;
   }
+}
+
+async function startCamera() {
+  if (!(await readyForVideo())) return;
+  const video = $("video");
   try {
     video.srcObject = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
   } catch (err) {
@@ -319,14 +325,8 @@ async function startCamera() {
 }
 
 async function openVideo(file) {
-  stop();
+  if (!(await readyForVideo())) return;
   const video = $("video");
-  try {
-    await startHolistic();
-  } catch (err) {
-    message(err.message);
-    return;
-  }
   video.src = URL.createObjectURL(file);
   await video.play();
   await run(video).catch((err) => message(err.message));
