@@ -1,6 +1,6 @@
 """Soak and fault test of ``signstgcn serve`` (loopback only, bounded in time).
 
-    python bench/soak.py --minutes 30 --out runs/soak            # the README's run: the shipped detector, no flags
+    python bench/soak.py --minutes 30 --out runs/soak            # the documented run (docs/detection.md): the shipped detector, no flags
     python bench/soak.py --minutes 2 --streams 20 --out /tmp/soak  # a quick look
 
 It starts ``signstgcn serve --port 0`` (its defaults unless ``--server-args``) and, for ``--minutes``:
@@ -14,8 +14,12 @@ It starts ``signstgcn serve --port 0`` (its defaults unless ``--server-args``) a
   types, ``--stallers`` that send frames but never read (the server must cut them off, and they reconnect), and
   ``--flooders`` that send 10x the frame rate in accountable sessions.
 
-Every 10 s it records the server's resident memory and open file descriptors (all its processes, ``psutil``), the
-connections it counts (``/health``), and the well-behaved clients' latency percentiles (frame sent -> its result).
+Every 10 s it records the server's resident memory (all its processes together and each: the parent first) and open
+file descriptors (``psutil``), the CPU the server and this client used, the server's own latency (its ``/metrics``
+histogram: every frame accepted, the flooders' queued ones included, as bucket bounds), the connections it counts
+(``/health``), and the well-behaved clients' latency percentiles (frame sent -> its result). The clients share the
+machine with the server: on 2 cores they take about a quarter of one core, and anything else run meanwhile shows up
+in the latency.
 Writes ``timeline.csv`` and ``summary.json`` to ``--out`` and prints the summary: RSS growth (first to last
 sample after a warm-up minute), descriptors, p50/p99 overall and outside the reconnect bursts (a burst counts until
 its clients' results are back under 100 ms p99, and how long that took is reported), frames sent / answered /
@@ -50,6 +54,7 @@ from serve_load import _recordings  # noqa: E402
 
 SAMPLE_SECONDS = 10.0
 WARMUP_SECONDS = 60.0
+RSS_MEAN_SECONDS = 300.0  # the growth compares the mean RSS of the first and of the last 5 minutes under load
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -223,19 +228,84 @@ def _server_processes(pid: int) -> list:
         return []
 
 
-def _sample(pid: int, health_url: str) -> dict[str, Any]:
-    rss = fds = 0
-    for proc in _server_processes(pid):
-        with contextlib.suppress(Exception):
-            rss += proc.memory_info().rss
-            fds += proc.num_fds()
-    try:
-        with urllib.request.urlopen(health_url, timeout=10) as reply:
-            health = json.loads(reply.read())
-    except OSError:
-        health = {}
-    return {"rss_mb": round(rss / 2**20, 1), "fds": fds, "streams": health.get("streams"),
-            "frames_answered": health.get("frames_answered"), "dropped": health.get("dropped")}
+def _server_latency(metrics_url: str) -> dict[float, float]:
+    """The server's own latency histogram (frame arrival -> result, all workers): {bucket upper bound: count}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(metrics_url, timeout=10) as reply:
+        text = reply.read().decode()
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "signstgcn_frame_latency_seconds_bucket":
+                le = float(sample.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + sample.value
+    return buckets
+
+
+def _bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    """The ``q`` quantile (ms, the upper bound of its bucket) of the observations between two histogram reads."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]  # cumulative
+    if not counts or counts[-1] <= 0:
+        return None
+    for bound, count in zip(bounds, counts):
+        if count >= q * counts[-1]:
+            return round(1000 * bound, 1) if bound != float("inf") else float("inf")
+    return None
+
+
+class _Sampler:
+    """Every row of the timeline: the server's memory, descriptors and CPU (all its processes), its own latency
+    (from ``/metrics``), the connections it counts (``/health``), and this client's CPU."""
+
+    def __init__(self, pid: int, url: str) -> None:
+        import psutil
+
+        self.pid = pid
+        self.health_url = url.replace("ws://", "http://", 1) + "/health"
+        self.metrics_url = url.replace("ws://", "http://", 1) + "/metrics"
+        self.me = psutil.Process()
+        self.last = (time.monotonic(), self._server_cpu(), self.me.cpu_times())
+        self.buckets: dict[float, float] = {}
+
+    def _server_cpu(self) -> float:
+        total = 0.0
+        for proc in _server_processes(self.pid):
+            with contextlib.suppress(Exception):
+                t = proc.cpu_times()
+                total += t.user + t.system
+        return total
+
+    def __call__(self) -> dict[str, Any]:
+        rss = fds = 0
+        each = []  # the server's processes: the parent first, then its workers
+        for proc in _server_processes(self.pid):
+            with contextlib.suppress(Exception):
+                each.append(proc.memory_info().rss)
+                fds += proc.num_fds()
+        rss = sum(each)
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=10) as reply:
+                health = json.loads(reply.read())
+        except OSError:
+            health = {}
+        try:
+            buckets = _server_latency(self.metrics_url)
+        except OSError:
+            buckets = self.buckets
+        now, server_cpu, mine = time.monotonic(), self._server_cpu(), self.me.cpu_times()
+        span = max(now - self.last[0], 1e-9)
+        row = {"rss_mb": round(rss / 2**20, 1), "rss_each_mb": " ".join(str(round(r / 2**20)) for r in each),
+               "fds": fds, "streams": health.get("streams"),
+               "frames_answered": health.get("frames_answered"), "dropped": health.get("dropped"),
+               "server_p50_ms": _bucket_quantile(self.buckets, buckets, 0.5),
+               "server_p99_ms": _bucket_quantile(self.buckets, buckets, 0.99),
+               "server_cpu_percent": round(100 * (server_cpu - self.last[1]) / span, 1),
+               "client_cpu_percent": round(100 * (mine.user + mine.system - self.last[2].user - self.last[2].system)
+                                           / span, 1)}
+        self.last, self.buckets = (now, server_cpu, mine), buckets
+        return row
 
 
 async def _soak(args: argparse.Namespace, url: str, pid: int,
@@ -244,7 +314,7 @@ async def _soak(args: argparse.Namespace, url: str, pid: int,
     tally = Tally()
     begin = time.monotonic()
     stop_at = begin + args.minutes * 60.0
-    health_url = url.replace("ws://", "http://", 1) + "/health"
+    sample = _Sampler(pid, url)
     bursts = [0]
     jobs = [asyncio.create_task(_behaved(url, recordings[k % len(recordings)], args.fps, tally, stop_at, bursts,
                                          random.Random(rng.random()), in_burst=k % 2 == 0))
@@ -272,14 +342,14 @@ async def _soak(args: argparse.Namespace, url: str, pid: int,
             next_burst += args.burst_every
         window = tally.latencies[tally.sampled:]  # the results since the last row (O(new), not O(all))
         tally.sampled = len(tally.latencies)
-        row = {"seconds": round(now - begin, 1), **await asyncio.to_thread(_sample, pid, health_url),
+        row = {"seconds": round(now - begin, 1), **await asyncio.to_thread(sample),
                "p50_ms": round(1000 * float(np.percentile(window, 50)), 1) if window else None,
                "p99_ms": round(1000 * float(np.percentile(window, 99)), 1) if window else None}
         timeline.append(row)
         print(json.dumps(row), flush=True)
     await asyncio.gather(*jobs, return_exceptions=True)
     await asyncio.sleep(5.0)
-    timeline.append({"seconds": round(time.monotonic() - begin, 1), **_sample(pid, health_url),
+    timeline.append({"seconds": round(time.monotonic() - begin, 1), **sample(),
                      "p50_ms": None, "p99_ms": None, "after": True})
     return _summary(args, tally, timeline), timeline
 
@@ -308,16 +378,27 @@ def _burst_recovery(tally: Tally) -> tuple[float, np.ndarray]:
 def _summary(args: argparse.Namespace, tally: Tally, timeline: list[dict[str, Any]]) -> dict[str, Any]:
     lat = np.frombuffer(tally.latencies, dtype=np.float64) * 1000.0
     longest, outside = _burst_recovery(tally)
-    settled = [r for r in timeline if r["seconds"] >= WARMUP_SECONDS and not r.get("after")]
-    first, last = (settled[0], settled[-1]) if settled else (timeline[0], timeline[-1])
+    # under full load after the warm-up minute (the last rows, while the clients wind down, are not)
+    settled = [r for r in timeline if r["seconds"] >= WARMUP_SECONDS and not r.get("after")
+               and (r["streams"] or 0) >= 0.9 * args.streams] or timeline
+    first, last = settled[0], settled[-1]
+    rss = np.array([r["rss_mb"] for r in settled], dtype=np.float64)
+    seconds = np.array([r["seconds"] for r in settled], dtype=np.float64)
+    span = max(1, int(RSS_MEAN_SECONDS / SAMPLE_SECONDS))  # rows averaged at each end (RSS wanders with trims)
+    head, tail = float(rss[:span].mean()), float(rss[-span:].mean())
+    slope = float(np.polyfit(seconds, rss, 1)[0]) * 60.0 if len(rss) > 2 else 0.0
+    windows = [r["p99_ms"] for r in timeline if r.get("p99_ms") is not None]
     pct = (lambda a, q: round(float(np.percentile(a, q)), 1) if len(a) else None)  # noqa: E731
     return {
         "minutes": args.minutes, "streams": args.streams, "server_args": args.server_args,
         "rss_mb_first": first["rss_mb"], "rss_mb_last": last["rss_mb"],
-        "rss_growth_percent": round(100 * (last["rss_mb"] - first["rss_mb"]) / first["rss_mb"], 2),
+        "rss_mb_first_mean": round(head, 1), "rss_mb_last_mean": round(tail, 1),
+        "rss_growth_percent": round(100 * (tail - head) / head, 2),  # mean of the last vs the first minutes
+        "rss_trend_mb_per_minute": round(slope, 2),
         "rss_mb_max": max(r["rss_mb"] for r in timeline), "fds_first": first["fds"], "fds_last": last["fds"],
         "fds_after": timeline[-1]["fds"], "streams_after": timeline[-1]["streams"],
         "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "p99_ms_outside_bursts": pct(lat[outside], 99),
+        "windows_p99_over_100ms": f"{sum(w > 100 for w in windows)} of {len(windows)}",  # 10-s rows
         "bursts": len(tally.burst_times), "longest_burst_recovery_s": longest,
         "frames_sent": tally.sent, "frames_answered": tally.answered, "frames_dropped_reported": tally.dropped,
         "frames_unaccounted": tally.unaccounted, "sessions": tally.sessions,

@@ -132,9 +132,27 @@ def test_bf16_backbone_stays_close_to_float32():
     assert np.nanmax(np.abs(runs[True] - runs[False])) < 0.05  # bfloat16 rounding, not a different model
 
 
-def test_bf16_batches_take_a_few_padded_shapes_and_keep_each_streams_results(monkeypatch):
-    """Streams joining and leaving at different times: every bfloat16 block sees one of the padded batch sizes
-    (oneDNN keeps memory per matrix shape), and each stream's probabilities stay those of float32."""
+def _staggered(pred, streams: list, starts: list[int], max_streams: int, bf16: bool) -> dict[int, np.ndarray]:
+    """Stream k joins at tick ``starts[k]`` and leaves after its frames: each stream's final probabilities."""
+    det = MultiStreamDetector(pred, stride=4, max_streams=max_streams, bf16=bf16)
+    ids: dict[int, object] = {}
+    out: dict[int, list] = {k: [] for k in range(len(streams))}
+    for t in range(max(s + len(f) for s, f in zip(starts, streams, strict=True)) + 1):
+        for k, (s, f) in enumerate(zip(starts, streams, strict=True)):
+            if t == s:
+                ids[k] = det.open()
+            elif t == s + len(f):
+                out[k].append(det.close(ids.pop(k)).final)
+        if ids:
+            steps = det.push({sid: streams[k][t - starts[k]] for k, sid in ids.items()})
+            for k, sid in ids.items():
+                out[k].append(steps[sid].final)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _block_sizes(monkeypatch, scratch: list[int] | None = None) -> list[int]:
+    """The batch size of every ``_BatchedBlock.push`` from now on (and in ``scratch`` its padding rows: the slots
+    past the ring's streams)."""
     from signstgcn.model import incremental
 
     sizes: list[int] = []
@@ -142,30 +160,49 @@ def test_bf16_batches_take_a_few_padded_shapes_and_keep_each_streams_results(mon
 
     def counting(self, slots, x, m):
         sizes.append(len(slots))
+        if scratch is not None:
+            scratch.append(int((slots >= len(self.count) - incremental.SCRATCH_SLOTS).sum()))
         return push(self, slots, x, m)
 
     monkeypatch.setattr(incremental._BatchedBlock, "push", counting)
+    return sizes
+
+
+def test_bf16_batches_take_a_few_padded_shapes_and_keep_each_streams_results(monkeypatch):
+    """Streams joining and leaving at different times: every bfloat16 block sees one of the padded batch sizes
+    (oneDNN keeps memory per matrix shape), and each stream's probabilities stay those of float32."""
+    sizes = _block_sizes(monkeypatch)
     pred = predictor(random_model(8))
     streams = [stream_frames(30 + 7 * k, seed=k) for k in range(6)]
-    starts = [0, 3, 5, 11, 12, 20]  # stream k joins at tick starts[k] and leaves after its frames
+    starts = [0, 3, 5, 11, 12, 20]
     finals, seen = {}, {}
     for bf16 in (False, True):
         sizes.clear()
-        det = MultiStreamDetector(pred, stride=4, max_streams=8, bf16=bf16)
-        ids: dict[int, object] = {}
-        out: dict[int, list] = {k: [] for k in range(6)}
-        for t in range(max(s + len(f) for s, f in zip(starts, streams, strict=True)) + 1):
-            for k, (s, f) in enumerate(zip(starts, streams, strict=True)):
-                if t == s:
-                    ids[k] = det.open()
-                elif t == s + len(f):
-                    out[k].append(det.close(ids.pop(k)).final)
-            if ids:
-                steps = det.push({sid: streams[k][t - starts[k]] for k, sid in ids.items()})
-                for k, sid in ids.items():
-                    out[k].append(steps[sid].final)
-        finals[bf16], seen[bf16] = out, set(sizes)
+        finals[bf16], seen[bf16] = _staggered(pred, streams, starts, 8, bf16), set(sizes)
     assert seen[True] <= {1, 2, 4, 8, 16} and len(seen[False] - {1, 2, 4, 8, 16}) > 0  # float32: any size
     for k in range(6):
-        a, b = np.concatenate(finals[False][k]), np.concatenate(finals[True][k])
+        a, b = finals[False][k], finals[True][k]
+        assert a.shape == b.shape == (len(streams[k]),) and np.nanmax(np.abs(a - b)) < 0.05
+
+
+def test_bf16_padding_with_many_streams_at_different_depths(monkeypatch):
+    """Forty streams joining one per tick, so every block returns a different subset (streams still filling its
+    ring): the padding rows are never carried from block to block (they once piled up past the scratch slots and a
+    tick failed with an index_copy_ size error), and each stream's results stay those of float32."""
+    from signstgcn.model.incremental import padded_batch
+
+    scratch: list[int] = []
+    sizes = _block_sizes(monkeypatch, scratch)
+    pred = predictor(random_model(8))
+    streams = [stream_frames(25 + (5 * k) % 31, seed=k) for k in range(40)]
+    starts = list(range(40))
+    finals = {}
+    for bf16 in (False, True):
+        sizes.clear()
+        scratch.clear()
+        finals[bf16] = _staggered(pred, streams, starts, 48, bf16)
+    assert max(sizes) > 16 and all(padded_batch(n) == n for n in sizes)  # the bfloat16 run's blocks
+    assert max(scratch) <= 15 and max(scratch) > 0  # padding rows of this block only
+    for k in range(40):
+        a, b = finals[False][k], finals[True][k]
         assert a.shape == b.shape == (len(streams[k]),) and np.nanmax(np.abs(a - b)) < 0.05

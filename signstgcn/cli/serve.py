@@ -3,7 +3,7 @@
     signstgcn serve                                   # the shipped detector on 127.0.0.1:8765, page at /
     signstgcn serve --ckpt runs/detect/best.pt --host 0.0.0.0 --token "$TOKEN" --certfile cert.pem --keyfile key.pem
 
-One connection is one stream (the protocol is in :mod:`signstgcn.inference.serve` and the README). By default it
+One connection is one stream (the protocol is in :mod:`signstgcn.inference.serve` and docs/detection.md). By default it
 runs one worker process per usable core (:mod:`signstgcn.inference.serve_workers`) and bfloat16 where the CPU has
 it and the checkpoint's answers stay within tolerance (:mod:`signstgcn.inference.serve_runtime`); its first line
 says what it chose. SIGTERM / SIGINT drain and stop it; SIGHUP reloads ``--ckpt``. Needs the optional extra:
@@ -26,6 +26,7 @@ from signstgcn.inference.pretrained import checkpoint_file
 from signstgcn.inference.serve import Limits, live_signs, run_server, server_ssl
 from signstgcn.inference.serve_access import TOKEN_ENV, AccessPolicy
 from signstgcn.inference.serve_log import LOG_FORMATS, ServeLog
+from signstgcn.inference.serve_memory import limit_arenas
 from signstgcn.inference.serve_runtime import choose_bf16, choose_workers
 from signstgcn.inference.serve_workers import run_workers
 from signstgcn.inference.web_assets import assets_dir, missing_assets
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     access = AccessPolicy(token=token, origins=tuple(args.allow_origin or ()), trust_proxy=args.trust_proxy,
                           max_per_client=args.max_streams_per_client)
     server_ssl(args.certfile, args.keyfile)  # a bad certificate is one line now, before any worker starts
+    limit_arenas()  # before any thread: memory stays flat over hours (serve_memory); workers inherit it
     with checkpoint_file(args.ckpt) as ckpt:
         return _serve(args, ckpt, limits, access)
 

@@ -81,6 +81,7 @@ import numpy as np
 
 from signstgcn.data.landmarks import isotropic
 from signstgcn.errors import SignSTGCNError
+from signstgcn.inference import serve_memory
 from signstgcn.inference.multistream import MultiStreamDetector
 from signstgcn.inference.predictor import DEFAULT_FPS, Predictor
 from signstgcn.inference.replay import landmark_document
@@ -103,6 +104,7 @@ def live_signs(detector: MultiStreamDetector, *, path: str, fps: float, min_conf
 
 
 SIGN_HISTORY_SECONDS = 30.0  # raw frames kept per stream for naming signs (with a classifier)
+TRIM_SECONDS = 60.0  # how often a server hands its allocator's free pages back (serve_memory.trim)
 MAX_MESSAGE = 16 << 20  # bytes the WebSocket layer accepts (a replayed file); frames over max_message get an error
 REPLAY_PATH = "/landmarks"  # the page's replay: one landmark file in, one document out
 REPLAY_TIMEOUT = 60.0  # seconds the replay endpoint waits for each of its two messages
@@ -634,11 +636,16 @@ class DetectionServer:
     # ------------------------------------------------------------------------------------------ housekeeping
 
     async def sweep(self, stop: asyncio.Event, every: float = 1.0) -> None:
-        """Until ``stop``: close the connections idle for longer than ``idle_timeout``."""
+        """Until ``stop``: close the connections idle for longer than ``idle_timeout``; every
+        :data:`TRIM_SECONDS`, hand the allocator's free pages back (:func:`serve_memory.trim`, in a thread)."""
+        trimmed = time.monotonic()
         while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
             now = time.monotonic()
+            if now - trimmed >= TRIM_SECONDS:
+                await asyncio.to_thread(serve_memory.trim)
+                trimmed = now
             for session in list(self.sessions):
                 if not session.closing and now - session.last_message > self.limits.idle_timeout:
                     session.closing = True

@@ -195,6 +195,9 @@ class _BatchedBlock:
         self.g = torch.zeros(slots * self.R, V, C, dtype=dtype, device=device)  # (S*R, V, C), row s*R + frame % R
         self.x = torch.zeros(slots * self.P, V, C_in + 1, dtype=dtype, device=device)  # (S*P, V, C_in + mask)
         self.count = torch.zeros(slots, dtype=torch.long)  # (S,) frames pushed into this block per slot
+        # bfloat16: the temporal product runs on every row of the (padded) batch, ready or not, so that oneDNN sees
+        # only the padded shapes; the rows of streams still filling the ring are dropped after it
+        self.padded = dtype == torch.bfloat16
 
     def clear(self, slots: Tensor) -> None:
         rows = lambda n: (slots.unsqueeze(1) * n + torch.arange(n)).flatten()  # noqa: E731 - (B*n,) ring rows
@@ -218,7 +221,8 @@ class _BatchedBlock:
         ready = c >= f.pad  # (B,) frame u = c - pad has its right neighbours
         if not bool(ready.any()):
             return slots[:0], g[:0], m[:0]
-        if not bool(ready.all()):
+        subset = not bool(ready.all())
+        if subset and not self.padded:
             slots, c = slots[ready], c[ready]
         n = len(slots)
         u = c - f.pad  # (B',) output frame
@@ -233,10 +237,13 @@ class _BatchedBlock:
             z.add_(torch.matmul(xu, self.res_weight)).add_(self.res_bias)
         elif f.residual:
             z.add_(xu)
-        return slots, z.relu_().mul_(mu), mu
+        z = z.relu_().mul_(mu)
+        if subset and self.padded:  # computed for the whole padded batch (one matrix shape), kept for the ready
+            return slots[ready], z[ready], mu[ready]
+        return slots, z, mu
 
 
-SCRATCH_SLOTS = 32  # padding rows: at most 15 added per block, beside at most 15 left from the block before
+SCRATCH_SLOTS = 16  # padding rows: at most 15 added per block (the previous block's are dropped first)
 
 
 def padded_batch(n: int) -> int:
@@ -252,9 +259,10 @@ class BatchedIncrementalBackbone:
     subset of streams as one batch. A slot's results equal a single :class:`IncrementalBackbone` fed the same
     frames (up to float round-off); :meth:`clear` frees a slot for a new stream.
 
-    In bfloat16 a batch is padded with scratch slots to one of a few sizes (:func:`padded_batch`): oneDNN keeps
-    state for every matrix shape it has computed in bfloat16, about 5 MB each, so a server whose tick sizes wander
-    over 1..N grew by gigabytes (float32 does not)."""
+    In bfloat16 a batch is padded with scratch slots to one of a few sizes (:func:`padded_batch`) before every
+    block, and a block's temporal product runs on the whole padded batch (the rows of streams still filling its
+    ring are dropped after it): oneDNN keeps state for every matrix shape it has computed in bfloat16, about 5 MB
+    each, so a server whose tick sizes wander over 1..N grew by gigabytes (float32 does not)."""
 
     def __init__(self, backbone: STGCNBackbone, streams: InputStreams | None = None, *, slots: int = 64,
                  dtype: torch.dtype = torch.float32) -> None:
@@ -294,9 +302,10 @@ class BatchedIncrementalBackbone:
         h = torch.addcmul(self.in_shift, h, self.in_scale).mul_(m)  # (B, V, C)
         out = (slots, h, m)
         for block in self.blocks:
-            out = block.push(*self._padded(*out))
-            if len(out[0]) == 0:
+            out = self._padded(*out)
+            if len(out[0]) == 0:  # no stream has an output of the block before (yet)
                 return out[0], torch.zeros(0, self.out_channels, dtype=single.dtype)
+            out = block.push(*out)
         s, h, m = out  # (B',), (B', V, D), (B', V, 1)
         if self._pad:
             real = s < self.slots  # (B',) drop the scratch rows
@@ -307,12 +316,17 @@ class BatchedIncrementalBackbone:
     def _padded(self, slots: Tensor, h: Tensor, m: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """In bfloat16: the batch padded to :func:`padded_batch` rows with scratch slots not in it (zeros, nothing
         detected), before every block, since the rows a block returns (the streams past its first frames) vary."""
-        if not self._pad or padded_batch(len(slots)) == len(slots):
+        if not self._pad:
             return slots, h, m
-        extra = padded_batch(len(slots)) - len(slots)
-        free = torch.ones(SCRATCH_SLOTS, dtype=torch.bool)
-        free[slots[slots >= self.slots] - self.slots] = False  # scratch slots already in this batch
-        scratch = torch.nonzero(free).flatten()[:extra] + self.slots  # (extra,)
+        real = slots < self.slots  # (B,) the previous block's scratch rows are dropped, then padded afresh
+        if not bool(real.all()):
+            slots, h, m = slots[real], h[real], m[real]
+        if len(slots) == 0:
+            return slots, h, m
+        extra = padded_batch(len(slots)) - len(slots)  # at most 15 (< SCRATCH_SLOTS)
+        if extra == 0:
+            return slots, h, m
+        scratch = torch.arange(self.slots, self.slots + extra)  # (extra,)
         return (torch.cat([slots, scratch]), torch.cat([h, h.new_zeros(extra, *h.shape[1:])]),  # (B_pad, V, C)
                 torch.cat([m, m.new_zeros(extra, *m.shape[1:])]))  # (B_pad, V, 1)
 
