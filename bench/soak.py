@@ -1,6 +1,6 @@
 """Soak and fault test of ``signstgcn serve`` (loopback only, bounded in time).
 
-    python bench/soak.py --minutes 30 --out runs/soak            # the documented run (docs/detection.md): the shipped detector, no flags
+    python bench/soak.py --minutes 30 --out runs/soak            # docs/detection.md's run: shipped detector, no flags
     python bench/soak.py --minutes 2 --streams 20 --out /tmp/soak  # a quick look
 
 It starts ``signstgcn serve --port 0`` (its defaults unless ``--server-args``) and, for ``--minutes``:

@@ -16,7 +16,7 @@ labels become ``s`` / ``n``):
 - ``mp_signers`` only with ``--clips-per-signer N`` (N clips of each person, the same number of each sign, joined
   into one all-signing stream per person): not in the shipped model, because every frame of those clips is
   labelled signing, also before the hands rise and after they drop, and with them two of the four held-out
-  ``mp_detect`` people scored 0.12 lower (README, *The shipped signing detector*);
+  ``mp_detect`` people scored 0.12 lower (docs/results.md, *The shipped signing detector*);
 - hard negatives (``--hard-negatives 0.2``): a fifth of the training windows become still or resting hands
   in view, labelled not signing (:mod:`signstgcn.data.negatives`).
 
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--words-per-session", type=int, default=24)
     p.add_argument("--clips-per-signer", type=int, default=0,
-                   help="mp_signers clips per person (0: none, the shipped recipe; 15 = the pooled one of the README)")
+                   help="mp_signers clips per person (0: none, the shipped recipe; 15: the pooled one of the docs)")
     p.add_argument("--train-flag", action="append", default=[],
                    help="one more flag for every training run (repeat; e.g. --train-flag=--aspect-augment)")
     p.add_argument("--threads", default="1")

@@ -3,11 +3,11 @@
     python recipes/transcribe_traduttore.py --shared ../shared/data --out runs/transcribe --seeds 0 1 2 --amp
 
 For each seed S and each of the 5 session-grouped folds of ``signstgcn cross-validate --data traduttore --folds 5
---group-by sessions`` (the README's ``traduttore`` table, the same folds):
+--group-by sessions`` (the ``traduttore`` table of docs/results.md, the same folds):
 
 1. **classifier**: that fold's ``last.pt`` of ``signstgcn cross-validate ... -- --sample-mode video --window 20
-   --epochs 15 --stgcn-channels 32,64,64 --temporal-hidden 64 --seed S`` (the README's ``traduttore`` command; run
-   here unless ``--cv-dir`` names its output, ``{seed}`` standing for S): 15 words and ``idle``, the held-out
+   --epochs 15 --stgcn-channels 32,64,64 --temporal-hidden 64 --seed S`` (docs/results.md's ``traduttore`` command;
+   run here unless ``--cv-dir`` names its output, ``{seed}`` standing for S): 15 words and ``idle``, the held-out
    sessions never seen;
 2. **detector**: the shipped detector's recipe (``recipes/signing_detector.py``: ``mp_detect`` and ``traduttore``
    streams with hard negatives, 8 epochs) with the fold's sessions left out of its pool;

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import re
 from pathlib import Path
 
 import numpy as np
@@ -90,28 +89,6 @@ def test_fit_calls_back_every_epoch_and_a_callback_can_stop(tmp_path):
     assert TrainConfig.from_dict(__import__("json").loads((tmp_path / "run" / "config.json").read_text())["config"]) \
         == config
     assert result.best_metrics["epoch"] in (1, 2) and "top1" in result.last_metrics
-
-
-# -------------------------------------------------------------------------------------- README snippets
-
-
-def _readme_blocks() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Library use", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert len(blocks) >= 3, "the README's Library use section lost its train / evaluate / detect blocks"
-    return blocks
-
-
-@pytest.mark.slow
-def test_readme_library_snippets_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    for k, code in enumerate(_readme_blocks()):
-        exec(compile(code, f"README.md Library use block {k + 1}", "exec"), {"__name__": f"readme_{k}"})
-    printed = capsys.readouterr().out
-    assert (tmp_path / "runs" / "recognition" / "best.pt").is_file()
-    assert (tmp_path / "runs" / "recognition" / "eval" / "report.json").is_file()
-    assert "signing" in printed or "(" in printed
 
 
 # ----------------------------------------------------------------------------------------- compatibility

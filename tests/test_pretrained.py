@@ -5,8 +5,6 @@ that records its training frame rate resamples recordings of other rates without
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import sys
 import urllib.request
@@ -25,7 +23,7 @@ from signstgcn.errors import CheckpointError
 from signstgcn.inference import pretrained
 from signstgcn.inference.predictor import Predictor
 from signstgcn.inference.predictor import detect as detect_frames
-from tests.conftest import REPO, shared_data
+from tests.conftest import shared_data
 from tests.test_inference import make_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -148,25 +146,6 @@ def test_frame_rate_resampling_keeps_segment_times(tmp_path):
     assert detect_frames(unknown, fast, fps=20.0, stride=2).model_fps is None  # no rate recorded: as before
 
 
-@pytest.mark.slow
-def test_the_wheel_ships_the_detector_and_loads_it_outside_the_checkout(tmp_path):
-    wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(wheel_dir), str(REPO)], capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr[-2000:]
-    (wheel,) = wheel_dir.glob("signstgcn-*.whl")
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-                              str(wheel)], capture_output=True, text=True)
-    assert install.returncode == 0, install.stderr[-2000:]
-    code = ("import signstgcn; from signstgcn import Predictor; p = Predictor.from_pretrained(); "
-            "print(signstgcn.__file__); print(p.name)")
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
-    assert run.returncode == 0, run.stderr[-2000:]
-    where, name = run.stdout.split("\n")[:2]
-    assert where.startswith(str(target)) and name.startswith(NAME)
-
-
 def test_detect_runs_straight_from_a_video_and_caches_its_landmarks(tmp_path, capfd):
     pytest.importorskip("cv2", reason="video decoding needs the .[mediapipe] extra (opencv)")
     pytest.importorskip("mediapipe", reason="landmark extraction needs the .[mediapipe] extra")
@@ -185,11 +164,3 @@ def test_detect_runs_straight_from_a_video_and_caches_its_landmarks(tmp_path, ca
     assert json.loads((out / "msl_yo.segments.json").read_text())["landmarks_from"] == "cache"
 
 
-def test_the_readme_example_of_the_shipped_detector_runs(tmp_path, monkeypatch, capsys):
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Detect signing with no training", 1)[1].split("\n## ", 1)[0]
-    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    monkeypatch.chdir(tmp_path)
-    _recording(tmp_path / "clip.npz")
-    exec(compile(code, "README.md shipped-detector block", "exec"), {"__name__": "readme_detector"})
-    assert NAME in capsys.readouterr().out

@@ -157,7 +157,7 @@ def test_the_page_script_passes_eslint(tmp_path_factory):
 
 
 def _python_client(port: int, frames, fps: float, out: dict) -> None:
-    """The README's Python client: binary frames in the checkpoint's joint order at ``fps``, then ``end``."""
+    """docs/detection.md's Python client: binary frames in the checkpoint's joint order at ``fps``, then ``end``."""
     from websockets.asyncio.client import connect
 
     async def main() -> None:
@@ -196,7 +196,7 @@ def _page_done(page) -> None:
 
 
 def test_a_landmark_file_replays_in_the_page_beside_a_python_client():
-    """No camera and no MediaPipe: the page replays an npz through the server while the README's Python client
+    """No camera and no MediaPipe: the page replays an npz through the server while docs/detection.md's Python client
     streams another recording; both get their results, and every frame sent is counted once."""
     from playwright import sync_api
 

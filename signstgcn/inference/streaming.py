@@ -29,7 +29,7 @@ optionally on a second thread so the two cores work in parallel. What it changes
 
 Everything else (windows, signer statistics, frame weighting and finalization) is the exact detector's.
 With ``stgcn_kernel=1`` and a still camera both detectors agree to float round-off (tested); the
-effect on trained detectors is measured by ``bench/streaming_accuracy.py`` and stated in the README.
+effect on trained detectors is measured by ``bench/streaming_accuracy.py`` and stated in docs/detection.md.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ JOINT_POOL_CHOICES = ("auto", *JOINT_POOLS)  # what the training flags accept
 def resolve_joint_pool(kind: str, num_classes: int) -> str:
     """``auto`` (the training default) -> ``flat`` for a multi-class model, ``mean`` for a binary detector (one
     logit); ``mean`` and ``flat`` stay. Flat wins on every real multi-class set and ties on detection, where the
-    mean keeps the smaller, measured default (README, Real data)."""
+    mean keeps the smaller, measured default (docs/results.md)."""
     if kind == "auto":
         return "flat" if num_classes > 1 else "mean"
     return kind
