@@ -1,6 +1,7 @@
-"""MkDocs hook: every ``<!-- cli-help: COMMAND -->`` in a page becomes that command's real ``--help`` output, and
+"""MkDocs hooks: every ``<!-- cli-help: COMMAND -->`` in a page becomes that command's real ``--help`` output, and
 ``<!-- cli-commands -->`` becomes a section per ``signstgcn`` command with its ``--help``; generated from the
-parsers at build time, never pasted, so the pages cannot drift from the code."""
+parsers at build time, never pasted, so the pages cannot drift from the code. In the API reference, the
+reStructuredText roles of the docstrings (``:class:`Predictor```) are shown as plain code names."""
 
 from __future__ import annotations
 
@@ -63,3 +64,10 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
     markdown = markdown.replace("<!-- cli-commands -->", all_commands())
     return re.sub(r"(?m)^([ \t]*)<!-- cli-help: ([^>]+?) -->",
                   lambda m: _indented(m.group(1), _block(command_help(m.group(2).strip()))), markdown)
+
+
+ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj):(<code>)~?")
+
+
+def on_page_content(html: str, **_: Any) -> str:
+    return ROLE.sub(r"\1", html)

@@ -63,6 +63,7 @@ def test_site_builds_strict_with_generated_help(tmp_path):
     assert "usage: signstgcn train" in training
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
     assert "TrainConfig" in api and "Many live streams, one batched model" in api  # the docstrings, rendered
+    assert ":class:<code>" not in api and ":func:<code>" not in api  # their roles shown as plain code names
     assert (site / "changelog" / "index.html").read_text(encoding="utf-8").count("0.1.0") >= 1
 
 
