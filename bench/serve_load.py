@@ -24,9 +24,10 @@ import contextlib
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TextIO
 
 import numpy as np
 
@@ -66,17 +67,28 @@ def _recordings(ckpt: str | None, data: str) -> list[np.ndarray]:
     return out
 
 
+class Server(NamedTuple):
+    url: str  # ws://host:port
+    pid: int  # the server's (parent) process
+
+
 @contextlib.contextmanager
-def _server(ckpt: str | None, extra: str, many: bool = False):
-    """``signstgcn serve --port 0`` in its own process (``many``: room for 1,024 streams); yields its ws:// URL."""
+def _server(ckpt: str | None, extra: str, many: bool = False, log: TextIO | None = None):
+    """``signstgcn serve --port 0`` in its own process (``many``: room for 1,024 streams); yields its
+    :class:`Server`. Its output goes to ``log`` (else nowhere), read to the end so a chatty server never blocks on a
+    full pipe."""
     cmd = [sys.executable, "-m", "signstgcn", "serve", "--port", "0", *(["--ckpt", ckpt] if ckpt else []),
            *(["--max-streams", "1024"] if many else []), *extra.split()]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    write = log.write if log is not None else (lambda _line: None)
+    drain = threading.Thread(target=lambda: [write(rest) for rest in proc.stdout], daemon=True)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
+            write(line)
             if "listening on " in line:
-                yield line.split("listening on ", 1)[1].split()[0]
+                drain.start()
+                yield Server(line.split("listening on ", 1)[1].split()[0], proc.pid)
                 break
         else:
             raise SystemExit(f"the server did not start: {' '.join(cmd)}")
@@ -87,6 +99,8 @@ def _server(ckpt: str | None, extra: str, many: bool = False):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if drain.is_alive():
+            drain.join(timeout=10)  # the server's last lines are in the log before the caller closes it
 
 
 async def _client(url: str, frames: np.ndarray, fps: float, seconds: float, start: float) -> dict[str, Any]:
@@ -170,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run(n: int) -> dict[str, Any]:
         with contextlib.ExitStack() as stack:  # a fresh server per run: an overloaded run leaves a backlog
-            url = args.url or stack.enter_context(_server(args.ckpt, args.server_args, many=args.find_max))
+            url = args.url or stack.enter_context(_server(args.ckpt, args.server_args, many=args.find_max)).url
             _wait_idle(url)
             row = asyncio.run(_run(url, recordings, n, args.fps, args.seconds))
         print(json.dumps(row), flush=True)

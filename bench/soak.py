@@ -36,7 +36,6 @@ import csv
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 import urllib.request
@@ -50,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from serve_load import _recordings  # noqa: E402
+from serve_load import _recordings, _server  # noqa: E402
 
 SAMPLE_SECONDS = 10.0
 WARMUP_SECONDS = 60.0
@@ -266,24 +265,22 @@ class _Sampler:
         self.health_url = url.replace("ws://", "http://", 1) + "/health"
         self.metrics_url = url.replace("ws://", "http://", 1) + "/metrics"
         self.me = psutil.Process()
-        self.last = (time.monotonic(), self._server_cpu(), self.me.cpu_times())
+        self.last = (time.monotonic(), self._server()[2], self.me.cpu_times())
         self.buckets: dict[float, float] = {}
 
-    def _server_cpu(self) -> float:
-        total = 0.0
-        for proc in _server_processes(self.pid):
-            with contextlib.suppress(Exception):
-                t = proc.cpu_times()
-                total += t.user + t.system
-        return total
-
-    def __call__(self) -> dict[str, Any]:
-        rss = fds = 0
-        each = []  # the server's processes: the parent first, then its workers
+    def _server(self) -> tuple[list[int], int, float]:
+        """Resident bytes of each server process (the parent first), their open descriptors and CPU seconds."""
+        each, fds, cpu = [], 0, 0.0
         for proc in _server_processes(self.pid):
             with contextlib.suppress(Exception):
                 each.append(proc.memory_info().rss)
                 fds += proc.num_fds()
+                t = proc.cpu_times()
+                cpu += t.user + t.system
+        return each, fds, cpu
+
+    def __call__(self) -> dict[str, Any]:
+        now, (each, fds, server_cpu), mine = time.monotonic(), self._server(), self.me.cpu_times()
         rss = sum(each)
         try:
             with urllib.request.urlopen(self.health_url, timeout=10) as reply:
@@ -294,7 +291,6 @@ class _Sampler:
             buckets = _server_latency(self.metrics_url)
         except OSError:
             buckets = self.buckets
-        now, server_cpu, mine = time.monotonic(), self._server_cpu(), self.me.cpu_times()
         span = max(now - self.last[0], 1e-9)
         row = {"rss_mb": round(rss / 2**20, 1), "rss_each_mb": " ".join(str(round(r / 2**20)) for r in each),
                "fds": fds, "streams": health.get("streams"),
@@ -412,31 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     recordings = [r.astype("<f4") for r in _recordings(args.ckpt, args.data)]
-    cmd = [sys.executable, "-m", "signstgcn", "serve", "--port", "0", *(["--ckpt", args.ckpt] if args.ckpt else []),
-           *args.server_args.split()]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    log = open(out / "server.log", "w")  # noqa: SIM115 - closed below
-    try:
-        assert proc.stdout is not None
-        url = None
-        for line in proc.stdout:
-            log.write(line)
-            if "listening on " in line:
-                url = line.split("listening on ", 1)[1].split()[0]
-                break
-        if url is None:
-            raise SystemExit(f"the server did not start: {' '.join(cmd)}")
-        import threading
-
-        threading.Thread(target=lambda: [log.write(x) for x in proc.stdout], daemon=True).start()
-        summary, timeline = asyncio.run(_soak(args, url, proc.pid, recordings))
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=60)
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
+    with open(out / "server.log", "w") as log, _server(args.ckpt, args.server_args, log=log) as server:
+        summary, timeline = asyncio.run(_soak(args, server.url, server.pid, recordings))
     with open(out / "timeline.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(timeline[0]) + ["after"], extrasaction="ignore")
         writer.writeheader()

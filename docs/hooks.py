@@ -13,16 +13,10 @@ import re
 from typing import Any
 
 WIDTH = "100"  # argparse wraps --help to $COLUMNS
-LEGACY = {  # the seed's script names (DESIGN.md) -> their signstgcn command
-    "python -m train_landmarks": "train",
-    "python -m build_video_splits": "build-splits",
-    "python -m visualize_signer_embeddings": "visualize",
-    "python -m signGCN": "model-summary",
-}
 
 
 def command_help(command: str) -> str:
-    """``--help`` of ``signstgcn`` (the command list), ``signstgcn NAME`` or a legacy ``python -m`` script."""
+    """``--help`` of ``signstgcn`` (the command list) or of ``signstgcn NAME`` (``NAME`` alone works too)."""
     from signstgcn.cli.main import COMMANDS, main
 
     old, os.environ["COLUMNS"] = os.environ.get("COLUMNS"), WIDTH
@@ -32,10 +26,9 @@ def command_help(command: str) -> str:
             with contextlib.redirect_stdout(out):
                 main(["--help"])
             return out.getvalue()
-        name = LEGACY.get(command, command.removeprefix("signstgcn "))
-        prog = command if command in LEGACY else f"signstgcn {name}"
+        name = command.removeprefix("signstgcn ")
         module = importlib.import_module(COMMANDS[name][0])
-        return module.get_args_parser(prog=prog).format_help()
+        return module.get_args_parser(prog=f"signstgcn {name}").format_help()
     finally:
         if old is None:
             os.environ.pop("COLUMNS", None)

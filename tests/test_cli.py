@@ -11,7 +11,7 @@ import pytest
 
 from signstgcn.cli import demo
 from signstgcn.cli.common import run_cli
-from signstgcn.cli.main import COMMANDS, main
+from signstgcn.cli.main import COMMANDS, SCRIPTS, main
 from signstgcn.errors import DataError
 from signstgcn.training.checkpoint import read_checkpoint
 from tests.conftest import REPO
@@ -100,3 +100,14 @@ def test_demo_end_to_end_writes_every_artifact(tmp_path, capsys):
     assert read_checkpoint(out / "detection" / "best.pt")["config"]["num_classes"] == 1
     assert "PR-AUC" in capsys.readouterr().out
     assert demo.main(["--out", str(out), "--quiet"]) == 2  # a previous demo is not overwritten
+
+
+def test_the_design_scripts_run_the_commands_the_docs_say():
+    """``python -m train_landmarks`` etc. (files at the repository root) run the command ``SCRIPTS`` names, which
+    the docs' command checks rely on; every such script is listed."""
+    scripts = {p.stem for p in REPO.glob("*.py") if "= load_main(" in p.read_text(encoding="utf-8")}
+    assert scripts == set(SCRIPTS)
+    for name, command in SCRIPTS.items():
+        text = (REPO / f"{name}.py").read_text(encoding="utf-8")
+        assert f'load_main("{COMMANDS[command][0]}", "{name}")' in text, name
+

@@ -19,8 +19,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 README_LIMIT = 12 * 1024  # bytes
-LEGACY = {"train_landmarks": "train", "build_video_splits": "build-splits",
-          "visualize_signer_embeddings": "visualize", "signGCN": "model-summary"}
 
 
 def _blocks(page: Path, language: str) -> list[str]:
@@ -70,14 +68,14 @@ def test_site_builds_strict_with_generated_help(tmp_path):
 # ---------------------------------------------------------------------------------------- Python blocks
 
 
-def _clip(path: Path) -> None:
-    """A short synthetic MediaPipe recording at 30 fps, the ``clip.npz`` the examples read."""
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> bytes:
+    """A short synthetic MediaPipe recording at 30 fps, the ``clip.npz`` the examples read (made once)."""
     from signstgcn.data.synthetic import generate_dataset
 
-    folder = path.parent / "_clip_source"
+    folder = tmp_path_factory.mktemp("clip")
     generate_dataset(folder, task="detection", num_signers=1, videos_per_signer=1, seed=0)
-    source = next(folder.glob("*.npz"))
-    path.write_bytes(source.read_bytes())
+    return next(folder.glob("*.npz")).read_bytes()
 
 
 def _python_blocks() -> list[tuple[str, int, str]]:
@@ -87,10 +85,10 @@ def _python_blocks() -> list[tuple[str, int, str]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", sorted({p for p, _, _ in _python_blocks()}))
-def test_python_blocks_run(page, tmp_path, monkeypatch, capsys):
+def test_python_blocks_run(page, clip, tmp_path, monkeypatch, capsys):
     """Each page's blocks in order, in one namespace, in an empty folder holding ``clip.npz``."""
     monkeypatch.chdir(tmp_path)
-    _clip(tmp_path / "clip.npz")
+    (tmp_path / "clip.npz").write_bytes(clip)
     namespace: dict = {"__name__": f"docs_{Path(page).stem}"}
     threads = torch.get_num_threads()
     try:
@@ -117,10 +115,13 @@ def _live(tmp_path: Path, printed: str) -> None:
     assert "signing at frame" in printed  # the synthetic clip signs
 
 
-EXPECTED = {"README.md": lambda tmp, printed: (_names_the_shipped_detector(tmp, printed),
-                                               (tmp / "runs" / "mine" / "last.pt").is_file() or pytest.fail(
-                                                   "the README example trained no model")),
-            "docs/api.md": _api, "docs/getting-started.md": _names_the_shipped_detector, "docs/detection.md": _live}
+def _readme(tmp_path: Path, printed: str) -> None:
+    _names_the_shipped_detector(tmp_path, printed)
+    assert (tmp_path / "runs" / "mine" / "last.pt").is_file(), "the README example trained no model"
+
+
+EXPECTED = {"README.md": _readme, "docs/api.md": _api, "docs/getting-started.md": _names_the_shipped_detector,
+            "docs/detection.md": _live}
 
 
 def test_the_docs_hold_python_examples():
@@ -156,7 +157,7 @@ def _script_parser(path: Path) -> ArgumentParser | None:
 
 def _parser_and_args(tokens: list[str]) -> tuple[ArgumentParser | None, list[str]]:
     """The real parser of a command line's program and its arguments; None for programs that are not ours."""
-    from signstgcn.cli.main import COMMANDS
+    from signstgcn.cli.main import COMMANDS, SCRIPTS
 
     tokens = [re.sub(r"\$\{?\w+\}?", "0", t) for t in tokens]  # shell variables ($S of a seed loop): a number
     while tokens and (re.match(r"^[A-Z_]+=", tokens[0]) or tokens[0] in ("do", "then", "else")):  # VAR=1 / loops
@@ -167,11 +168,11 @@ def _parser_and_args(tokens: list[str]) -> tuple[ArgumentParser | None, list[str
         tokens = ["python", *tokens[tokens.index("-m"):]]
     if tokens[0] == "signstgcn":
         command, args = (tokens[1] if len(tokens) > 1 else "--help"), tokens[2:]
-    elif tokens[0] == "python" and tokens[1:2] == ["-m"] and tokens[2] in ("signstgcn", *LEGACY):
+    elif tokens[0] == "python" and tokens[1:2] == ["-m"] and tokens[2] in ("signstgcn", *SCRIPTS):
         if tokens[2] == "signstgcn":
             command, args = tokens[3], tokens[4:]
         else:
-            command, args = LEGACY[tokens[2]], tokens[3:]
+            command, args = SCRIPTS[tokens[2]], tokens[3:]
     elif tokens[0] == "python" and len(tokens) > 1 and tokens[1].endswith(".py") and (ROOT / tokens[1]).is_file():
         return _script_parser(ROOT / tokens[1]), tokens[2:]
     else:
@@ -215,7 +216,7 @@ def test_every_command_in_the_docs_parses(capsys):
                 continue
             passthrough = args[args.index("--") + 1:] if "--" in args else None
             _check(parser, args[:args.index("--")] if passthrough is not None else args, line, page)
-            if passthrough is not None and parser.prog.endswith(("cross-validate", "pretrain")):
+            if passthrough is not None and parser.prog.endswith("cross-validate"):  # train flags after '--'
                 train = importlib.import_module(COMMANDS["train"][0]).get_args_parser(prog="signstgcn train")
                 _check(train, ["--data", "x", *passthrough], line, page)
             checked += 1

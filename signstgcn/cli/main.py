@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "model-summary": ("signstgcn.cli.model_summary", "build the default model, print shapes, parameters, FLOPs"),
 }
 
+# the design's script names (``python -m NAME``, files at the repository root) -> the command they run
+SCRIPTS: dict[str, str] = {"train_landmarks": "train", "build_video_splits": "build-splits",
+                           "visualize_signer_embeddings": "visualize", "signGCN": "model-summary"}
+
 
 def _usage() -> str:
     width = max(len(c) for c in COMMANDS)

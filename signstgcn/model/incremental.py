@@ -306,11 +306,7 @@ class BatchedIncrementalBackbone:
             if len(out[0]) == 0:  # no stream has an output of the block before (yet)
                 return out[0], torch.zeros(0, self.out_channels, dtype=single.dtype)
             out = block.push(*out)
-        s, h, m = out  # (B',), (B', V, D), (B', V, 1)
-        if self._pad:
-            real = s < self.slots  # (B',) drop the scratch rows
-            if not bool(real.all()):
-                s, h, m = s[real], h[real], m[real]
+        s, h, m = self._without_scratch(*out) if self._pad else out  # (B',), (B', V, D), (B', V, 1)
         return s, single.pool(h.float(), m.float(), dim=1).to(single.dtype)  # (B', D)
 
     def _padded(self, slots: Tensor, h: Tensor, m: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -318,9 +314,7 @@ class BatchedIncrementalBackbone:
         detected), before every block, since the rows a block returns (the streams past its first frames) vary."""
         if not self._pad:
             return slots, h, m
-        real = slots < self.slots  # (B,) the previous block's scratch rows are dropped, then padded afresh
-        if not bool(real.all()):
-            slots, h, m = slots[real], h[real], m[real]
+        slots, h, m = self._without_scratch(slots, h, m)  # the previous block's padding: padded afresh
         if len(slots) == 0:
             return slots, h, m
         extra = padded_batch(len(slots)) - len(slots)  # at most 15 (< SCRATCH_SLOTS)
@@ -329,6 +323,13 @@ class BatchedIncrementalBackbone:
         scratch = torch.arange(self.slots, self.slots + extra)  # (extra,)
         return (torch.cat([slots, scratch]), torch.cat([h, h.new_zeros(extra, *h.shape[1:])]),  # (B_pad, V, C)
                 torch.cat([m, m.new_zeros(extra, *m.shape[1:])]))  # (B_pad, V, 1)
+
+    def _without_scratch(self, slots: Tensor, h: Tensor, m: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The rows of real streams only (scratch slots are numbered from ``self.slots``)."""
+        real = slots < self.slots  # (B,)
+        if bool(real.all()):
+            return slots, h, m
+        return slots[real], h[real], m[real]
 
     def flush(self, slots: Tensor | list[int]) -> dict[int, list[Tensor]]:
         """Each stream's last ``lag`` frames' features (right neighbours = zero padding); then :meth:`clear`."""
